@@ -1,0 +1,71 @@
+import { PgClient } from "@effect/sql-pg"
+import type { SqlClient } from "@effect/sql"
+import { PGlite } from "@electric-sql/pglite"
+import { PGLiteSocketServer } from "@electric-sql/pglite-socket"
+import { Config, ConfigError, Effect, Layer, Option, Redacted, String } from "effect"
+import { mkdirSync } from "node:fs"
+import { resolve } from "node:path"
+import { ModeConfig } from "../config/Mode.js"
+
+/** Column names are snake_case in SQL and camelCase in TypeScript; JSON values are left as they are. */
+const naming = {
+  transformResultNames: String.snakeToCamel,
+  transformQueryNames: String.camelToSnake,
+  transformJson: false
+} as const
+
+export const layerFromUrl = (url: Redacted.Redacted, maxConnections = 10): Layer.Layer<PgClient.PgClient | SqlClient.SqlClient, unknown> =>
+  PgClient.layer({ url, maxConnections, applicationName: "fleet", ...naming })
+
+/**
+ * An embedded PostgreSQL (PGlite) kept in `dataDir`, served on a loopback port over the wire
+ * protocol so that the same `@effect/sql-pg` client is used as in production. PGlite runs one
+ * query at a time, so the pool has a single connection.
+ */
+export const layerEmbedded = (dataDir: string): Layer.Layer<PgClient.PgClient | SqlClient.SqlClient, unknown> =>
+  Layer.unwrapScoped(
+    Effect.gen(function* () {
+      const directory = resolve(dataDir, "pglite")
+      mkdirSync(directory, { recursive: true })
+      const db = yield* Effect.acquireRelease(
+        Effect.promise(() => PGlite.create(directory)),
+        (db) => Effect.promise(() => db.close())
+      )
+      const server = yield* Effect.acquireRelease(
+        Effect.promise(async () => {
+          const server = new PGLiteSocketServer({ db, host: "127.0.0.1", port: 0, maxConnections: 1 })
+          await server.start()
+          return server
+        }),
+        (server) => Effect.promise(() => server.stop())
+      )
+      yield* Effect.logWarning(`Using the embedded database in ${directory} (set DATABASE_URL to use PostgreSQL)`)
+      return PgClient.layer({
+        url: Redacted.make(`postgres://postgres@${server.getServerConn()}/postgres`),
+        maxConnections: 1,
+        applicationName: "fleet",
+        ...naming
+      })
+    })
+  )
+
+export const DatabaseConfig = Config.all({
+  url: Config.option(Config.redacted("DATABASE_URL")),
+  poolSize: Config.integer("DATABASE_POOL_SIZE").pipe(Config.withDefault(10)),
+  dataDir: Config.string("FLEET_DATA_DIR").pipe(Config.withDefault(".fleet")),
+  mode: ModeConfig
+})
+
+/** PostgreSQL at DATABASE_URL; without it, the embedded database in development, and an error in production. */
+export const DatabaseLive: Layer.Layer<PgClient.PgClient | SqlClient.SqlClient, unknown> = Layer.unwrapEffect(
+  Effect.gen(function* () {
+    const config = yield* DatabaseConfig
+    if (Option.isSome(config.url)) return layerFromUrl(config.url.value, config.poolSize)
+    if (config.mode === "production") {
+      return yield* Effect.fail(
+        ConfigError.MissingData(["DATABASE_URL"], "DATABASE_URL is required when FLEET_MODE=production")
+      )
+    }
+    return layerEmbedded(config.dataDir)
+  })
+)

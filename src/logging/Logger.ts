@@ -1,0 +1,78 @@
+import { Cause, Config, Effect, HashMap, Layer, List, Logger, LogLevel } from "effect"
+import pino from "pino"
+import pretty from "pino-pretty"
+import type { Writable } from "node:stream"
+
+/** Field names whose values are never written, wherever they appear in a log line. */
+const redactPaths = [
+  "accessToken", "*.accessToken", "access_token", "*.access_token",
+  "authorization", "*.authorization", "Authorization", "*.Authorization",
+  "password", "*.password", "token", "*.token", "secret", "*.secret",
+  "headers[\"access-token\"]", "headers[\"authorization\"]"
+]
+
+const pinoLevel = (level: LogLevel.LogLevel): pino.Level => {
+  switch (level._tag) {
+    case "All":
+    case "Trace":
+      return "trace"
+    case "Debug":
+      return "debug"
+    case "Info":
+      return "info"
+    case "Warning":
+      return "warn"
+    case "Error":
+      return "error"
+    case "Fatal":
+    case "None":
+      return "fatal"
+  }
+}
+
+const messageText = (message: unknown): string => {
+  const parts = Array.isArray(message) ? message : [message]
+  return parts.map((part) => (typeof part === "string" ? part : JSON.stringify(part))).join(" ")
+}
+
+/** An Effect logger that writes each line through pino, annotations as fields. */
+export const makePinoLogger = (target: pino.Logger): Logger.Logger<unknown, void> =>
+  Logger.make(({ annotations, cause, logLevel, message, spans }) => {
+    const fields: Record<string, unknown> = {}
+    for (const [key, value] of HashMap.toEntries(annotations)) fields[key] = value
+    for (const span of List.toArray(spans)) fields[`span.${span.label}`] = span.startTime
+    if (!Cause.isEmpty(cause)) fields["err"] = Cause.pretty(cause, { renderErrorCause: true })
+    target[pinoLevel(logLevel)](fields, messageText(message))
+  })
+
+export type LogFormat = "json" | "pretty"
+
+export const LogConfig = Config.all({
+  level: Config.logLevel("LOG_LEVEL").pipe(Config.withDefault(LogLevel.Info)),
+  format: Config.option(Config.literal("json", "pretty")("LOG_FORMAT"))
+})
+
+export const makePino = (options: { readonly format: LogFormat; readonly destination?: Writable }): pino.Logger => {
+  const base: pino.LoggerOptions = {
+    level: "trace",
+    base: { service: "fleet" },
+    redact: { paths: redactPaths, censor: "[redacted]" },
+    timestamp: pino.stdTimeFunctions.isoTime
+  }
+  if (options.format === "pretty") {
+    return pino(base, pretty({ colorize: options.destination === undefined, sync: true, destination: options.destination ?? 1 }))
+  }
+  return pino(base, options.destination ?? pino.destination({ dest: 1, sync: true }))
+}
+
+/** Replaces Effect's default logger: JSON lines on stdout, or readable lines when stdout is a terminal (LOG_FORMAT overrides). */
+export const LoggerLive: Layer.Layer<never, unknown> = Layer.unwrapEffect(
+  Effect.gen(function* () {
+    const config = yield* LogConfig
+    const format: LogFormat = config.format._tag === "Some" ? config.format.value : process.stdout.isTTY ? "pretty" : "json"
+    return layerWith(makePino({ format }), config.level)
+  })
+)
+
+export const layerWith = (target: pino.Logger, level: LogLevel.LogLevel = LogLevel.Info): Layer.Layer<never> =>
+  Layer.merge(Logger.replace(Logger.defaultLogger, makePinoLogger(target)), Logger.minimumLogLevel(level))
