@@ -1,0 +1,201 @@
+import { Headers, HttpClient, type HttpClientError, HttpClientRequest } from "@effect/platform"
+import { NodeHttpClient } from "@effect/platform-node"
+import { Config, type ConfigError, Context, Duration, Effect, Either, Layer, Option, Redacted } from "effect"
+import {
+  classifyOtherFailure,
+  classifySubmitFailure,
+  type Execution,
+  type ExecutionId,
+  ExecutionNotFound,
+  type ProcMetadata,
+  ProctorPermanentError,
+  ProctorTransientError
+} from "./Domain.js"
+import { headers as v2Headers, V2Wire } from "./V2Wire.js"
+import type { ProctorWire } from "./Wire.js"
+
+/** How to reach proctor, resolved. */
+export interface ProctorSettings {
+  readonly url: string
+  /** Sent as `Email-Id` when a submission names no user. */
+  readonly email: string
+  readonly accessToken: Option.Option<Redacted.Redacted<string>>
+  readonly clientVersion: Option.Option<string>
+  /** Per request, including reading the answer. */
+  readonly timeout: Duration.Duration
+}
+
+/** The same, as one passes it by hand (tests, the embedded demo). */
+export interface ProctorClientOptions {
+  readonly url: string
+  readonly email?: string
+  readonly accessToken?: Redacted.Redacted<string>
+  readonly clientVersion?: string
+  readonly timeout?: Duration.DurationInput
+}
+
+export const defaultEmail = "fleet@localhost"
+export const defaultTimeout = Duration.seconds(10)
+
+export const ProctorSettings = {
+  make: (options: ProctorClientOptions): ProctorSettings => ({
+    url: options.url,
+    email: options.email ?? defaultEmail,
+    accessToken: Option.fromNullable(options.accessToken),
+    clientVersion: Option.fromNullable(options.clientVersion),
+    timeout: options.timeout === undefined ? defaultTimeout : Duration.decode(options.timeout)
+  })
+}
+
+/** `PROCTOR_URL`, `PROCTOR_EMAIL`, `PROCTOR_ACCESS_TOKEN` (secret), `PROCTOR_CLIENT_VERSION`, `PROCTOR_TIMEOUT`. */
+export const ProctorConfig: Config.Config<ProctorSettings> = Config.all({
+  url: Config.string("PROCTOR_URL").pipe(
+    Config.validate({ message: "expected an http(s) URL", validation: (url) => /^https?:\/\/[^\s]+$/.test(url) })
+  ),
+  email: Config.string("PROCTOR_EMAIL").pipe(Config.withDefault(defaultEmail)),
+  accessToken: Config.option(Config.redacted("PROCTOR_ACCESS_TOKEN")),
+  clientVersion: Config.option(Config.string("PROCTOR_CLIENT_VERSION")),
+  timeout: Config.duration("PROCTOR_TIMEOUT").pipe(Config.withDefault(defaultTimeout))
+})
+
+export interface SubmitInput {
+  readonly proc: string
+  readonly args: Readonly<Record<string, string>>
+  /** On whose behalf the proc runs; the configured email when absent. */
+  readonly emailId?: string
+}
+
+export interface ProctorClientService {
+  /** Exactly one `POST /execution`. No retry here: a retried POST runs the proc again, so the caller decides. */
+  readonly submit: (input: SubmitInput) => Effect.Effect<Execution, ProctorTransientError | ProctorPermanentError>
+  readonly status: (id: ExecutionId) => Effect.Effect<Execution, ProctorTransientError | ProctorPermanentError | ExecutionNotFound>
+  readonly listProcs: () => Effect.Effect<ReadonlyArray<ProcMetadata>, ProctorTransientError | ProctorPermanentError>
+  readonly ping: () => Effect.Effect<void, ProctorTransientError | ProctorPermanentError>
+}
+
+interface Answer {
+  readonly status: number
+  readonly text: string
+}
+
+/** Removes the token from text that came from elsewhere (an echoing proxy, a transport message). */
+const scrub = (secret: Option.Option<Redacted.Redacted<string>>) => (text: string): string =>
+  Option.match(secret, {
+    onNone: () => text,
+    onSome: (token) => {
+      const value = Redacted.value(token)
+      return value === "" ? text : text.split(value).join("<redacted>")
+    }
+  })
+
+const describeTransport = (operation: string, error: HttpClientError.HttpClientError): string => {
+  const cause = error.cause instanceof Error
+    ? [error.cause.message, error.cause.cause instanceof Error ? error.cause.cause.message : undefined].filter(Boolean).join(": ")
+    : undefined
+  return `${operation}: ${error.reason} error${cause ? ` (${cause})` : ""}`
+}
+
+const redactedHeaderNames = [v2Headers.accessToken.toLowerCase()]
+
+/** Builds the client for explicit settings over whatever `HttpClient` is provided. */
+export const makeProctorClient = (settings: ProctorSettings, wire: ProctorWire = V2Wire) =>
+  Effect.gen(function* () {
+    const base = yield* HttpClient.HttpClient
+    const clean = scrub(settings.accessToken)
+    const root = settings.url.replace(/\/+$/, "")
+    const client = base.pipe(
+      HttpClient.mapRequest((request) => {
+        let withHeaders = HttpClientRequest.prependUrl(request, root)
+        if (Option.isSome(settings.accessToken)) {
+          withHeaders = HttpClientRequest.setHeader(withHeaders, v2Headers.accessToken, Redacted.value(settings.accessToken.value))
+        }
+        if (Option.isSome(settings.clientVersion)) {
+          withHeaders = HttpClientRequest.setHeader(withHeaders, v2Headers.clientVersion, settings.clientVersion.value)
+        }
+        return withHeaders
+      }),
+      HttpClient.withTracerPropagation(false)
+    )
+    const timeoutReason = `no answer within ${Duration.format(settings.timeout)}`
+
+    /** One request, its whole answer read, every failure of the exchange itself counted as transient. */
+    const exchange = (operation: string, request: HttpClientRequest.HttpClientRequest, emailId: string) =>
+      client.execute(HttpClientRequest.setHeader(request, v2Headers.email, emailId)).pipe(
+        Effect.flatMap((response) => Effect.map(response.text, (text): Answer => ({ status: response.status, text }))),
+        Effect.mapError((error) => new ProctorTransientError({ reason: clean(describeTransport(operation, error)) })),
+        Effect.timeoutFail({
+          duration: settings.timeout,
+          onTimeout: () => new ProctorTransientError({ reason: `${operation}: ${timeoutReason}` })
+        }),
+        // Spans and logged requests redact these header names; proctor's token is not among the defaults.
+        Effect.locallyWith(Headers.currentRedactedNames, (names) => [...names, ...redactedHeaderNames])
+      )
+
+    const decodeOk = <A>(operation: string, answer: Answer, decode: (text: string) => Either.Either<A, string>) =>
+      Either.match(decode(answer.text), {
+        // A 2xx we cannot read: proctor may have acted on it, so it is as ambiguous as no answer.
+        onLeft: (reason) => Effect.fail(new ProctorTransientError({ reason: clean(`${operation}: ${reason}`), status: answer.status })),
+        onRight: (value) => Effect.succeed(value)
+      })
+
+    const isOk = (status: number) => status >= 200 && status < 300
+
+    const failWith = (error: ProctorTransientError | ProctorPermanentError) =>
+      Effect.fail(
+        error._tag === "ProctorTransientError"
+          ? new ProctorTransientError({ reason: clean(error.reason), ...(error.status === undefined ? {} : { status: error.status }) })
+          : new ProctorPermanentError({ reason: clean(error.reason), status: error.status })
+      )
+
+    const submit = (input: SubmitInput) =>
+      Effect.gen(function* () {
+        const operation = `POST /execution (${input.proc})`
+        const answer = yield* exchange(operation, wire.submitRequest({ proc: input.proc, args: input.args }), input.emailId ?? settings.email)
+        if (isOk(answer.status)) return yield* decodeOk(operation, answer, wire.decodeExecution)
+        return yield* failWith(classifySubmitFailure(answer.status, answer.text))
+      }).pipe(Effect.withSpan("proctor.submit", { attributes: { proc: input.proc } }))
+
+    const status = (id: ExecutionId) =>
+      Effect.gen(function* () {
+        const operation = `GET /execution/${id}/status`
+        const answer = yield* exchange(operation, wire.statusRequest(id), settings.email)
+        if (isOk(answer.status)) return yield* decodeOk(operation, answer, wire.decodeExecution)
+        if (answer.status === 404) return yield* Effect.fail(new ExecutionNotFound({ id }))
+        return yield* failWith(classifyOtherFailure(answer.status, answer.text))
+      }).pipe(Effect.withSpan("proctor.status", { attributes: { executionId: id } }))
+
+    const listProcs = () =>
+      Effect.gen(function* () {
+        const answer = yield* exchange("GET /metadata", wire.metadataRequest, settings.email)
+        if (isOk(answer.status)) return yield* decodeOk("GET /metadata", answer, wire.decodeProcs)
+        return yield* failWith(classifyOtherFailure(answer.status, answer.text))
+      })
+
+    const ping = () =>
+      Effect.gen(function* () {
+        const answer = yield* exchange("GET /ping", wire.pingRequest, settings.email)
+        if (!isOk(answer.status)) return yield* failWith(classifyOtherFailure(answer.status, answer.text))
+        if (answer.text.trim() !== "pong") {
+          return yield* Effect.fail(new ProctorPermanentError({ reason: `GET /ping: expected pong, got ${JSON.stringify(answer.text.slice(0, 80))}`, status: answer.status }))
+        }
+      })
+
+    return ProctorClient.of({ submit, status, listProcs, ping })
+  })
+
+/** Proctor's HTTP API, one call per method, errors classified as transient or permanent. */
+export class ProctorClient extends Context.Tag("fleet/ProctorClient")<ProctorClient, ProctorClientService>() {
+  /** Over the `HttpClient` provided by the caller. */
+  static readonly layer = (settings: ProctorSettings): Layer.Layer<ProctorClient, never, HttpClient.HttpClient> =>
+    Layer.effect(ProctorClient, makeProctorClient(settings))
+
+  /** From explicit values, over Node's undici client. */
+  static readonly layerFrom = (options: ProctorClientOptions): Layer.Layer<ProctorClient> =>
+    ProctorClient.layer(ProctorSettings.make(options)).pipe(Layer.provide(NodeHttpClient.layerUndici))
+
+  /** From `PROCTOR_*` configuration, over Node's undici client. */
+  static readonly layerConfig: Layer.Layer<ProctorClient, ConfigError.ConfigError> = Layer.effect(
+    ProctorClient,
+    Effect.flatMap(ProctorConfig, (settings) => makeProctorClient(settings))
+  ).pipe(Layer.provide(NodeHttpClient.layerUndici))
+}
