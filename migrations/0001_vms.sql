@@ -54,7 +54,7 @@ create table executions (
   proctor_status text,
   submissions integer not null default 0,
   polls integer not null default 0,
-  due_at timestamptz,
+  due_at timestamptz default now(),
   claimed_by uuid,
   deadline_at timestamptz,
   reason text,

@@ -27,7 +27,7 @@ describe("catalog", () => {
         osVersion: "windows-95",
         machineType: "huge"
       })
-      expect(issues.map((issue) => issue.path).sort()).toEqual(["application", "environment", "machineType", "osVersion", "stack"])
+      expect(issues.map((issue) => issue.path.join(".")).sort()).toEqual(["application", "environment", "machineType", "osVersion", "stack"])
       expect(catalog.checkVmShape({
         application: "payments",
         environment: "production",
@@ -67,10 +67,10 @@ describe("catalog", () => {
       const dir = mkdtempSync("/tmp/fleet-catalog-")
       writeFileSync(`${dir}/bad.yaml`, "environments:\n  - { name: x\nstacks: [")
       const syntax = yield* Effect.flip(load(`${dir}/bad.yaml`))
-      expect(syntax.issues[0]?.path).toMatch(/bad\.yaml:\d+:\d+$/)
+      expect(syntax.issues[0]?.message).toMatch(/bad\.yaml:\d+:\d+: /)
       writeFileSync(`${dir}/extra.yaml`, "environments: []\nstacks: [java]\nflavours: 3\n")
       const extra = yield* Effect.flip(load(`${dir}/extra.yaml`))
-      expect(extra.issues.map((issue) => issue.path)).toContain("flavours")
+      expect(extra.issues.map((issue) => issue.path.join("."))).toContain("flavours")
       expect(extra.message).toContain(`${dir}/extra.yaml`)
     }))
 })

@@ -68,14 +68,14 @@ export const makeCatalog = (spec: CatalogSpec, source: string): Effect.Effect<Ca
     ["osVersions", spec.osVersions.map((entry) => entry.name)],
     ["machineTypes", spec.machineTypes]
   ] as const) {
-    for (const duplicate of duplicates(values)) issues.push(new Issue({ path, message: `${duplicate} is listed twice` }))
+    for (const duplicate of duplicates(values)) issues.push(Issue.at(path, `${duplicate} is listed twice`))
   }
   const createProcs = new Map<string, CreateProc>()
   spec.procs.create.forEach((entry, index) => {
-    const path = `procs.create[${index}]`
-    if (!stacks.has(entry.stack)) issues.push(new Issue({ path: `${path}.stack`, message: `unknown stack ${entry.stack}` }))
+    const path = ["procs", "create", index]
+    if (!stacks.has(entry.stack)) issues.push(Issue.at([...path, "stack"], `unknown stack ${entry.stack}`))
     for (const os of entry.os) {
-      if (!oses.has(os)) issues.push(new Issue({ path: `${path}.os`, message: `unknown OS version ${os}` }))
+      if (!oses.has(os)) issues.push(Issue.at([...path, "os"], `unknown OS version ${os}`))
       const key = `${entry.stack}/${os}`
       if (createProcs.has(key)) {
         issues.push(new Issue({ path, message: `${entry.stack} on ${os} already has a proc (${createProcs.get(key)!.proc})` }))
@@ -91,24 +91,24 @@ export const makeCatalog = (spec: CatalogSpec, source: string): Effect.Effect<Ca
   const checkVmShape = (shape: VmShape): ReadonlyArray<Issue> => {
     const found: Array<Issue> = []
     if (!isApplicationName(shape.application)) {
-      found.push(new Issue({ path: "application", message: "expected an application name: 2-40 characters, lowercase letters, digits and '-', starting with a letter" }))
+      found.push(Issue.at("application", "expected an application name: 2-40 characters, lowercase letters, digits and '-', starting with a letter"))
     } else if (!isAllowedApplication(shape.application)) {
-      found.push(new Issue({ path: "application", message: `unknown application ${shape.application}` }))
+      found.push(Issue.at("application", `unknown application ${shape.application}`))
     }
     if (!environments.has(shape.environment)) {
-      found.push(new Issue({ path: "environment", message: `unknown environment; expected one of ${[...environments.keys()].join(", ")}` }))
+      found.push(Issue.at("environment", `unknown environment; expected one of ${[...environments.keys()].join(", ")}`))
     }
     if (!stacks.has(shape.stack)) {
-      found.push(new Issue({ path: "stack", message: `unknown stack; expected one of ${spec.stacks.join(", ")}` }))
+      found.push(Issue.at("stack", `unknown stack; expected one of ${spec.stacks.join(", ")}`))
     }
     if (!oses.has(shape.osVersion)) {
-      found.push(new Issue({ path: "osVersion", message: `unknown OS version; expected one of ${[...oses.keys()].join(", ")}` }))
+      found.push(Issue.at("osVersion", `unknown OS version; expected one of ${[...oses.keys()].join(", ")}`))
     }
     if (!machineTypes.has(shape.machineType)) {
-      found.push(new Issue({ path: "machineType", message: `unknown machine type; expected one of ${spec.machineTypes.join(", ")}` }))
+      found.push(Issue.at("machineType", `unknown machine type; expected one of ${spec.machineTypes.join(", ")}`))
     }
     if (stacks.has(shape.stack) && oses.has(shape.osVersion) && !createProcs.has(`${shape.stack}/${shape.osVersion}`)) {
-      found.push(new Issue({ path: "osVersion", message: `no proc creates ${shape.stack} VMs on ${shape.osVersion}` }))
+      found.push(Issue.at("osVersion", `no proc creates ${shape.stack} VMs on ${shape.osVersion}`))
     }
     return found
   }

@@ -1,11 +1,19 @@
 import { HttpApiSchema } from "@effect/platform"
 import { Effect, ParseResult, Schema } from "effect"
 
-/** One problem with a piece of input: where it is (a dotted path, or "body") and what was expected. */
+/**
+ * One problem with a piece of input: where it is (the keys leading to the field; empty for the
+ * input as a whole) and what was expected. The same shape as the issues of the HTTP API's own
+ * decode errors, so a client reads every 400 the same way.
+ */
 export class Issue extends Schema.Class<Issue>("Issue")({
-  path: Schema.String,
+  path: Schema.Array(Schema.Union(Schema.String, Schema.Number)),
   message: Schema.String
-}) {}
+}) {
+  static at(path: string | ReadonlyArray<string | number>, message: string): Issue {
+    return new Issue({ path: typeof path === "string" ? [path] : path, message })
+  }
+}
 
 /** Input that cannot be accepted. Every problem found is listed, and nothing was written. */
 export class InvalidInput extends Schema.TaggedError<InvalidInput>()(
@@ -16,14 +24,15 @@ export class InvalidInput extends Schema.TaggedError<InvalidInput>()(
   },
   HttpApiSchema.annotations({ status: 400 })
 ) {
-  static one(path: string, message: string): InvalidInput {
-    return new InvalidInput({ message: `${path}: ${message}`, issues: [new Issue({ path, message })] })
+  static one(path: string | ReadonlyArray<string | number>, message: string): InvalidInput {
+    return InvalidInput.fromIssues([Issue.at(path, message)])
   }
 
   static fromIssues(issues: ReadonlyArray<Issue>): InvalidInput {
+    const describe = (issue: Issue) => issue.path.length === 0 ? issue.message : `${formatPath(issue.path)}: ${issue.message}`
     const message = issues.length === 1
-      ? `${issues[0]!.path}: ${issues[0]!.message}`
-      : `${issues.length} problems: ${issues.map((issue) => `${issue.path}: ${issue.message}`).join("; ")}`
+      ? describe(issues[0]!)
+      : `${issues.length} problems: ${issues.map(describe).join("; ")}`
     return new InvalidInput({ message, issues })
   }
 
@@ -56,26 +65,33 @@ export class Conflict extends Schema.TaggedError<Conflict>()(
 ) {}
 
 /** Renders a path such as ["metadata", "owner"] or ["steps", 3, "name"] as "metadata.owner" / "steps[3].name". */
-export const formatPath = (path: ReadonlyArray<PropertyKey>, root = "body"): string => {
-  if (path.length === 0) return root
-  return path.reduce<string>((out, key) => {
+export const formatPath = (path: ReadonlyArray<PropertyKey>): string =>
+  path.reduce<string>((out, key) => {
     if (typeof key === "number") return `${out}[${key}]`
     const name = String(key)
     return out === "" ? name : `${out}.${name}`
   }, "")
-}
 
 /** Every issue of a schema parse error, each with its path, as an InvalidInput. */
-export const invalidInputFromParseError = (error: ParseResult.ParseError, root = "body"): InvalidInput =>
+export const invalidInputFromParseError = (error: ParseResult.ParseError): InvalidInput =>
   InvalidInput.fromIssues(
     ParseResult.ArrayFormatter.formatErrorSync(error).map((issue) =>
-      new Issue({ path: formatPath(issue.path, root), message: issue.message })
+      new Issue({ path: issue.path.map((key) => typeof key === "number" ? key : String(key)), message: issue.message })
     )
   )
 
+const strictParsing = { errors: "all", onExcessProperty: "error" } as const
+
+/**
+ * The schema, reporting every problem (not only the first) and rejecting unknown keys when the
+ * HTTP API decodes a body or query with it.
+ */
+export const strictInput = <S extends Schema.Annotable.All>(schema: S): Schema.Annotable.Self<S> =>
+  schema.annotations({ parseOptions: strictParsing }) as Schema.Annotable.Self<S>
+
 /** Decodes unknown input with a schema, reporting every problem (not only the first) and rejecting unknown keys. */
-export const decodeInput = <A, I>(schema: Schema.Schema<A, I, never>, root = "body") => {
-  const decode = Schema.decodeUnknown(schema, { errors: "all", onExcessProperty: "error" })
+export const decodeInput = <A, I>(schema: Schema.Schema<A, I, never>) => {
+  const decode = Schema.decodeUnknown(schema, strictParsing)
   return (input: unknown): Effect.Effect<A, InvalidInput> =>
-    decode(input).pipe(Effect.mapError((error) => invalidInputFromParseError(error, root)))
+    decode(input).pipe(Effect.mapError(invalidInputFromParseError))
 }

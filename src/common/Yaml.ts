@@ -15,7 +15,8 @@ export const parseYaml = (text: string, source: string): Effect.Effect<unknown, 
           document.errors.map((error) => {
             const position = error.linePos?.[0]
             const where = position === undefined ? source : `${source}:${position.line}:${position.col}`
-            return new Issue({ path: where, message: error.message.split("\n")[0] ?? error.message })
+            const text = (error.message.split("\n")[0] ?? error.message).replace(/ at line \d+, column \d+:?$/, "")
+            return Issue.at([], `${where}: ${text}`)
           })
         )
       )

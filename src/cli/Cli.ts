@@ -1,0 +1,31 @@
+import { Command } from "@effect/cli"
+import { NodeContext } from "@effect/platform-node"
+import { Console, Effect, Layer } from "effect"
+import { DatabaseLive } from "../db/Database.js"
+import { migrate } from "../db/Migrations.js"
+import { LoggerLive } from "../logging/Logger.js"
+import { ControllerLive } from "../main.js"
+import { proctorSimCommand } from "../proctor/SimulatorCli.js"
+import { vmsCommand } from "./VmsCommands.js"
+
+const serve = Command.make("serve", {}, () => Layer.launch(ControllerLive)).pipe(
+  Command.withDescription(
+    "Run the controller: the HTTP API and the reconciler. Uses DATABASE_URL and PROCTOR_URL; without them " +
+      "(and FLEET_MODE not production) an embedded database under FLEET_DATA_DIR and the bundled proctor simulator."
+  )
+)
+
+const migrateCommand = Command.make("migrate", {}, () =>
+  Effect.gen(function* () {
+    const applied = yield* migrate
+    yield* Console.log(applied.length === 0 ? "The database is up to date." : `Applied ${applied.map(([id, name]) => `${id}_${name}`).join(", ")}`)
+  }).pipe(Effect.provide(Layer.mergeAll(DatabaseLive, LoggerLive)))
+).pipe(Command.withDescription("Apply the SQL migrations in migrations/ to DATABASE_URL (or the embedded database)"))
+
+export const fleetCommand = Command.make("fleet").pipe(
+  Command.withDescription("Keeps VM fleets off deprecated operating systems"),
+  Command.withSubcommands([serve, migrateCommand, proctorSimCommand, vmsCommand])
+)
+
+export const runCli = (argv: ReadonlyArray<string>) =>
+  Command.run(fleetCommand, { name: "fleet", version: "0.1.0" })(argv).pipe(Effect.provide(NodeContext.layer))

@@ -1,0 +1,11 @@
+import { Console } from "effect"
+
+/** Left-aligned columns separated by two spaces, header first; for terminals. */
+export const table = (header: ReadonlyArray<string>, rows: ReadonlyArray<ReadonlyArray<string>>): string => {
+  const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => (row[column] ?? "").length)))
+  const line = (cells: ReadonlyArray<string>) =>
+    cells.map((cell, column) => (column === cells.length - 1 ? cell : cell.padEnd(widths[column]!))).join("  ").trimEnd()
+  return [line(header), ...rows.map(line)].join("\n")
+}
+
+export const printJson = (value: unknown) => Console.log(JSON.stringify(value, null, 2))

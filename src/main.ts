@@ -1,0 +1,83 @@
+import { NodeContext } from "@effect/platform-node"
+import { Config, ConfigError, Effect, Either, Layer, Option } from "effect"
+import { AuthenticationAnonymous } from "./auth/Anonymous.js"
+import { Catalog } from "./catalog/Catalog.js"
+import { ModeConfig } from "./config/Mode.js"
+import { DatabaseLive } from "./db/Database.js"
+import { migrate } from "./db/Migrations.js"
+import { HttpServerLive } from "./http/Server.js"
+import { LoggerLive } from "./logging/Logger.js"
+import { ProctorClient } from "./proctor/ProctorClient.js"
+import { ProctorSimulator } from "./proctor/Simulator.js"
+import { Reconciler, ReconcilerLoop } from "./vms/Reconciler.js"
+import { VmRepo } from "./vms/Repo.js"
+import { VmRequests } from "./vms/VmRequests.js"
+import { Wakeup } from "./vms/Wakeup.js"
+
+/** Applies pending migrations before anything else touches the database. */
+export const Migrated = Layer.effectDiscard(migrate)
+
+/**
+ * Proctor at PROCTOR_URL. Without it, development mode starts the bundled simulator in-process
+ * (and says so loudly); production mode refuses to start.
+ */
+export const ProctorLive = Layer.unwrapScoped(
+  Effect.gen(function* () {
+    const url = yield* Config.option(Config.string("PROCTOR_URL"))
+    if (Option.isSome(url)) return ProctorClient.layerConfig
+    if ((yield* ModeConfig) === "production") {
+      return yield* Effect.fail(ConfigError.MissingData(["PROCTOR_URL"], "PROCTOR_URL is required when FLEET_MODE=production"))
+    }
+    const catalog = yield* Catalog
+    const simulator = yield* ProctorSimulator.start({
+      procs: ProctorSimulator.procsFromCatalog(catalog),
+      durationMs: { create: 4000, destroy: 2000, check: 500 }
+    })
+    yield* Effect.logWarning(
+      `PROCTOR_URL is not set: VMs are SIMULATED by the bundled proctor simulator at ${simulator.url}; nothing real is created`
+    )
+    return ProctorClient.layerFrom({ url: simulator.url })
+  })
+)
+
+/** Warns at start when proctor lacks a proc the catalog names (or cannot be asked). */
+export const ProcCheck = Layer.effectDiscard(
+  Effect.gen(function* () {
+    const proctor = yield* ProctorClient
+    const catalog = yield* Catalog
+    const answer = yield* Effect.either(proctor.listProcs())
+    if (Either.isLeft(answer)) {
+      yield* Effect.logWarning(`Could not list proctor's procs (${answer.left.reason}); the catalog's procs were not checked`)
+      return
+    }
+    const known = new Set(answer.right.map((proc) => proc.name))
+    const missing = catalog.procNames.filter((name) => !known.has(name))
+    if (missing.length > 0) {
+      yield* Effect.logWarning(
+        `proctor has no proc named ${missing.join(", ")} (from ${catalog.source}): requests that need them will fail`
+      )
+    } else {
+      yield* Effect.logInfo(`All ${catalog.procNames.length} procs of the catalog exist in proctor`)
+    }
+  })
+)
+
+/** The services behind the API and the reconciler, sharing one repository and one wake-up signal. */
+export const VmServicesLive = Layer.mergeAll(VmRequests.DefaultWithoutDependencies, Reconciler.DefaultWithoutDependencies).pipe(
+  Layer.provideMerge(Layer.mergeAll(VmRepo.Default, Wakeup.Default))
+)
+
+/** What every controller process needs below the services: database (migrated), catalog, proctor. */
+export const InfrastructureLive = Layer.mergeAll(ProctorLive, Migrated).pipe(
+  Layer.provideMerge(Catalog.layer),
+  Layer.provideMerge(DatabaseLive),
+  Layer.provideMerge(NodeContext.layer)
+)
+
+/** `fleet serve`: the HTTP API and the reconciler loop. */
+export const ControllerLive = Layer.mergeAll(HttpServerLive, ReconcilerLoop, ProcCheck).pipe(
+  Layer.provide(AuthenticationAnonymous),
+  Layer.provide(VmServicesLive),
+  Layer.provide(InfrastructureLive),
+  Layer.provide(LoggerLive)
+)

@@ -1,0 +1,405 @@
+import { SqlClient, SqlError, SqlSchema } from "@effect/sql"
+import { Data, Effect, Option, Schema } from "effect"
+import {
+  ExecutionKind,
+  ExecutionRecordId,
+  ExecutionState,
+  RequestId,
+  VmId,
+  VmState
+} from "./Domain.js"
+import type { ExecutionUpdate } from "./Following.js"
+
+/** A VM name was taken between the check and the insert. */
+export class NameTaken extends Data.TaggedError("NameTaken") {}
+
+const isUniqueViolation = (error: unknown): boolean =>
+  error instanceof SqlError.SqlError && (error.cause as { code?: unknown } | undefined)?.code === "23505"
+
+const StringMap = Schema.Record({ key: Schema.String, value: Schema.String })
+const Timestamp = Schema.DateFromSelf
+
+export const RequestRow = Schema.Struct({
+  id: RequestId,
+  application: Schema.String,
+  environment: Schema.String,
+  stack: Schema.String,
+  osVersion: Schema.String,
+  machineType: Schema.String,
+  count: Schema.Int,
+  metadata: StringMap,
+  requestedBy: Schema.String,
+  createdAt: Timestamp
+})
+export type RequestRow = typeof RequestRow.Type
+
+export const VmRow = Schema.Struct({
+  id: VmId,
+  requestId: Schema.NullOr(RequestId),
+  name: Schema.String,
+  application: Schema.String,
+  environment: Schema.String,
+  stack: Schema.String,
+  osVersion: Schema.String,
+  machineType: Schema.String,
+  metadata: StringMap,
+  state: VmState,
+  reason: Schema.NullOr(Schema.String),
+  attempt: Schema.Int,
+  createdBy: Schema.String,
+  createdAt: Timestamp,
+  updatedAt: Timestamp,
+  readyAt: Schema.NullOr(Timestamp),
+  decommissionedAt: Schema.NullOr(Timestamp)
+})
+export type VmRow = typeof VmRow.Type
+
+export const ExecutionRow = Schema.Struct({
+  id: ExecutionRecordId,
+  vmId: VmId,
+  kind: ExecutionKind,
+  proc: Schema.String,
+  args: StringMap,
+  emailId: Schema.String,
+  state: ExecutionState,
+  proctorId: Schema.NullOr(Schema.String),
+  proctorStatus: Schema.NullOr(Schema.String),
+  submissions: Schema.Int,
+  polls: Schema.Int,
+  dueAt: Schema.NullOr(Timestamp),
+  deadlineAt: Schema.NullOr(Timestamp),
+  reason: Schema.NullOr(Schema.String),
+  createdAt: Timestamp,
+  submittedAt: Schema.NullOr(Timestamp),
+  finishedAt: Schema.NullOr(Timestamp)
+})
+export type ExecutionRow = typeof ExecutionRow.Type
+
+/** An execution a controller has just claimed, with what it needs to act and to log. */
+export const ClaimedExecution = Schema.Struct({
+  ...ExecutionRow.fields,
+  previousState: ExecutionState,
+  wasDueAt: Timestamp,
+  claimedAt: Timestamp,
+  vmName: Schema.String,
+  requestId: Schema.NullOr(RequestId),
+  application: Schema.String
+})
+export type ClaimedExecution = typeof ClaimedExecution.Type
+
+export const EventRow = Schema.Struct({
+  vmId: Schema.NullOr(VmId),
+  at: Timestamp,
+  fromState: Schema.NullOr(Schema.String),
+  toState: Schema.NullOr(Schema.String),
+  reason: Schema.String,
+  actor: Schema.String
+})
+export type EventRow = typeof EventRow.Type
+
+export interface NewVm {
+  readonly id: VmId
+  readonly name: string
+  readonly application: string
+  readonly environment: string
+  readonly stack: string
+  readonly osVersion: string
+  readonly machineType: string
+  readonly metadata: Record<string, string>
+  readonly createdBy: string
+}
+
+export interface NewExecution {
+  readonly id: ExecutionRecordId
+  readonly vmId: VmId
+  readonly kind: ExecutionKind
+  readonly proc: string
+  readonly args: Record<string, string>
+  readonly emailId: string
+}
+
+export interface VmFilter {
+  readonly application?: string | undefined
+  readonly environment?: string | undefined
+  readonly stack?: string | undefined
+  readonly osVersion?: string | undefined
+  readonly state?: VmState | undefined
+}
+
+/** A change of a VM's state caused by something other than one of its executions (a retry, a decommission). */
+export interface VmChange {
+  readonly vmId: VmId
+  readonly from: ReadonlyArray<VmState>
+  readonly to: VmState
+  readonly reason: string
+  readonly actor: string
+  readonly runId?: string | undefined
+}
+
+/** The SQL behind VMs, requests, executions and their events. Database failures are defects here. */
+export class VmRepo extends Effect.Service<VmRepo>()("fleet/VmRepo", {
+  effect: Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+
+    const insertRequest = (
+      request: Omit<RequestRow, "createdAt">,
+      vms: ReadonlyArray<NewVm>,
+      executions: ReadonlyArray<NewExecution>,
+      runId: string | null
+    ) =>
+      sql.withTransaction(
+        Effect.gen(function* () {
+          yield* sql`insert into vm_requests ${sql.insert({ ...request, metadata: JSON.stringify(request.metadata) })}`
+          yield* sql`insert into vms ${
+            sql.insert(vms.map((vm) => ({ ...vm, requestId: request.id, metadata: JSON.stringify(vm.metadata), state: "pending" })))
+          }`
+          yield* sql`insert into executions ${
+            sql.insert(executions.map((execution) => ({
+              ...execution,
+              args: JSON.stringify(execution.args),
+              state: "pending"
+            })))
+          }`
+          yield* sql`insert into events ${
+            sql.insert([
+              {
+                actor: request.requestedBy,
+                kind: "request.accepted",
+                application: request.application,
+                requestId: request.id,
+                vmId: null,
+                runId,
+                fromState: null,
+                toState: null,
+                reason: `${request.count} VM(s) requested`
+              },
+              ...vms.map((vm) => ({
+                actor: request.requestedBy,
+                kind: "vm.state",
+                application: vm.application,
+                requestId: request.id,
+                vmId: vm.id,
+                runId,
+                fromState: null,
+                toState: "pending",
+                reason: `accepted as ${vm.name}`
+              }))
+            ])
+          }`
+        })
+      )
+
+    /** The names among these that are taken already. */
+    const takenNames = (names: ReadonlyArray<string>) =>
+      sql<{ name: string }>`select name from vms where ${sql.in("name", names)}`.pipe(
+        Effect.map((rows) => new Set(rows.map((row) => row.name)))
+      )
+
+    const findRequest = SqlSchema.findOne({
+      Request: RequestId,
+      Result: RequestRow,
+      execute: (id) => sql`select * from vm_requests where id = ${id}`
+    })
+
+    const vmsOfRequest = SqlSchema.findAll({
+      Request: RequestId,
+      Result: VmRow,
+      execute: (id) => sql`select * from vms where request_id = ${id} order by id`
+    })
+
+    const eventsOfRequest = SqlSchema.findAll({
+      Request: RequestId,
+      Result: EventRow,
+      execute: (id) =>
+        sql`select vm_id, at, from_state, to_state, reason, actor from events
+            where request_id = ${id} and vm_id is not null order by id`
+    })
+
+    const findVm = SqlSchema.findOne({
+      Request: VmId,
+      Result: VmRow,
+      execute: (id) => sql`select * from vms where id = ${id}`
+    })
+
+    const eventsOfVm = SqlSchema.findAll({
+      Request: VmId,
+      Result: EventRow,
+      execute: (id) => sql`select vm_id, at, from_state, to_state, reason, actor from events where vm_id = ${id} order by id`
+    })
+
+    const executionsOfVm = SqlSchema.findAll({
+      Request: VmId,
+      Result: ExecutionRow,
+      execute: (id) => sql`select * from executions where vm_id = ${id} order by created_at, id`
+    })
+
+    const listVms = (filter: VmFilter, after: Option.Option<VmId>, limit: number) =>
+      SqlSchema.findAll({
+        Request: Schema.Void,
+        Result: VmRow,
+        execute: () => {
+          const clauses = [
+            ...(filter.application === undefined ? [] : [sql`application = ${filter.application}`]),
+            ...(filter.environment === undefined ? [] : [sql`environment = ${filter.environment}`]),
+            ...(filter.stack === undefined ? [] : [sql`stack = ${filter.stack}`]),
+            ...(filter.osVersion === undefined ? [] : [sql`os_version = ${filter.osVersion}`]),
+            ...(filter.state === undefined ? [] : [sql`state = ${filter.state}`]),
+            ...(Option.isSome(after) ? [sql`id < ${after.value}`] : [])
+          ]
+          return sql`select * from vms ${clauses.length > 0 ? sql`where ${sql.and(clauses)}` : sql``}
+                     order by id desc limit ${limit}`
+        }
+      })(undefined)
+
+    /**
+     * Claims up to `limit` due executions for this controller: each is pushed out by the lease
+     * (so it becomes due again if this controller dies), a pending one becomes submitting — the
+     * intent to submit, committed before the POST — and its VM follows, with an event.
+     */
+    const claimDue = (token: string, limit: number, leaseMs: number) =>
+      SqlSchema.findAll({
+        Request: Schema.Void,
+        Result: ClaimedExecution,
+        execute: () =>
+          sql`
+            with due as (
+              select id, state as previous_state, due_at as was_due_at
+              from executions
+              where due_at <= now()
+              order by due_at
+              limit ${limit}
+              for update skip locked
+            ), claimed as (
+              update executions e set
+                claimed_by = ${token},
+                due_at = now() + ${leaseMs} * interval '1 millisecond',
+                state = case when e.state = 'pending' then 'submitting' else e.state end,
+                submissions = e.submissions + case when e.state in ('pending', 'submitting') then 1 else 0 end,
+                updated_at = now()
+              from due
+              where e.id = due.id
+              returning e.*, due.previous_state, due.was_due_at
+            ), moved as (
+              update vms v set state = 'submitting', updated_at = now()
+              from claimed c
+              where v.id = c.vm_id and c.kind = 'create' and c.previous_state = 'pending' and v.state = 'pending'
+              returning v.id, v.request_id, v.application, c.id as execution_id, c.proc
+            ), logged as (
+              insert into events (actor, kind, application, request_id, vm_id, execution_id, from_state, to_state, reason)
+              select 'fleet', 'vm.state', application, request_id, id, execution_id, 'pending', 'submitting', 'submitting to proctor (' || proc || ')'
+              from moved
+            )
+            select c.*, now() as claimed_at, v.name as vm_name, v.request_id, v.application
+            from claimed c join vms v on v.id = c.vm_id`
+      })(undefined)
+
+    /** Milliseconds until the next execution is due (0 if one is due now), or none if nothing is scheduled. */
+    const nextDueInMs = sql<{ waitMs: number | null }>`
+      select greatest(0, extract(epoch from (min(due_at) - now())) * 1000)::float8 as wait_ms
+      from executions where due_at is not null`.pipe(
+      Effect.map((rows) => Option.fromNullable(rows[0]?.waitMs ?? null))
+    )
+
+    /**
+     * Applies a decision about an execution this controller holds (by its claim token), and the
+     * VM state it implies, with an event when the VM's state changes. False when the claim was
+     * lost (the lease expired and another controller took the execution over).
+     */
+    const recordOutcome = (execution: ClaimedExecution, token: string, update: ExecutionUpdate, vmState: VmState | undefined) =>
+      sql<{ id: string }>`
+        with e as (
+          update executions set
+            state = ${update.state},
+            proctor_id = coalesce(${update.proctorId ?? null}::text, proctor_id),
+            proctor_status = coalesce(${update.proctorStatus ?? null}::text, proctor_status),
+            polls = ${update.polls},
+            due_at = case when ${update.dueInMs}::float8 is null then null
+                          else now() + ${update.dueInMs}::float8 * interval '1 millisecond' end,
+            deadline_at = coalesce(deadline_at, now() + ${update.deadlineInMs}::float8 * interval '1 millisecond'),
+            submitted_at = case when ${update.state} = 'running' then coalesce(submitted_at, now()) else submitted_at end,
+            finished_at = case when ${update.dueInMs}::float8 is null then now() else null end,
+            reason = ${update.reason},
+            claimed_by = null,
+            updated_at = now()
+          where id = ${execution.id} and claimed_by = ${token}
+          returning id, vm_id
+        ), before as (
+          select v.id, v.state, v.request_id, v.application from vms v join e on v.id = e.vm_id
+          where ${vmState ?? null}::text is not null and v.state <> ${vmState ?? null}::text
+        ), moved as (
+          update vms set
+            state = ${vmState ?? null}::text,
+            reason = ${update.reason},
+            updated_at = now(),
+            ready_at = case when ${vmState ?? null}::text = 'ready' and ${execution.kind} = 'create' then now() else vms.ready_at end,
+            decommissioned_at = case when ${vmState ?? null}::text = 'decommissioned' then now() else vms.decommissioned_at end
+          from before where vms.id = before.id
+          returning vms.id, before.state as from_state, before.request_id, before.application
+        ), logged as (
+          insert into events (actor, kind, application, request_id, vm_id, execution_id, from_state, to_state, reason)
+          select 'fleet', 'vm.state', application, request_id, id, ${execution.id}, from_state, ${vmState ?? null}::text, ${update.reason}
+          from moved
+        )
+        select id from e`.pipe(Effect.map((rows) => rows.length > 0))
+
+    /**
+     * Starts a new execution for a VM whose state is one of `change.from` (a retry of a failed
+     * creation, a decommission), moving the VM to `change.to` with an event. None when the VM is
+     * not in one of those states (someone else changed it first).
+     */
+    const startExecution = (execution: NewExecution, change: VmChange) =>
+      sql.withTransaction(
+        Effect.gen(function* () {
+          const moved = yield* sql<{ id: string; fromState: string; requestId: string | null; application: string }>`
+            with before as (
+              select id, state, request_id, application from vms where id = ${change.vmId} and ${sql.in("state", change.from)} for update
+            )
+            update vms set state = ${change.to}, reason = ${change.reason}, updated_at = now(),
+              attempt = vms.attempt + case when ${execution.kind} = 'create' then 1 else 0 end
+            from before where vms.id = before.id
+            returning vms.id, before.state as from_state, before.request_id, before.application`
+          const row = moved[0]
+          if (row === undefined) return false
+          yield* sql`insert into executions ${
+            sql.insert({ ...execution, args: JSON.stringify(execution.args), state: "pending" })
+          }`
+          yield* sql`insert into events ${
+            sql.insert({
+              actor: change.actor,
+              kind: "vm.state",
+              application: row.application,
+              requestId: row.requestId,
+              vmId: change.vmId,
+              executionId: execution.id,
+              runId: change.runId ?? null,
+              fromState: row.fromState,
+              toState: change.to,
+              reason: change.reason
+            })
+          }`
+          return true
+        })
+      )
+
+    return {
+      /** Fails with NameTaken when another controller took one of the names in the meantime. */
+      insertRequest: (request: Omit<RequestRow, "createdAt">, vms: ReadonlyArray<NewVm>, executions: ReadonlyArray<NewExecution>, runId: string | null = null) =>
+        insertRequest(request, vms, executions, runId).pipe(
+          Effect.catchAll((error) => isUniqueViolation(error) ? Effect.fail(new NameTaken()) : Effect.die(error))
+        ),
+      takenNames: (names: ReadonlyArray<string>) => Effect.orDie(takenNames(names)),
+      findRequest: (id: RequestId) => Effect.orDie(findRequest(id)),
+      vmsOfRequest: (id: RequestId) => Effect.orDie(vmsOfRequest(id)),
+      eventsOfRequest: (id: RequestId) => Effect.orDie(eventsOfRequest(id)),
+      findVm: (id: VmId) => Effect.orDie(findVm(id)),
+      eventsOfVm: (id: VmId) => Effect.orDie(eventsOfVm(id)),
+      executionsOfVm: (id: VmId) => Effect.orDie(executionsOfVm(id)),
+      listVms: (filter: VmFilter, after: Option.Option<VmId>, limit: number) => Effect.orDie(listVms(filter, after, limit)),
+      claimDue: (token: string, limit: number, leaseMs: number) => Effect.orDie(claimDue(token, limit, leaseMs)),
+      nextDueInMs: Effect.orDie(nextDueInMs),
+      recordOutcome: (execution: ClaimedExecution, token: string, update: ExecutionUpdate, vmState: VmState | undefined) =>
+        Effect.orDie(recordOutcome(execution, token, update, vmState)),
+      startExecution: (execution: NewExecution, change: VmChange) => Effect.orDie(startExecution(execution, change))
+    } as const
+  })
+}) {}

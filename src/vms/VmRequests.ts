@@ -1,0 +1,258 @@
+import { Config, Effect, Option } from "effect"
+import { randomBytes } from "node:crypto"
+import type { Actor } from "../auth/Actor.js"
+import { Catalog } from "../catalog/Catalog.js"
+import type { EnvironmentName, OsVersion, StackName } from "../catalog/Domain.js"
+import { Conflict, InvalidInput, Issue, NotFound } from "../common/Errors.js"
+import { uuidv7 } from "../common/Ids.js"
+import {
+  type CreateVmRequest,
+  ExecutionRecordId,
+  ExecutionView,
+  RequestId,
+  requestUri,
+  Vm,
+  VmDetail,
+  VmEvent,
+  VmId,
+  VmPage,
+  VmRequest,
+  VmRequestAccepted,
+  type VmState,
+  VmSummary,
+  vmUri,
+  VmWithHistory
+} from "./Domain.js"
+import { suffixFromBytes, vmName } from "./Naming.js"
+import { type EventRow, type NewExecution, type NewVm, type VmFilter, VmRepo, type VmRow } from "./Repo.js"
+import { emptyCounts, requestState } from "./StateMachine.js"
+import { Wakeup } from "./Wakeup.js"
+
+export const VmRequestsConfig = Config.all({
+  maxVmsPerRequest: Config.integer("FLEET_MAX_VMS_PER_REQUEST").pipe(Config.withDefault(50))
+})
+
+const toVm = (row: VmRow): Vm => new Vm({ ...row, uri: vmUri(row.id) })
+
+const toEvent = (row: EventRow): VmEvent =>
+  new VmEvent({ at: row.at, from: row.fromState, to: row.toState, reason: row.reason, actor: row.actor })
+
+const withHistory = (row: VmRow, events: ReadonlyArray<EventRow>): VmWithHistory =>
+  new VmWithHistory({ ...toVm(row), history: events.map(toEvent) })
+
+/** Cursors are the last id of a page; opaque to clients. */
+export const encodeCursor = (id: VmId): string => Buffer.from(id, "utf8").toString("base64url")
+const decodeCursor = (cursor: string): Option.Option<VmId> => {
+  const id = Buffer.from(cursor, "base64url").toString("utf8")
+  return /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(id) ? Option.some(VmId.make(id)) : Option.none()
+}
+
+export interface CreateOptions {
+  /** The run that asked, for the event log. */
+  readonly runId?: string
+}
+
+/** Accepting VM requests (names decided, everything written before proctor hears of it) and reading them back. */
+export class VmRequests extends Effect.Service<VmRequests>()("fleet/VmRequests", {
+  effect: Effect.gen(function* () {
+    const repo = yield* VmRepo
+    const catalog = yield* Catalog
+    const wakeup = yield* Wakeup
+    const config = yield* VmRequestsConfig
+
+    /** `count` fresh names for a fleet, none taken yet. */
+    const freshNames = (input: CreateVmRequest, count: number) =>
+      Effect.gen(function* () {
+        const parts = {
+          application: input.application,
+          environmentShort: catalog.shortEnvironment(input.environment as EnvironmentName),
+          stack: input.stack,
+          osShort: catalog.shortOsVersion(input.osVersion as OsVersion)
+        }
+        const names = new Set<string>()
+        for (let round = 0; names.size < count; round++) {
+          if (round > 10) return yield* Effect.dieMessage("could not find free VM names")
+          const candidates = new Set<string>()
+          while (candidates.size < count - names.size) {
+            const name = vmName(parts, suffixFromBytes(randomBytes(8)))
+            if (!names.has(name)) candidates.add(name)
+          }
+          const taken = yield* repo.takenNames([...candidates])
+          for (const name of candidates) if (!taken.has(name)) names.add(name)
+        }
+        return [...names]
+      })
+
+    const create = (input: CreateVmRequest, actor: Actor, options: CreateOptions = {}) =>
+      Effect.gen(function* () {
+        const issues = [...catalog.checkVmShape(input)]
+        if (input.count > config.maxVmsPerRequest) {
+          issues.push(Issue.at("count", `expected at most ${config.maxVmsPerRequest} VMs per request`))
+        }
+        if (issues.length > 0) return yield* Effect.fail(InvalidInput.fromIssues(issues))
+        const proc = Option.getOrThrow(catalog.createProcFor(input.stack as StackName, input.osVersion as OsVersion))
+        const metadata = input.metadata ?? {}
+        const requestId = RequestId.make(uuidv7())
+        const accepted = yield* Effect.gen(function* () {
+          const names = yield* freshNames(input, input.count)
+          const vms: Array<NewVm> = names.map((name) => ({
+            id: VmId.make(uuidv7()),
+            name,
+            application: input.application,
+            environment: input.environment,
+            stack: input.stack,
+            osVersion: input.osVersion,
+            machineType: input.machineType,
+            metadata,
+            createdBy: actor.email
+          }))
+          const executions: Array<NewExecution> = vms.map((vm) => ({
+            id: ExecutionRecordId.make(uuidv7()),
+            vmId: vm.id,
+            kind: "create",
+            proc: proc.proc,
+            args: {
+              ...proc.args,
+              VM_NAME: vm.name,
+              APPLICATION: vm.application,
+              ENVIRONMENT: vm.environment,
+              STACK: vm.stack,
+              OS_VERSION: vm.osVersion,
+              MACHINE_TYPE: vm.machineType
+            },
+            emailId: actor.email
+          }))
+          yield* repo.insertRequest(
+            {
+              id: requestId,
+              application: input.application,
+              environment: input.environment,
+              stack: input.stack,
+              osVersion: input.osVersion,
+              machineType: input.machineType,
+              count: input.count,
+              metadata,
+              requestedBy: actor.email
+            },
+            vms,
+            executions,
+            options.runId ?? null
+          )
+          return { names, vms }
+        }).pipe(
+          // Another controller can take a name between the check and the insert: pick new names.
+          Effect.retry({ times: 3, while: (error) => error._tag === "NameTaken" }),
+          Effect.orDie
+        )
+        const { names, vms } = accepted
+        yield* wakeup.kick
+        yield* Effect.logInfo(`Accepted ${input.count} VM(s) for ${input.application}/${input.environment}`).pipe(
+          Effect.annotateLogs({ requestId, vms: names.join(",") })
+        )
+        return new VmRequestAccepted({
+          id: requestId,
+          uri: requestUri(requestId),
+          vms: vms.map((vm) => new VmSummary({ id: vm.id, name: vm.name, uri: vmUri(vm.id) }))
+        })
+      })
+
+    const get = (id: RequestId) =>
+      Effect.gen(function* () {
+        const request = yield* repo.findRequest(id)
+        if (Option.isNone(request)) return yield* Effect.fail(NotFound.of("VM request", id))
+        const [vms, events] = yield* Effect.all([repo.vmsOfRequest(id), repo.eventsOfRequest(id)])
+        const byVm = new Map<string, Array<EventRow>>()
+        for (const event of events) {
+          if (event.vmId === null) continue
+          const list = byVm.get(event.vmId) ?? []
+          list.push(event)
+          byVm.set(event.vmId, list)
+        }
+        const counts = emptyCounts()
+        for (const vm of vms) counts[vm.state]++
+        return new VmRequest({
+          ...request.value,
+          uri: requestUri(id),
+          state: requestState(vms.map((vm) => vm.state)),
+          counts,
+          vms: vms.map((vm) => withHistory(vm, byVm.get(vm.id) ?? []))
+        })
+      })
+
+    const getVm = (id: VmId) =>
+      Effect.gen(function* () {
+        const vm = yield* repo.findVm(id)
+        if (Option.isNone(vm)) return yield* Effect.fail(NotFound.of("VM", id))
+        const [events, executions] = yield* Effect.all([repo.eventsOfVm(id), repo.executionsOfVm(id)])
+        return new VmDetail({
+          ...withHistory(vm.value, events),
+          executions: executions.map((execution) => new ExecutionView(execution))
+        })
+      })
+
+    const list = (filter: VmFilter, cursor: string | undefined, limit: number) =>
+      Effect.gen(function* () {
+        const after = cursor === undefined ? Option.none<VmId>() : decodeCursor(cursor)
+        if (cursor !== undefined && Option.isNone(after)) {
+          return yield* Effect.fail(InvalidInput.one("cursor", "expected a cursor returned by a previous page"))
+        }
+        const rows = yield* repo.listVms(filter, after, limit + 1)
+        const items = rows.slice(0, limit)
+        return new VmPage({
+          items: items.map(toVm),
+          nextCursor: rows.length > limit ? encodeCursor(items[items.length - 1]!.id) : null
+        })
+      })
+
+    /** Starts an execution of a VM in one of `from`, moving it to `to`; a Conflict when it is in another state. */
+    const startExecution = (
+      id: VmId,
+      kind: "create" | "decommission" | "check",
+      from: ReadonlyArray<VmState>,
+      to: VmState,
+      reason: string,
+      actor: Actor,
+      runId: string | undefined
+    ) =>
+      Effect.gen(function* () {
+        const vm = yield* repo.findVm(id)
+        if (Option.isNone(vm)) return yield* Effect.fail(NotFound.of("VM", id))
+        const row = vm.value
+        const proc = kind === "create"
+          ? Option.map(catalog.createProcFor(row.stack as StackName, row.osVersion as OsVersion), (entry) => ({ proc: entry.proc, args: entry.args }))
+          : kind === "decommission"
+          ? Option.some(catalog.decommissionProc)
+          : catalog.readinessProc
+        if (Option.isNone(proc)) {
+          return yield* Effect.fail(new Conflict({ message: `the catalog has no ${kind} proc for ${row.stack} on ${row.osVersion}` }))
+        }
+        const baseArgs = { VM_NAME: row.name, APPLICATION: row.application, ENVIRONMENT: row.environment }
+        const args = kind === "create"
+          ? { ...proc.value.args, ...baseArgs, STACK: row.stack, OS_VERSION: row.osVersion, MACHINE_TYPE: row.machineType }
+          : { ...proc.value.args, ...baseArgs }
+        const started = yield* repo.startExecution(
+          { id: ExecutionRecordId.make(uuidv7()), vmId: id, kind, proc: proc.value.proc, args, emailId: actor.email },
+          { vmId: id, from, to, reason, actor: actor.email, runId }
+        )
+        if (!started) {
+          return yield* Effect.fail(new Conflict({ message: `VM ${row.name} is ${row.state}; expected ${from.join(" or ")}` }))
+        }
+        yield* wakeup.kick
+        return yield* getVm(id)
+      })
+
+    return {
+      create,
+      get,
+      getVm,
+      list,
+      /** Creates a failed or timed-out VM again, under the same name. */
+      retry: (id: VmId, actor: Actor) =>
+        startExecution(id, "create", ["failed", "timed_out"], "pending", "creation retried with the same name", actor, undefined),
+      /** Asks proctor to remove a ready VM. */
+      decommission: (id: VmId, actor: Actor, options: { readonly runId?: string; readonly reason?: string } = {}) =>
+        startExecution(id, "decommission", ["ready"], "decommissioning", options.reason ?? "decommission requested", actor, options.runId),
+    } as const
+  }),
+  dependencies: [VmRepo.Default, Wakeup.Default]
+}) {}

@@ -1,0 +1,193 @@
+import { SqlClient } from "@effect/sql"
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, Redacted } from "effect"
+import { waitForRequest } from "../../src/client/Client.js"
+import { layerFromUrl } from "../../src/db/Database.js"
+import { CreateVmRequest, VmId } from "../../src/vms/Domain.js"
+import { isDnsLabel } from "../../src/vms/Naming.js"
+import { startFleet, type TestFleet } from "../support/Fleet.js"
+
+const request = (overrides: Partial<ConstructorParameters<typeof CreateVmRequest>[0]> = {}) =>
+  new CreateVmRequest({
+    application: "payments-api",
+    environment: "production",
+    stack: "java",
+    osVersion: "ubuntu-24.04",
+    machineType: "n2-standard-4",
+    count: 3,
+    metadata: { team: "payments" },
+    ...overrides
+  })
+
+const settle = (fleet: TestFleet, body: CreateVmRequest) =>
+  Effect.gen(function* () {
+    const accepted = yield* fleet.client.vms.createRequest({ payload: body })
+    return yield* waitForRequest(fleet.client, accepted.id, { timeout: "20 seconds", initialDelay: "20 millis", maxDelay: "200 millis" })
+  })
+
+const rowCounts = (databaseUrl: string) =>
+  Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    const [row] = yield* sql<{ requests: number; vms: number; executions: number }>`
+      select (select count(*) from vm_requests)::int as requests, (select count(*) from vms)::int as vms,
+             (select count(*) from executions)::int as executions`
+    return row!
+  }).pipe(Effect.provide(layerFromUrl(Redacted.make(databaseUrl), 1)), Effect.scoped, Effect.orDie)
+
+const post = (fleet: TestFleet, path: string, body: string, contentType = "application/json") =>
+  Effect.promise(async () => {
+    const response = await fetch(`${fleet.baseUrl}${path}`, { method: "POST", body, headers: { "content-type": contentType } })
+    return { status: response.status, body: (await response.json()) as Record<string, unknown> }
+  })
+
+const get = (fleet: TestFleet, path: string) =>
+  Effect.promise(async () => {
+    const response = await fetch(`${fleet.baseUrl}${path}`)
+    return { status: response.status, body: (await response.json()) as Record<string, unknown> }
+  })
+
+describe("VM requests over HTTP", () => {
+  it.scopedLive("creates 3 VMs that all become ready, with readable unique names and their history", () =>
+    Effect.gen(function* () {
+      const fleet = yield* startFleet()
+      const settled = yield* settle(fleet, request())
+      expect(settled.state).toBe("ready")
+      expect(settled.counts.ready).toBe(3)
+      const names = settled.vms.map((vm) => vm.name)
+      expect(new Set(names).size).toBe(3)
+      for (const name of names) {
+        expect(isDnsLabel(name)).toBe(true)
+        expect(name).toMatch(/^payments-api-prd-java-u2404-[0-9a-z]{6}$/)
+      }
+      expect(settled.vms[0]!.history.map((event) => event.to)).toEqual(["pending", "submitting", "provisioning", "ready"])
+      const ledger = yield* fleet.simulator.ledger
+      expect(ledger.vms.map((vm) => vm.name).sort()).toEqual([...names].sort())
+      const detail = yield* fleet.client.vms.getVm({ path: { id: settled.vms[0]!.id } })
+      expect(detail.executions).toHaveLength(1)
+      expect(detail.executions[0]!.proctorId).toMatch(/^\d{19,20}$/)
+      expect(BigInt(detail.executions[0]!.proctorId!)).toBeGreaterThan(2n ** 53n)
+      expect(detail.metadata).toEqual({ team: "payments" })
+    }))
+
+  it.scopedLive("rides out transient 5xx from proctor", () =>
+    Effect.gen(function* () {
+      const fleet = yield* startFleet({ simulator: { failureRate: 0.5, seed: 7 } })
+      const settled = yield* settle(fleet, request({ count: 6 }))
+      expect(settled.state).toBe("ready")
+      const stats = yield* fleet.simulator.stats
+      expect(stats.submit.failed).toBeGreaterThan(0)
+      expect(stats.submit.accepted).toBe(6)
+      expect((yield* fleet.simulator.ledger).vms).toHaveLength(6)
+    }))
+
+  it.scopedLive("resubmits with the same name when proctor's answer is lost, and never invents a second VM", () =>
+    Effect.gen(function* () {
+      const fleet = yield* startFleet({ simulator: { lostResponseRate: 0.5, seed: 3 }, settings: { PROCTOR_TIMEOUT: "300 millis" } })
+      const settled = yield* settle(fleet, request({ count: 6 }))
+      expect(settled.state).toBe("ready")
+      const ledger = yield* fleet.simulator.ledger
+      expect(ledger.vms.map((vm) => vm.name).sort()).toEqual(settled.vms.map((vm) => vm.name).sort())
+      expect(ledger.executions.some((execution) => execution.responseLost)).toBe(true)
+      expect(ledger.vms.some((vm) => vm.createSubmissions > 1)).toBe(true)
+    }))
+
+  it.scopedLive("fails a VM at once, with the reason, when proctor does not know the proc", () =>
+    Effect.gen(function* () {
+      const fleet = yield* startFleet({ withoutProcs: ["create-vm-go"] })
+      const settled = yield* settle(fleet, request({ application: "search-indexer", stack: "go", count: 2 }))
+      expect(settled.state).toBe("failed")
+      for (const vm of settled.vms) {
+        expect(vm.state).toBe("failed")
+        expect(vm.reason).toMatch(/proctor rejected the execution: .*metadata not found for proc create-vm-go/)
+      }
+      const stats = yield* fleet.simulator.stats
+      expect(stats.submit.unknownProc).toBe(2)
+      expect(stats.calls).toBe(2)
+    }))
+
+  it.scopedLive("marks an execution stuck in CREATED as timed_out after the deadline", () =>
+    Effect.gen(function* () {
+      const fleet = yield* startFleet({ simulator: { stuckRate: 1 }, settings: { FLEET_EXECUTION_DEADLINE: "300 millis" } })
+      const settled = yield* settle(fleet, request({ count: 1 }))
+      expect(settled.state).toBe("failed")
+      const vm = settled.vms[0]!
+      expect(vm.state).toBe("timed_out")
+      expect(vm.reason).toMatch(/no final state from proctor .* within 300ms \(last status CREATED\)/)
+      // Retrying keeps the name.
+      yield* fleet.simulator.configure({ stuckRate: 0 })
+      const retried = yield* fleet.client.vms.retryVm({ path: { id: vm.id } })
+      expect(retried.name).toBe(vm.name)
+      const again = yield* waitForRequest(fleet.client, settled.id, { timeout: "20 seconds", initialDelay: "20 millis", maxDelay: "200 millis" })
+      expect(again.vms[0]!.state).toBe("ready")
+      expect(again.vms[0]!.name).toBe(vm.name)
+      expect(again.vms[0]!.attempt).toBe(2)
+    }))
+})
+
+describe("bad input", () => {
+  it.scopedLive("names every offending field, and writes nothing", () =>
+    Effect.gen(function* () {
+      const fleet = yield* startFleet({ reconcile: false })
+      const typeErrors = yield* post(fleet, "/v1/vm-requests", JSON.stringify({ application: 3, count: 0, extra: true }))
+      expect(typeErrors.status).toBe(400)
+      const paths = (typeErrors.body["issues"] as Array<{ path: Array<string> }>).map((issue) => issue.path.join("."))
+      expect(paths).toEqual(expect.arrayContaining(["application", "environment", "stack", "osVersion", "machineType", "count", "extra"]))
+
+      const unknownValues = yield* post(fleet, "/v1/vm-requests", JSON.stringify({
+        application: "payments-api", environment: "prod", stack: "cobol", osVersion: "ubuntu-99.04", machineType: "huge", count: 1000
+      }))
+      expect(unknownValues.status).toBe(400)
+      expect(unknownValues.body["_tag"]).toBe("InvalidInput")
+      expect((unknownValues.body["issues"] as Array<{ path: Array<string> }>).map((issue) => issue.path.join(".")).sort())
+        .toEqual(["count", "environment", "machineType", "osVersion", "stack"])
+
+      const notJson = yield* post(fleet, "/v1/vm-requests", "{ not json")
+      expect(notJson.status).toBe(400)
+      expect(typeof notJson.body["message"]).toBe("string")
+
+      expect(yield* rowCounts(fleet.databaseUrl)).toEqual({ requests: 0, vms: 0, executions: 0 })
+    }))
+
+  it.scopedLive("answers 404 for ids that do not exist and 400 for malformed ones", () =>
+    Effect.gen(function* () {
+      const fleet = yield* startFleet({ reconcile: false })
+      const missing = yield* get(fleet, `/v1/vms/${VmId.make("0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b")}`)
+      expect(missing.status).toBe(404)
+      expect(missing.body["_tag"]).toBe("NotFound")
+      const malformed = yield* get(fleet, "/v1/vms/not-a-uuid")
+      expect(malformed.status).toBe(400)
+      const missingRequest = yield* get(fleet, "/v1/vm-requests/0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b")
+      expect(missingRequest.status).toBe(404)
+      const noRoute = yield* get(fleet, "/v1/nothing-here")
+      expect(noRoute.status).toBe(404)
+      expect(noRoute.body["_tag"]).toBe("NotFound")
+      const badLimit = yield* get(fleet, "/v1/vms?limit=0")
+      expect(badLimit.status).toBe(400)
+      const badCursor = yield* get(fleet, "/v1/vms?cursor=abc")
+      expect(badCursor.status).toBe(400)
+    }))
+})
+
+describe("listing and inventory", () => {
+  it.scopedLive("filters, pages newest first, and counts by group", () =>
+    Effect.gen(function* () {
+      const fleet = yield* startFleet()
+      yield* settle(fleet, request({ count: 3 }))
+      yield* settle(fleet, request({ application: "search-indexer", stack: "go", osVersion: "ubuntu-22.04", count: 2 }))
+      const first = yield* fleet.client.vms.listVms({ urlParams: { limit: 2 } })
+      expect(first.items).toHaveLength(2)
+      expect(first.items[0]!.application).toBe("search-indexer")
+      const rest = yield* fleet.client.vms.listVms({ urlParams: { limit: 10, cursor: first.nextCursor! } })
+      expect(rest.items).toHaveLength(3)
+      expect(rest.nextCursor).toBeNull()
+      const java = yield* fleet.client.vms.listVms({ urlParams: { stack: "java", state: "ready" } })
+      expect(java.items.map((vm) => vm.application)).toEqual(["payments-api", "payments-api", "payments-api"])
+      const inventory = yield* fleet.client.inventory.inventory({ urlParams: { groupBy: ["application", "osVersion"] } })
+      expect(inventory.total).toBe(5)
+      expect(inventory.groups).toEqual([
+        { application: "payments-api", osVersion: "ubuntu-24.04", count: 3 },
+        { application: "search-indexer", osVersion: "ubuntu-22.04", count: 2 }
+      ])
+    }))
+})
+
