@@ -1,6 +1,6 @@
 import { FileSystem } from "@effect/platform"
+import { fromRoot } from "../common/Paths.js"
 import { Config, Context, Effect, Layer, Option, Schema } from "effect"
-import { fileURLToPath } from "node:url"
 import { decodeInput, InvalidInput, Issue } from "../common/Errors.js"
 import { matchesAny } from "../common/Glob.js"
 import { parseYaml } from "../common/Yaml.js"
@@ -50,7 +50,7 @@ export interface CatalogData {
   readonly procNames: ReadonlyArray<ProcName>
 }
 
-export const defaultCatalogPath = fileURLToPath(new URL("./catalog.yaml", import.meta.url))
+export const defaultCatalogPath = fromRoot("src", "catalog", "catalog.yaml")
 
 const duplicates = (values: ReadonlyArray<string>): ReadonlyArray<string> =>
   values.filter((value, index) => values.indexOf(value) !== index)

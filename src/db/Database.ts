@@ -6,6 +6,7 @@ import { Config, ConfigError, Effect, Layer, Option, Redacted, String } from "ef
 import { mkdirSync } from "node:fs"
 import { resolve } from "node:path"
 import { ModeConfig } from "../config/Mode.js"
+import { ensureEmbeddedDatabaseFree } from "./Embedded.js"
 
 /** Column names are snake_case in SQL and camelCase in TypeScript; JSON values are left as they are. */
 const naming = {
@@ -26,6 +27,7 @@ export const layerEmbedded = (dataDir: string): Layer.Layer<PgClient.PgClient | 
   Layer.unwrapScoped(
     Effect.gen(function* () {
       const directory = resolve(dataDir, "pglite")
+      yield* ensureEmbeddedDatabaseFree(directory)
       mkdirSync(directory, { recursive: true })
       const db = yield* Effect.acquireRelease(
         Effect.promise(() => PGlite.create(directory)),

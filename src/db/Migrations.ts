@@ -1,9 +1,9 @@
 import { FileSystem } from "@effect/platform"
+import { fromRoot } from "../common/Paths.js"
 import { Migrator, SqlClient } from "@effect/sql"
 import { Effect } from "effect"
-import { fileURLToPath } from "node:url"
 
-export const migrationsDirectory = fileURLToPath(new URL("../../migrations", import.meta.url))
+export const migrationsDirectory = fromRoot("migrations")
 
 /** Plain SQL migrations: `migrations/NNNN_name.sql`, applied in order of their number. */
 export const fromSqlFiles = (directory: string): Migrator.Loader<FileSystem.FileSystem | SqlClient.SqlClient> =>

@@ -1,5 +1,6 @@
 import { HttpApiBuilder } from "@effect/platform"
 import { Effect } from "effect"
+import { applicationGlobs, authorizeApplication, requireScope } from "../auth/Authorization.js"
 import { FleetApi } from "../http/Api.js"
 import { allDimensions, Inventory } from "./Domain.js"
 import { InventoryRepo } from "./Repo.js"
@@ -9,8 +10,10 @@ export const InventoryHttp = HttpApiBuilder.group(FleetApi, "inventory", (handle
     const repo = yield* InventoryRepo
     return handlers.handle("inventory", ({ urlParams }) =>
       Effect.gen(function* () {
+        const caller = yield* requireScope("vms:read")
+        if (urlParams.application !== undefined) yield* authorizeApplication(urlParams.application)
         const { groupBy = allDimensions, includeDecommissioned = false, ...filter } = urlParams
-        const groups = yield* repo.counts(groupBy, filter, includeDecommissioned)
+        const groups = yield* repo.counts(groupBy, { ...filter, applicationGlobs: applicationGlobs(caller) }, includeDecommissioned)
         return new Inventory({ groupBy, total: groups.reduce((sum, group) => sum + group.count, 0), groups })
       }))
   }))

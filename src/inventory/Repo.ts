@@ -1,7 +1,11 @@
 import { SqlClient } from "@effect/sql"
 import { Effect, Schema } from "effect"
-import type { VmFilter } from "../vms/Repo.js"
+import type { ApplicationName, EnvironmentName, MachineType, OsVersion, StackName } from "../catalog/Domain.js"
+import { type InventorySnapshot, type InventoryVm, VmState } from "../planner/Domain.js"
+import { applicationGlobsClause, type VmFilter } from "../vms/Repo.js"
 import { type Dimension, InventoryGroup } from "./Domain.js"
+
+const isVmState = Schema.is(VmState)
 
 const columns: Record<Dimension, string> = {
   application: "application",
@@ -23,6 +27,7 @@ export class InventoryRepo extends Effect.Service<InventoryRepo>()("fleet/Invent
         ...(filter.stack === undefined ? [] : [sql`stack = ${filter.stack}`]),
         ...(filter.osVersion === undefined ? [] : [sql`os_version = ${filter.osVersion}`]),
         ...(filter.state === undefined ? [] : [sql`state = ${filter.state}`]),
+        ...applicationGlobsClause(sql, filter.applicationGlobs),
         ...(includeDecommissioned || filter.state === "decommissioned" ? [] : [sql`state <> 'decommissioned'`])
       ]
       return clauses.length === 0 ? sql`` : sql`where ${sql.and(clauses)}`
@@ -40,6 +45,35 @@ export class InventoryRepo extends Effect.Service<InventoryRepo>()("fleet/Invent
         return yield* Schema.decodeUnknown(Schema.Array(InventoryGroup))(rows)
       }).pipe(Effect.orDie)
 
-    return { counts } as const
+    /**
+     * Every live (not decommissioned) VM, in the shape the planner reads: one query for the whole
+     * inventory, not one per fleet. Rows come back as arrays (no per-row objects from the driver,
+     * no name transformation), which keeps 100,000 VMs well under a second.
+     */
+    const snapshot = Effect.gen(function* () {
+      const rows = yield* sql`
+        select id::text, name, application, environment, stack, os_version, machine_type, state
+        from vms where state <> 'decommissioned'`.values
+      const vms = new Array<InventoryVm>(rows.length)
+      for (let index = 0; index < rows.length; index++) {
+        const row = rows[index]!
+        const state = row[7]
+        if (!isVmState(state)) return yield* Effect.dieMessage(`VM ${String(row[0])} has an unknown state ${String(state)}`)
+        vms[index] = {
+          id: row[0] as string,
+          name: row[1] as string,
+          application: row[2] as ApplicationName,
+          environment: row[3] as EnvironmentName,
+          stack: row[4] as StackName,
+          osVersion: row[5] as OsVersion,
+          machineType: row[6] as MachineType,
+          state
+        }
+      }
+      const result: InventorySnapshot = { vms }
+      return result
+    }).pipe(Effect.orDie, Effect.withSpan("InventoryRepo.snapshot"))
+
+    return { counts, snapshot } as const
   })
 }) {}

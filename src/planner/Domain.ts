@@ -16,6 +16,7 @@ import {
   StackName
 } from "../catalog/Domain.js"
 import { globToRegExp } from "../common/Glob.js"
+import { VmState } from "../vms/Domain.js"
 
 // ---------------------------------------------------------------------------------------------
 // Small value schemas
@@ -328,7 +329,7 @@ export const makeRecyclePlanSpecSchema = (known?: KnownNames) => {
 }
 
 /** The recycle plan spec without catalog cross-checks (to encode, hash or store a decoded spec). */
-export const RecyclePlanSpec = makeRecyclePlanSpecSchema()
+export const RecyclePlanSpec = makeRecyclePlanSpecSchema().annotations({ identifier: "RecyclePlanSpec" })
 export type RecyclePlanSpec = typeof RecyclePlanSpec.Type
 export type RecyclePlanSpecEncoded = typeof RecyclePlanSpec.Encoded
 export type Strategy = RecyclePlanSpec["strategy"]
@@ -337,21 +338,8 @@ export type Strategy = RecyclePlanSpec["strategy"]
 // The inventory snapshot the planner reads
 // ---------------------------------------------------------------------------------------------
 
-/**
- * A VM's life: pending → submitting → provisioning → ready | failed | timed_out, and later
- * decommissioning → decommissioned. Decommissioned VMs are history, not part of a fleet.
- */
-export const VmState = Schema.Literal(
-  "pending",
-  "submitting",
-  "provisioning",
-  "ready",
-  "failed",
-  "timed_out",
-  "decommissioning",
-  "decommissioned"
-)
-export type VmState = typeof VmState.Type
+/** The VM states (one definition, in src/vms); decommissioned VMs are history, not part of a fleet. */
+export { VmState }
 
 /** States of a VM that is still being created or removed: its fleet is changing under us. */
 export const inFlightStates: ReadonlyArray<VmState> = ["pending", "submitting", "provisioning", "decommissioning"]
@@ -587,6 +575,6 @@ export const Plan = Schema.Struct({
   estimate: Estimate,
   osMix: Schema.Array(EnvironmentOsMix),
   warnings: Schema.Array(Schema.String)
-})
+}).annotations({ identifier: "Plan", description: "A plan the planner computed from a recycle plan (see plans/README.md)" })
 export type Plan = typeof Plan.Type
 export type PlanEncoded = typeof Plan.Encoded

@@ -3,8 +3,8 @@
  * values, or an InvalidInput that lists every problem at once, each with where it is.
  */
 import { FileSystem } from "@effect/platform"
+import { fromRoot } from "../common/Paths.js"
 import { Effect, Either, Option, Schema } from "effect"
-import { fileURLToPath } from "node:url"
 import * as YAML from "yaml"
 import type { CatalogData } from "../catalog/Catalog.js"
 import { decodeInput, InvalidInput, Issue } from "../common/Errors.js"
@@ -21,9 +21,9 @@ import {
 } from "./Domain.js"
 
 /** The policies shipped with fleet. */
-export const defaultPoliciesPath = fileURLToPath(new URL("../../plans/deprecations.yaml", import.meta.url))
+export const defaultPoliciesPath = fromRoot("plans", "deprecations.yaml")
 /** The folder of the example recycle plans. */
-export const plansDirectory = fileURLToPath(new URL("../../plans/", import.meta.url))
+export const plansDirectory = fromRoot("plans")
 
 export const knownNamesOf = (catalog: CatalogData): KnownNames => ({
   osVersions: catalog.spec.osVersions.map((entry) => entry.name),

@@ -1,3 +1,4 @@
+import { join } from "node:path"
 import { Effect, Schema } from "effect"
 import { readFileSync } from "node:fs"
 import { defaultCatalogPath, makeCatalog, type CatalogData } from "../../src/catalog/Catalog.js"
@@ -28,7 +29,7 @@ export const now = new Date("2025-09-01T12:00:00Z")
 export const examplePlanFiles = ["retire-deprecated.yaml", "java-to-2404.yaml", "payments-canary.yaml", "production-no-surge.yaml"] as const
 
 export const loadExample = (file: string): RecyclePlanSpec =>
-  Effect.runSync(decodePlanSpec(readFileSync(`${plansDirectory}${file}`, "utf8"), file, catalog))
+  Effect.runSync(decodePlanSpec(readFileSync(join(plansDirectory, file), "utf8"), file, catalog))
 
 /** A spec from a partial encoded spec (defaults filled in by the schema). */
 export const spec = (encoded: Record<string, unknown>): RecyclePlanSpec =>

@@ -1,0 +1,261 @@
+/**
+ * Plans around the pure planner: read the inventory and the policies, build the plan, and save it
+ * so that an executor runs exactly what was reviewed.
+ *
+ * ## The saved-plan contract
+ * A saved plan keeps the recycle plan (as submitted and as decoded), the computed plan with its
+ * hash, and the inventory digest it was computed from (see Planner.ts, "Digest"). Before a run the
+ * executor calls `verify(id)`: the plan is computed again for the stored spec, against the current
+ * inventory and the current policies, as of the plan's own planning time (so the passage of time
+ * alone never makes a plan stale). It fails with `StalePlan` when
+ * - the digest differs: VMs of the plan's fleets were added, removed, renamed, changed state or OS
+ *   version, or a new fleet now matches the selection (`inventory-changed`); or
+ * - the digest is the same but the steps or the skipped fleets are not: the policies or the catalog
+ *   changed what the plan would do (`policies-changed`).
+ * Otherwise it returns the freshly computed plan, which then does the same as the stored one.
+ */
+import { Clock, Effect, Option, Schema } from "effect"
+import type { Actor } from "../auth/Actor.js"
+import { Catalog } from "../catalog/Catalog.js"
+import { NotFound } from "../common/Errors.js"
+import { uuidv7 } from "../common/Ids.js"
+import { InventoryRepo } from "../inventory/Repo.js"
+import { fleetIdOf, type InventorySnapshot, type InventoryVm, Plan, RecyclePlanSpec } from "./Domain.js"
+import { buildPlan, digestFleetIds, inventoryDigestOf, planHashOf } from "./Planner.js"
+import { PlanId, planUri, SavedPlan, SavedPlanList, SavedPlanSummary, StalePlan } from "./Records.js"
+import { PlanRepo, type PlanSummaryRow } from "./Repo.js"
+import { Deprecations } from "./Deprecations.js"
+import { decodePlanSpec } from "./Spec.js"
+
+type DigestRow = readonly [id: string, name: string, state: string, osVersion: string]
+
+/** The VMs the digest of `plan` covers, from a snapshot: every live VM of the plan's fleets (and of `extraFleets`). */
+const digestVms = (plan: Plan, snapshot: InventorySnapshot, extraFleets: ReadonlySet<string> = new Set()): ReadonlyArray<InventoryVm> => {
+  const fleets = digestFleetIds(plan)
+  return snapshot.vms.filter((vm) => {
+    if (vm.state === "decommissioned") return false
+    const fleet = fleetIdOf(vm.application, vm.environment, vm.stack)
+    return fleets.has(fleet) || extraFleets.has(fleet)
+  })
+}
+
+const digestRows = (vms: ReadonlyArray<InventoryVm>): ReadonlyArray<DigestRow> =>
+  vms.map((vm): DigestRow => [vm.id, vm.name, vm.state, vm.osVersion]).sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))
+
+/** VMs added, removed or changed between two sets of digest rows. */
+const countDifferences = (before: ReadonlyArray<DigestRow>, after: ReadonlyArray<DigestRow>) => {
+  const old = new Map(before.map((row) => [row[0], row]))
+  let added = 0
+  let changed = 0
+  for (const row of after) {
+    const previous = old.get(row[0])
+    if (previous === undefined) added++
+    else if (previous[1] !== row[1] || previous[2] !== row[2] || previous[3] !== row[3]) changed++
+    old.delete(row[0])
+  }
+  return { added, removed: old.size, changed, total: added + old.size + changed }
+}
+
+/** Steps (by VM: target and wave) and skipped fleets that differ between two plans of the same spec. */
+const countPlanDifferences = (stored: Plan, fresh: Plan): number => {
+  const stepKey = (step: Plan["steps"][number]) => `${step.vmId} ${step.to} ${step.wave} ${step.fleet}`
+  const skipKey = (fleet: Plan["skipped"][number]) => `${fleet.id} ${fleet.reasons.map((reason) => reason.code).join(",")}`
+  const symmetric = (a: ReadonlyArray<string>, b: ReadonlyArray<string>) => {
+    const left = new Set(a)
+    const right = new Set(b)
+    let count = 0
+    for (const key of left) if (!right.has(key)) count++
+    for (const key of right) if (!left.has(key)) count++
+    return count
+  }
+  const gates = (plan: Plan) => plan.waves.map((wave) => `${wave.index} ${wave.gate} ${wave.kind}`)
+  return symmetric(stored.steps.map(stepKey), fresh.steps.map(stepKey)) +
+    symmetric(stored.skipped.map(skipKey), fresh.skipped.map(skipKey)) +
+    symmetric(gates(stored), gates(fresh))
+}
+
+const plural = (count: number, one: string, many = `${one}s`) => `${count} ${count === 1 ? one : many}`
+
+const encodeSpec = Schema.encodeSync(RecyclePlanSpec)
+const encodePlan = Schema.encodeSync(Plan)
+const decodeStoredPlan = Schema.decodeUnknown(Plan)
+const decodeStoredSpec = Schema.decodeUnknown(RecyclePlanSpec)
+
+const summaryOf = (row: PlanSummaryRow): SavedPlanSummary => {
+  const id = PlanId.make(row.id)
+  return new SavedPlanSummary({
+    id,
+    uri: planUri(id),
+    name: row.name,
+    source: row.source,
+    asOf: row.asOf.toISOString(),
+    specHash: row.specHash,
+    planHash: row.planHash,
+    inventoryDigest: row.inventoryDigest,
+    fleetsMoving: row.fleetsMoving,
+    vmsMoving: row.vmsMoving,
+    fleetsSkipped: row.fleetsSkipped,
+    steps: row.steps,
+    waves: row.waves,
+    estimatedSeconds: row.estimatedSeconds,
+    createdBy: row.createdBy,
+    createdAt: row.createdAt
+  })
+}
+
+export class PlanService extends Effect.Service<PlanService>()("fleet/PlanService", {
+  effect: Effect.gen(function* () {
+    const catalog = yield* Catalog
+    const inventory = yield* InventoryRepo
+    const deprecations = yield* Deprecations
+    const repo = yield* PlanRepo
+
+    /** The plan for a decoded spec against the inventory and policies as they are now in the database. */
+    const compute = (spec: RecyclePlanSpec, now: Date) =>
+      Effect.gen(function* () {
+        const [snapshot, policies] = yield* Effect.all([inventory.snapshot, deprecations.current])
+        const plan = yield* Effect.sync(() => buildPlan({ inventory: snapshot, policies, spec, catalog, now })).pipe(
+          Effect.withSpan("buildPlan", { attributes: { vms: snapshot.vms.length } })
+        )
+        return { plan, snapshot }
+      })
+
+    /**
+     * Reads a recycle plan (YAML or JSON text; `source` names it in messages: a file path, or
+     * "body") and computes its plan as of `now`. Writes nothing. Every problem with the text is
+     * listed in one InvalidInput, each with its line and column.
+     */
+    const dryRun = (specText: string, source: string, now: Date) =>
+      Effect.gen(function* () {
+        const spec = yield* decodePlanSpec(specText, source, catalog)
+        const { plan } = yield* compute(spec, now)
+        return plan
+      })
+
+    const get = (id: PlanId) =>
+      Effect.gen(function* () {
+        const found = yield* repo.find(id)
+        if (Option.isNone(found)) return yield* Effect.fail(NotFound.of("plan", id))
+        const row = found.value
+        const [plan, spec] = yield* Effect.all([decodeStoredPlan(row.plan), decodeStoredSpec(row.spec)]).pipe(
+          Effect.orDieWith((error) => new Error(`saved plan ${id} does not decode: ${error.message}`))
+        )
+        if (planHashOf(plan) !== row.planHash || plan.planHash !== row.planHash) {
+          return yield* Effect.dieMessage(`saved plan ${id} does not match its hash ${row.planHash}: it was changed after it was saved`)
+        }
+        return new SavedPlan({ ...summaryOf(row), specText: row.specText, spec, plan })
+      })
+
+    /**
+     * Reads a recycle plan, computes its plan and stores both with their hashes and the inventory
+     * digest (see the module comment). Nothing is saved when the text has a problem.
+     */
+    const save = (specText: string, source: string, actor: Actor, now?: Date) =>
+      Effect.gen(function* () {
+        const at = now ?? new Date(yield* Clock.currentTimeMillis)
+        const spec = yield* decodePlanSpec(specText, source, catalog)
+        const { plan, snapshot } = yield* compute(spec, at)
+        const covered = digestVms(plan, snapshot)
+        const fleetVms = digestRows(covered)
+        if (inventoryDigestOf(covered) !== plan.inventoryDigest) {
+          return yield* Effect.dieMessage(`the digest rows of plan ${plan.name} do not give its inventory digest`)
+        }
+        const id = PlanId.make(uuidv7())
+        const createdAt = yield* repo.insert({
+          id,
+          name: plan.name,
+          source,
+          spec: encodeSpec(spec),
+          specText,
+          specHash: plan.specHash,
+          plan: encodePlan(plan),
+          planHash: plan.planHash,
+          inventoryDigest: plan.inventoryDigest,
+          fleetVms,
+          asOf: new Date(plan.asOf),
+          fleetsMoving: plan.totals.fleetsMoving,
+          vmsMoving: plan.totals.vmsMoving,
+          fleetsSkipped: plan.totals.fleetsSkipped,
+          steps: plan.totals.steps,
+          waves: plan.totals.waves,
+          estimatedSeconds: plan.estimate.totalSeconds,
+          createdBy: actor.email
+        })
+        yield* Effect.logInfo(`Saved plan ${id} (${plan.name}) for ${actor.email}`).pipe(
+          Effect.annotateLogs({ planId: id, planHash: plan.planHash, inventoryDigest: plan.inventoryDigest, steps: plan.totals.steps })
+        )
+        return new SavedPlan({
+          id,
+          uri: planUri(id),
+          name: plan.name,
+          source,
+          asOf: plan.asOf,
+          specHash: plan.specHash,
+          planHash: plan.planHash,
+          inventoryDigest: plan.inventoryDigest,
+          fleetsMoving: plan.totals.fleetsMoving,
+          vmsMoving: plan.totals.vmsMoving,
+          fleetsSkipped: plan.totals.fleetsSkipped,
+          steps: plan.totals.steps,
+          waves: plan.totals.waves,
+          estimatedSeconds: plan.estimate.totalSeconds,
+          createdBy: actor.email,
+          createdAt,
+          specText,
+          spec,
+          plan
+        })
+      })
+
+    /** Saved plans, newest first. */
+    const list = (limit = 50) => Effect.map(repo.list(limit), (rows) => new SavedPlanList({ items: rows.map(summaryOf) }))
+
+    /**
+     * Checks that a saved plan still is what would happen (see the module comment) and returns the
+     * plan computed now; a StalePlan when it is not.
+     */
+    const verify = (id: PlanId) =>
+      Effect.gen(function* () {
+        const saved = yield* get(id)
+        const stored = saved.plan
+        const { plan: fresh, snapshot } = yield* compute(saved.spec, new Date(stored.asOf))
+        if (fresh.inventoryDigest !== stored.inventoryDigest) {
+          const before = yield* repo.fleetVms(id)
+          const after = digestRows(digestVms(stored, snapshot, digestFleetIds(fresh)))
+          const difference = countDifferences(before, after)
+          const detail = [
+            difference.added > 0 ? `${difference.added} added` : "",
+            difference.removed > 0 ? `${difference.removed} removed` : "",
+            difference.changed > 0 ? `${difference.changed} changed` : ""
+          ].filter((part) => part !== "").join(", ")
+          return yield* Effect.fail(new StalePlan({
+            message: `the inventory changed since this plan was made (${plural(difference.total, "VM")} differ${difference.total === 1 ? "s" : ""}` +
+              `${detail === "" ? "" : `: ${detail}`}); make a new plan`,
+            planId: id,
+            reason: "inventory-changed",
+            differingVms: difference.total,
+            differingSteps: 0,
+            storedDigest: stored.inventoryDigest,
+            currentDigest: fresh.inventoryDigest
+          }))
+        }
+        const differingSteps = countPlanDifferences(stored, fresh)
+        if (differingSteps > 0) {
+          return yield* Effect.fail(new StalePlan({
+            message: `the deprecation policies or the catalog changed what this plan would do since it was made ` +
+              `(${plural(differingSteps, "step or skipped fleet")} would differ); make a new plan`,
+            planId: id,
+            reason: "policies-changed",
+            differingVms: 0,
+            differingSteps,
+            storedDigest: stored.inventoryDigest,
+            currentDigest: fresh.inventoryDigest
+          }))
+        }
+        return fresh
+      })
+
+    return { dryRun, save, get, list, verify } as const
+  }),
+  dependencies: [InventoryRepo.Default, Deprecations.Default, PlanRepo.Default]
+}) {}

@@ -1,0 +1,121 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, Schema } from "effect"
+import { spawn } from "node:child_process"
+import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join, resolve } from "node:path"
+import { fileURLToPath } from "node:url"
+import { processesUsing } from "../../src/db/Embedded.js"
+import { Plan } from "../../src/planner/Domain.js"
+import { freshDatabase } from "../support/Database.js"
+
+const root = fileURLToPath(new URL("../../", import.meta.url))
+const tsx = join(root, "node_modules", ".bin", "tsx")
+
+interface Ran {
+  readonly code: number | null
+  readonly stdout: string
+  readonly stderr: string
+}
+
+/** `fleet …` as a child process, the way a person runs it, with the given environment on top of a clean one. */
+const fleet = (args: ReadonlyArray<string>, env: Record<string, string>) =>
+  Effect.async<Ran>((resume) => {
+    const { DATABASE_URL: _database, TEST_DATABASE_URL: _test, ...base } = process.env
+    const child = spawn(tsx, ["src/bin.ts", ...args], { cwd: root, env: { ...base, FLEET_ACTOR: "cli-test@example.com", ...env } })
+    let stdout = ""
+    let stderr = ""
+    child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString("utf8")))
+    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString("utf8")))
+    child.on("close", (code) => resume(Effect.succeed({ code, stdout, stderr })))
+    return Effect.sync(() => child.kill())
+  })
+
+describe("the fleet CLI on a database of its own", () => {
+  it.scopedLive("demo seed, then plan --dry-run in each format, then a saved plan listed, shown and verified", () =>
+    Effect.gen(function* () {
+      const { url } = yield* freshDatabase
+      const env = { DATABASE_URL: url }
+
+      const seeded = yield* fleet(["demo", "seed", "--apps", "80", "--seed", "5"], env)
+      expect(seeded.stderr).toContain("wrote")
+      expect(seeded.code).toBe(0)
+      expect(seeded.stdout).toMatch(/^Seeded [\d,]+ demo VMs in [\d.]+s: 80 applications/m)
+
+      const json = yield* fleet(["plan", "plans/retire-deprecated.yaml", "--dry-run", "--as-of", "2025-09-01", "--format", "json"], env)
+      expect(json.code).toBe(0)
+      const plan = Schema.decodeUnknownSync(Plan)(JSON.parse(json.stdout))
+      expect(plan.asOf).toBe("2025-09-01T00:00:00.000Z")
+      expect(plan.totals.fleetsMoving).toBeGreaterThan(0)
+
+      const directory = mkdtempSync(join(tmpdir(), "fleet-cli-"))
+      yield* Effect.addFinalizer(() => Effect.sync(() => rmSync(directory, { recursive: true, force: true })))
+      const html = join(directory, "report.html")
+      const written = yield* fleet(["plan", "plans/retire-deprecated.yaml", "--dry-run", "--as-of", "2025-09-01", "--format", "html", "--out", html], env)
+      expect(written.code).toBe(0)
+      expect(written.stdout).toBe("")
+      expect(readFileSync(html, "utf8")).toMatch(/^<!doctype html>/i)
+      const text = yield* fleet(["plan", "plans/retire-deprecated.yaml", "--dry-run", "--as-of", "2025-09-01"], env)
+      expect(text.stdout).toContain("Recycle plan: retire-deprecated")
+      expect(text.stdout).toContain(`${plan.totals.fleetsMoving} fleets move`)
+
+      const saved = yield* fleet(["plan", "plans/payments-canary.yaml"], env)
+      expect(saved.code).toBe(0)
+      const id = /^saved plan ([0-9a-f-]{36}): payments-canary$/m.exec(saved.stdout)?.[1]
+      expect(id).toBeDefined()
+      const listed = yield* fleet(["plans", "list", "--json"], env)
+      const items = JSON.parse(listed.stdout) as Array<{ id: string; createdBy: string }>
+      expect(items.map((item) => [item.id, item.createdBy])).toEqual([[id, "cli-test@example.com"]])
+      const shown = yield* fleet(["plans", "show", id!, "--format", "markdown"], env)
+      expect(shown.stdout).toContain("## Recycle plan: payments-canary")
+      const verified = yield* fleet(["plans", "verify", id!], env)
+      expect(verified.code).toBe(0)
+      expect(verified.stdout).toContain(`plan ${id} is current`)
+    }), 120_000)
+
+  it.scopedLive("a bad recycle plan: exit status 1 and every problem with its line and column", () =>
+    Effect.gen(function* () {
+      const { url } = yield* freshDatabase
+      const directory = mkdtempSync(join(tmpdir(), "fleet-cli-"))
+      yield* Effect.addFinalizer(() => Effect.sync(() => rmSync(directory, { recursive: true, force: true })))
+      const file = join(directory, "bad.yaml")
+      writeFileSync(file, "name: bad\nselect:\n  osVersions: [ubuntu-99.04]\nstrategy:\n  bakeTime: 10\n")
+      const ran = yield* fleet(["plan", file, "--dry-run"], { DATABASE_URL: url })
+      expect(ran.code).toBe(1)
+      expect(ran.stdout).toBe("")
+      expect(ran.stderr).toContain(`error: ${file}: 2 problems`)
+      expect(ran.stderr).toMatch(/select\.osVersions\[0\]: unknown OS version ubuntu-99\.04.*\(line 3, column 16\)/)
+      expect(ran.stderr).toMatch(/strategy\.bakeTime: expected a duration .*\(line 5, column 3\)/)
+    }), 60_000)
+
+  it.scopedLive("refuses to open the embedded database while another process has it open", () =>
+    Effect.gen(function* () {
+      const dataDir = mkdtempSync(join(tmpdir(), "fleet-busy-"))
+      yield* Effect.addFinalizer(() => Effect.sync(() => rmSync(dataDir, { recursive: true, force: true })))
+      const pglite = resolve(dataDir, "pglite")
+      mkdirSync(pglite)
+      if (process.platform !== "linux") {
+        // Without /proc the check finds nothing (and says nothing).
+        expect(processesUsing(pglite)).toEqual([])
+        return
+      }
+      // Another process holding a file open in the data folder, as `fleet serve` does.
+      const holder = yield* Effect.acquireRelease(
+        Effect.async<ReturnType<typeof spawn>>((resume) => {
+          const child = spawn(process.execPath, ["-e", `require("fs").openSync(${JSON.stringify(join(pglite, "held"))}, "w"); console.log("ready"); setInterval(() => {}, 1000)`])
+          child.stdout!.once("data", () => resume(Effect.succeed(child)))
+        }),
+        (child) => Effect.sync(() => child.kill())
+      )
+      expect(processesUsing(pglite).map((found) => found.pid)).toEqual([holder.pid])
+      // This process's own open files do not count.
+      const own = openSync(join(pglite, "own"), "w")
+      expect(processesUsing(pglite).map((found) => found.pid)).toEqual([holder.pid])
+      closeSync(own)
+
+      const ran = yield* fleet(["plans", "list"], { FLEET_DATA_DIR: dataDir })
+      expect(ran.code).toBe(1)
+      expect(ran.stderr).toContain(`error: the embedded database in ${pglite} is open in another process: pid ${holder.pid}`)
+      expect(ran.stderr).toContain("DATABASE_URL")
+    }), 60_000)
+})
