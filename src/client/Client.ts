@@ -2,6 +2,8 @@ import { HttpApiClient, HttpClient, HttpClientRequest } from "@effect/platform"
 import { NodeHttpClient } from "@effect/platform-node"
 import { Duration, Effect, identity, Layer, type Redacted, Schedule, Schema } from "effect"
 import { FleetApi } from "../http/Api.js"
+import type { ReplacementRequest } from "../executor/Api.js"
+import { isActiveRun, type RunId, type RunView } from "../executor/Domain.js"
 import type { CreateVmRequest, RequestId, VmRequest } from "../vms/Domain.js"
 
 export interface FleetClientOptions {
@@ -83,3 +85,17 @@ export const waitForRequest = (client: FleetClient, id: RequestId, options: Wait
 /** Requests VMs and waits until the request is settled. */
 export const createVmsAndWait = (client: FleetClient, request: CreateVmRequest, options: WaitOptions = {}) =>
   Effect.flatMap(client.vms.createRequest({ payload: request }), (accepted) => waitForRequest(client, accepted.id, options))
+
+/** Waits until a run has finished (succeeded, failed, cancelled, aborted) or is paused (it then needs an operator). */
+export const waitForRun = (client: FleetClient, id: RunId, options: WaitOptions = {}) =>
+  waitUntil(client.runs.getRun({ path: { id } }), (run: RunView) => !isActiveRun(run.state) || run.state === "paused", `run ${id}`, options)
+
+/**
+ * Starts the on-demand replacement of an application's fleet (`POST /v1/applications/{application}/replacements`)
+ * and waits for its run, as `waitForRun` does. Needs a token with `runs:write` and `plans:read`.
+ */
+export const startReplacementAndWait = (client: FleetClient, application: string, request: ReplacementRequest, options: WaitOptions = {}) =>
+  Effect.flatMap(
+    client.runs.replaceApplication({ path: { application }, payload: request }),
+    (started) => waitForRun(client, started.id, options)
+  )

@@ -1,16 +1,29 @@
-import { HttpApiBuilder, HttpApp, HttpMiddleware, HttpServer, HttpServerResponse } from "@effect/platform"
+import { HttpApiBuilder, HttpApiSwagger, HttpApp, HttpMiddleware, HttpServer, HttpServerResponse } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
 import { SqlClient } from "@effect/sql"
 import { Config, Effect, Layer } from "effect"
-import { createServer } from "node:http"
+import { createServer, type Server } from "node:http"
+import type { Duplex } from "node:stream"
+import { AuditHttp } from "../audit/Http.js"
+import { auditMutations } from "../audit/Middleware.js"
+import { AuditRepo } from "../audit/Repo.js"
 import { InventoryHttp } from "../inventory/Http.js"
 import { InventoryRepo } from "../inventory/Repo.js"
+import { httpMetrics, MetricsHttp } from "../metrics/Http.js"
+import { DeprecationsHttp, PlansHttp } from "../planner/Http.js"
 import { VmsHttp } from "../vms/Http.js"
 import { FleetApi } from "./Api.js"
+import { RunsHttp } from "../executor/Http.js"
 import { NotReady } from "./Health.js"
+import { idempotency, IdempotencyStore } from "./Idempotency.js"
+import { bodyLimit, BodyLimitConfig } from "./Limits.js"
 
 export const HttpConfig = Config.all({
-  port: Config.port("PORT").pipe(Config.withDefault(8080)),
+  // 0 asks the system for a free port (logged as "Listening on …").
+  port: Config.integer("PORT").pipe(
+    Config.validate({ message: "expected a port number from 0 to 65535", validation: (port) => port >= 0 && port <= 65_535 }),
+    Config.withDefault(8080)
+  ),
   host: Config.string("FLEET_HOST").pipe(Config.withDefault("127.0.0.1"))
 })
 
@@ -40,10 +53,11 @@ const statusNames: Record<number, string> = {
   503: "Unavailable"
 }
 
-const errorBody = (status: number): { readonly _tag: string; readonly message: string } => {
+const errorBody = (status: number): { readonly _tag: string; readonly message: string; readonly issues?: ReadonlyArray<never> } => {
   switch (status) {
     case 400:
-      return { _tag: "BadRequest", message: "the request could not be read: expected a JSON body matching the endpoint's schema" }
+      // The shape of the API's own 400s (HttpApiDecodeError), so that every 400 reads the same.
+      return { _tag: "HttpApiDecodeError", message: "the request could not be read: expected a JSON body matching the endpoint's schema", issues: [] }
     case 404:
       return { _tag: "NotFound", message: "no such endpoint" }
     case 500:
@@ -67,19 +81,62 @@ export const jsonErrors = HttpMiddleware.make((app) =>
     ))
 )
 
-/** The API's handlers, without a server: what tests and the server share. */
-export const ApiLive = HttpApiBuilder.api(FleetApi).pipe(
-  Layer.provide([HealthHttp, VmsHttp, InventoryHttp]),
-  Layer.provide(InventoryRepo.Default)
+/** The OpenAPI document generated from FleetApi at /openapi.json, and Swagger UI (bundled, no CDN) at /docs; both public. */
+export const DocsLive = Layer.mergeAll(
+  HttpApiBuilder.middlewareOpenApi({ path: "/openapi.json" }),
+  HttpApiSwagger.layer({ path: "/docs" })
 )
 
-/** The API served on whatever HttpServer is provided. */
-export const ServeApi = HttpApiBuilder.serve((httpApp) => jsonErrors(HttpMiddleware.logger(httpApp) as HttpApp.Default)).pipe(
-  HttpServer.withLogAddress,
-  Layer.provide(ApiLive)
+/** The API's handlers, without a server: what tests and the server share. Needs an `Authentication` implementation. */
+export const ApiLive = HttpApiBuilder.api(FleetApi).pipe(
+  Layer.provide([HealthHttp, VmsHttp, InventoryHttp, AuditHttp, MetricsHttp, PlansHttp, DeprecationsHttp, RunsHttp]),
+  Layer.provide([InventoryRepo.Default, AuditRepo.Default])
 )
+
+/**
+ * What every request goes through around the API, outermost first: JSON bodies for every error,
+ * the request log, metrics, the body limit, idempotency of POSTs, the audit record of mutating
+ * requests (see README.md).
+ */
+export const httpPipeline = (maxBodyBytes: number) => (httpApp: HttpApp.Default) =>
+  jsonErrors(HttpMiddleware.logger(httpMetrics(bodyLimit(maxBodyBytes)(idempotency(auditMutations(httpApp))))) as HttpApp.Default)
+
+/** The API served on whatever HttpServer is provided. */
+export const ServeApi = Layer.unwrapEffect(
+  Effect.map(BodyLimitConfig, (maxBodyBytes) => HttpApiBuilder.serve(httpPipeline(maxBodyBytes)))
+).pipe(
+  HttpServer.withLogAddress,
+  Layer.provide(DocsLive),
+  Layer.provide(ApiLive),
+  Layer.provide(IdempotencyStore.Default)
+)
+
+/**
+ * Node's HTTP server, answering what its parser refuses (a request line or headers over 16 KiB,
+ * malformed HTTP) with a JSON body too, instead of Node's empty one.
+ */
+export const createFleetServer = (): Server => {
+  const server = createServer()
+  server.on("clientError", (error: Error & { readonly code?: string }, socket: Duplex) => {
+    if (error.code === "ECONNRESET" || !socket.writable) {
+      socket.destroy()
+      return
+    }
+    const [status, reason, tag] = error.code === "HPE_HEADER_OVERFLOW"
+      ? [431, "Request Header Fields Too Large", "RequestHeaderFieldsTooLarge"]
+      : error.code === "ERR_HTTP_REQUEST_TIMEOUT"
+      ? [408, "Request Timeout", "RequestTimeout"]
+      : [400, "Bad Request", "BadRequest"]
+    const body = JSON.stringify({ _tag: tag, message: `the request could not be parsed as HTTP: ${reason.toLowerCase()}` })
+    socket.end(
+      `HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n` +
+        `connection: close\r\n\r\n${body}`
+    )
+  })
+  return server
+}
 
 /** The API on a Node HTTP server at HttpConfig's host and port. */
 export const HttpServerLive = Layer.unwrapEffect(
-  Effect.map(HttpConfig, ({ host, port }) => ServeApi.pipe(Layer.provide(NodeHttpServer.layer(createServer, { host, port }))))
+  Effect.map(HttpConfig, ({ host, port }) => ServeApi.pipe(Layer.provide(NodeHttpServer.layer(createFleetServer, { host, port }))))
 )

@@ -1,0 +1,230 @@
+/**
+ * `npm run bench:http`: fleet's HTTP API against a minimal baseline, on a real PostgreSQL.
+ *
+ * Two endpoints, with authentication on (an admin API token): `GET /v1/vms/{id}` and
+ * `POST /v1/vm-requests` (count 1; the proctor simulator, in this process, answers with zero
+ * latency and finishes executions at once). First fleet — the real `fleet serve`, in a child
+ * process, reconciler included — then the baseline (bench/http-baseline.ts: `node:http` + `pg`,
+ * the same SQL, the same pool size), each measured with autocannon in this process: a
+ * saturating pass (requests/s, p50, p99) and a fixed-rate pass at 200 requests/s (p50, p99).
+ *
+ * The database: DATABASE_URL, else TEST_DATABASE_URL, else postgres://postgres@127.0.0.1:5432/postgres;
+ * a database of its own is created there and dropped afterwards.
+ *
+ * Knobs (environment): BENCH_DURATION (seconds per pass, 10), BENCH_CONNECTIONS (saturating pass,
+ * 32), BENCH_RATE (fixed-rate pass, 200), DATABASE_POOL_SIZE (both servers, 10), BENCH_LOG_LEVEL
+ * (fleet's, Info: its default), BENCH_CPU_PROF=<dir> (a V8 CPU profile of fleet), BENCH_STRICT=1 (exit 1
+ * when a target is missed).
+ */
+import { NodeContext, NodeRuntime } from "@effect/platform-node"
+import { SqlClient } from "@effect/sql"
+import autocannon from "autocannon"
+import { Context, Deferred, Effect, Exit, Layer, Redacted } from "effect"
+import { spawn } from "node:child_process"
+import { randomBytes } from "node:crypto"
+import { mkdtempSync, readFileSync, rmSync } from "node:fs"
+import { cpus, loadavg, tmpdir } from "node:os"
+import { join } from "node:path"
+import { Catalog } from "../src/catalog/Catalog.js"
+import { layerFromUrl } from "../src/db/Database.js"
+import { migrate } from "../src/db/Migrations.js"
+import { ProctorSimulator } from "../src/proctor/Simulator.js"
+import { adminToken, freePort, httpJson, repoRoot, spawnController } from "../test/crash/ChildController.js"
+
+const env = process.env
+const duration = Number(env["BENCH_DURATION"] ?? 10)
+const connections = Number(env["BENCH_CONNECTIONS"] ?? 32)
+const rate = Number(env["BENCH_RATE"] ?? 200)
+const poolSize = env["DATABASE_POOL_SIZE"] ?? "10"
+const logLevel = env["BENCH_LOG_LEVEL"] ?? "Info"
+const strict = env["BENCH_STRICT"] === "1"
+const cpuProfileDir = env["BENCH_CPU_PROF"]
+const targets = { throughputRatio: 0.6, p99AtRateMs: 50 }
+
+const serverUrl = env["DATABASE_URL"] ?? env["TEST_DATABASE_URL"] ?? "postgres://postgres@127.0.0.1:5432/postgres"
+const withDatabase = (url: string, database: string) => {
+  const parsed = new URL(url)
+  parsed.pathname = `/${database}`
+  return parsed.toString()
+}
+
+const admin = (statement: string) =>
+  Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    yield* sql.unsafe(statement)
+  }).pipe(Effect.provide(layerFromUrl(Redacted.make(serverUrl), 1)), Effect.scoped, Effect.orDie)
+
+/** User + system CPU seconds of a process, from /proc/<pid>/stat (fields 14 and 15; 100 ticks a second). */
+const cpuSeconds = (pid: number): number => {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8")
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
+  return (Number(fields[11]) + Number(fields[12])) / 100
+}
+
+interface Figures {
+  readonly requestsPerSecond: number
+  /** CPU time of the server process per answered request, in microseconds. */
+  readonly cpuMicros: number
+  readonly p50: number
+  readonly p99: number
+  readonly non2xx: number
+  readonly errors: number
+}
+
+/** One autocannon pass against the server with this pid. */
+const cannon = (pid: number, options: autocannon.Options) =>
+  Effect.suspend(() => {
+    const cpuBefore = cpuSeconds(pid)
+    return Effect.promise(() => autocannon({ ...options, duration: options.duration ?? duration })).pipe(
+      Effect.map((result) => ({ result, cpu: cpuSeconds(pid) - cpuBefore }))
+    )
+  }).pipe(
+    Effect.map(({ cpu, result }): Figures => ({
+      requestsPerSecond: result.requests.average,
+      cpuMicros: (cpu * 1e6) / Math.max(1, result["2xx"] + result.non2xx),
+      p50: result.latency.p50,
+      p99: result.latency.p99,
+      non2xx: result.non2xx,
+      errors: result.errors
+    }))
+  )
+
+const createBody = JSON.stringify({
+  application: "bench-http",
+  environment: "staging",
+  stack: "java",
+  osVersion: "ubuntu-22.04",
+  machineType: "e2-small",
+  count: 1
+})
+
+/** The four passes against one server: saturating and fixed-rate, for each endpoint. */
+const measure = (pid: number, baseUrl: string, token: string, vmId: string) =>
+  Effect.gen(function* () {
+    const headers = { authorization: `Bearer ${token}`, "content-type": "application/json" }
+    const get = { url: `${baseUrl}/v1/vms/${vmId}`, headers }
+    const post = { url: `${baseUrl}/v1/vm-requests`, method: "POST" as const, headers, body: createBody }
+    // Warm-up (JIT, pool connections), not measured.
+    yield* cannon(pid, { ...get, connections, duration: 2 })
+    const getMax = yield* cannon(pid, { ...get, connections })
+    const getRate = yield* cannon(pid, { ...get, connections: 20, overallRate: rate })
+    yield* cannon(pid, { ...post, connections, duration: 2 })
+    const postMax = yield* cannon(pid, { ...post, connections })
+    const postRate = yield* cannon(pid, { ...post, connections: 20, overallRate: rate })
+    return { getMax, getRate, postMax, postRate }
+  })
+
+/** Starts the baseline in a child process and waits for its `Listening on` line. */
+const spawnBaseline = (databaseUrl: string) =>
+  Effect.gen(function* () {
+    const port = yield* freePort
+    const listening = yield* Deferred.make<string, string>()
+    const child = yield* Effect.acquireRelease(
+      Effect.sync(() => {
+        const child = spawn(process.execPath, ["--import", "tsx", "bench/http-baseline.ts"], {
+          cwd: repoRoot,
+          env: { ...process.env, DATABASE_URL: databaseUrl, PORT: String(port), DATABASE_POOL_SIZE: poolSize },
+          stdio: ["ignore", "pipe", "inherit"]
+        })
+        child.stdout!.setEncoding("utf8")
+        child.stdout!.on("data", (chunk: string) => {
+          const match = /Listening on (http:\/\/\S+)/.exec(chunk)
+          if (match) Deferred.unsafeDone(listening, Exit.succeed(match[1]!))
+        })
+        child.once("exit", (code) => Deferred.unsafeDone(listening, Exit.fail(`the baseline exited (${code})`)))
+        return child
+      }),
+      (child) => Effect.sync(() => child.kill("SIGKILL"))
+    )
+    const url = yield* Deferred.await(listening).pipe(Effect.timeout("60 seconds"), Effect.orDie)
+    return { url, pid: child.pid!, stop: Effect.sync(() => child.kill("SIGTERM")) }
+  })
+
+const program = Effect.gen(function* () {
+  const database = `fleet_bench_${randomBytes(5).toString("hex")}`
+  yield* Effect.acquireRelease(admin(`create database ${database}`), () => admin(`drop database if exists ${database} with (force)`))
+  const databaseUrl = withDatabase(serverUrl, database)
+  const sql = yield* Layer.build(layerFromUrl(Redacted.make(databaseUrl), 2)).pipe(
+    Effect.map((context) => Context.get(context, SqlClient.SqlClient)),
+    Effect.orDie
+  )
+  yield* migrate.pipe(Effect.provideService(SqlClient.SqlClient, sql), Effect.provide(NodeContext.layer), Effect.orDie)
+  const token = yield* adminToken(databaseUrl, "bench-admin")
+
+  const catalog = yield* Effect.provide(Catalog, Catalog.layer.pipe(Layer.provide(NodeContext.layer))).pipe(Effect.orDie)
+  const simulator = yield* ProctorSimulator.start({
+    procs: ProctorSimulator.procsFromCatalog(catalog),
+    responseLatencyMs: 0,
+    durationMs: { create: 0, destroy: 0, check: 0 }
+  }).pipe(Effect.orDie)
+
+  const logDirectory = yield* Effect.acquireRelease(
+    Effect.sync(() => mkdtempSync(join(tmpdir(), "fleet-bench-http-"))),
+    (directory) => Effect.sync(() => rmSync(directory, { recursive: true, force: true }))
+  )
+  const fleet = yield* spawnController({
+    env: {
+      FLEET_MODE: "production",
+      FLEET_RATE_LIMIT: "0",
+      LOG_LEVEL: logLevel,
+      DATABASE_POOL_SIZE: poolSize,
+      DATABASE_URL: databaseUrl,
+      PROCTOR_URL: simulator.url
+    },
+    stdoutFile: join(logDirectory, "controller.log"),
+    ...(cpuProfileDir === undefined ? {} : { nodeArgs: ["--cpu-prof", `--cpu-prof-dir=${cpuProfileDir}`] })
+  })
+
+  // One VM, ready, with its history and execution: what GET /v1/vms/{id} reads.
+  const seeded = yield* httpJson(`${fleet.baseUrl}/v1/vm-requests`, { method: "POST", token, body: JSON.parse(createBody) })
+  if (seeded.status !== 202) return yield* Effect.dieMessage(`seeding answered ${seeded.status}: ${JSON.stringify(seeded.body)}`)
+  const vmId = (seeded.body as { vms: Array<{ id: string }> }).vms[0]!.id
+  for (let attempt = 0; ; attempt++) {
+    const vm = yield* httpJson(`${fleet.baseUrl}/v1/vms/${vmId}`, { token })
+    if ((vm.body as { state?: string }).state === "ready") break
+    if (attempt > 200) return yield* Effect.dieMessage("the seeded VM did not become ready")
+    yield* Effect.sleep("50 millis")
+  }
+
+  const fleetFigures = yield* measure(fleet.pid, fleet.baseUrl, token, vmId)
+  yield* fleet.stop("SIGTERM").pipe(Effect.timeout("30 seconds"), Effect.ignore)
+
+  const baseline = yield* spawnBaseline(databaseUrl)
+  const baselineFigures = yield* measure(baseline.pid, baseline.url, token, vmId)
+  yield* baseline.stop
+
+  const row = (name: string, figures: Figures) =>
+    `    ${name.padEnd(38)} ${figures.requestsPerSecond.toFixed(0).padStart(6)} req/s   p50 ${String(figures.p50).padStart(4)} ms   ` +
+    `p99 ${String(figures.p99).padStart(4)} ms   server CPU ${figures.cpuMicros.toFixed(0).padStart(5)} µs/request` +
+    (figures.non2xx + figures.errors > 0 ? `   (${figures.non2xx} non-2xx, ${figures.errors} errors)` : "")
+  const ratio = (name: "getMax" | "postMax") => fleetFigures[name].requestsPerSecond / baselineFigures[name].requestsPerSecond
+  const verdict = (ok: boolean) => (ok ? "met" : "MISSED")
+  const getRatio = ratio("getMax")
+  const postRatio = ratio("postMax")
+  const p99s = [fleetFigures.getRate.p99, fleetFigures.postRate.p99]
+  const lines = [
+    `fleet bench:http: PostgreSQL ${new URL(serverUrl).host}/${database}, pool ${poolSize} each, auth on (admin token), ` +
+      `${cpus().length} cores; ${duration} s per pass; saturating passes with ${connections} connections, fixed-rate passes at ${rate} req/s`,
+    `  GET /v1/vms/{id}`,
+    row("fleet, saturating", fleetFigures.getMax),
+    row("baseline (node:http + pg), saturating", baselineFigures.getMax),
+    row(`fleet, ${rate} req/s`, fleetFigures.getRate),
+    row(`baseline, ${rate} req/s`, baselineFigures.getRate),
+    `  POST /v1/vm-requests (count 1)`,
+    row("fleet, saturating", fleetFigures.postMax),
+    row("baseline (node:http + pg), saturating", baselineFigures.postMax),
+    row(`fleet, ${rate} req/s`, fleetFigures.postRate),
+    row(`baseline, ${rate} req/s`, baselineFigures.postRate),
+    `  throughput fleet / baseline: GET ${getRatio.toFixed(2)}, POST ${postRatio.toFixed(2)} ` +
+      `(target >= ${targets.throughputRatio}: ${verdict(Math.min(getRatio, postRatio) >= targets.throughputRatio)})`,
+    `  fleet p99 at ${rate} req/s: GET ${p99s[0]} ms, POST ${p99s[1]} ms (target <= ${targets.p99AtRateMs} ms: ${verdict(Math.max(...p99s) <= targets.p99AtRateMs)})`,
+    `  server CPU per request fleet / baseline: GET ${(fleetFigures.getMax.cpuMicros / baselineFigures.getMax.cpuMicros).toFixed(1)}x, ` +
+      `POST ${(fleetFigures.postMax.cpuMicros / baselineFigures.postMax.cpuMicros).toFixed(1)}x (fleet's includes its reconciler following the VMs the POSTs create); ` +
+      `machine load average at the end ${loadavg()[0]!.toFixed(1)}`
+  ]
+  console.log(lines.join("\n"))
+  const missed = Math.min(getRatio, postRatio) < targets.throughputRatio || Math.max(...p99s) > targets.p99AtRateMs
+  if (strict && missed) return yield* Effect.fail(new Error("a target was missed"))
+}).pipe(Effect.scoped)
+
+NodeRuntime.runMain(program)

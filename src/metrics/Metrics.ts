@@ -1,0 +1,56 @@
+import { Metric, MetricBoundaries, MetricLabel } from "effect"
+
+/**
+ * fleet's metrics, in Effect's global metric registry; `/metrics` renders the registry in
+ * Prometheus' text format (Prometheus.ts). Gauges read from the database are set at scrape
+ * time (Collectors.ts). Names follow Prometheus' conventions: `_total` counters, `_seconds`.
+ */
+
+const latencyBoundaries = MetricBoundaries.fromIterable([0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10])
+
+export const httpRequests = Metric.counter("fleet_http_requests_total", {
+  description: "HTTP requests answered, by method, route (the endpoint's path template) and status",
+  incremental: true
+})
+
+export const httpDuration = Metric.histogram(
+  "fleet_http_request_duration_seconds",
+  latencyBoundaries,
+  "Time to answer an HTTP request, by method, route and status"
+)
+
+export const proctorCalls = Metric.counter("fleet_proctor_calls_total", {
+  description: "Calls to proctor by operation (submit, status, metadata, ping) and outcome (ok, transient, permanent, not_found)",
+  incremental: true
+})
+
+export const proctorDuration = Metric.histogram(
+  "fleet_proctor_call_duration_seconds",
+  latencyBoundaries,
+  "Time of a call to proctor, by operation"
+)
+
+export const reconcilerLag = Metric.histogram(
+  "fleet_reconciler_lag_seconds",
+  MetricBoundaries.fromIterable([0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300]),
+  "How late due executions are picked up: claimed at minus due at"
+)
+
+export const vmsByState = Metric.gauge("fleet_vms", { description: "VMs by state (read from the database at scrape time)" })
+export const executionsInFlight = Metric.gauge("fleet_executions_in_flight", {
+  description: "Proctor executions not finished (pending, submitting, running), by kind (read from the database at scrape time)"
+})
+export const runsByState = Metric.gauge("fleet_runs", { description: "Runs by state (read from the database at scrape time)" })
+export const stepsByState = Metric.gauge("fleet_steps", { description: "Steps of runs by state (read from the database at scrape time)" })
+
+/** Labels, cached: HTTP metrics are updated on every request. */
+const labelCache = new Map<string, MetricLabel.MetricLabel>()
+export const label = (key: string, value: string): MetricLabel.MetricLabel => {
+  const id = `${key}\u0000${value}`
+  let cached = labelCache.get(id)
+  if (cached === undefined) {
+    cached = MetricLabel.make(key, value)
+    if (labelCache.size < 10_000) labelCache.set(id, cached)
+  }
+  return cached
+}
