@@ -1,0 +1,342 @@
+/**
+ * `npm run bench:recycle`: how close one controller runs a rolling replace to the limits it is given.
+ *
+ * 1,000 VM replacements (20 fleets of 50 on ubuntu-20.04, all in production, over the java, go,
+ * python and node stacks) moved to ubuntu-24.04 with `maxInFlight: 50`, against the proctor
+ * simulator in this process (response latency 0; a create takes 200 ms, a decommission 100 ms, a
+ * readiness check BENCH_CHECK_MS), on a real PostgreSQL: DATABASE_URL, else TEST_DATABASE_URL,
+ * else postgres://postgres@127.0.0.1:5432/postgres. The benchmark creates a database of its own
+ * there and drops it afterwards. The controller is the real `fleet serve` in a child process, so
+ * its CPU time and memory are its own (read from /proc/<pid>).
+ *
+ * Limits that must not bind: one environment (one wave, no gate), `maxSurge: 100%` (each fleet may
+ * run all its 50 steps at once), `maxFleetsInParallel: 20` (every fleet), bake 0, no canary.
+ * So only maxInFlight binds, and the ideal is what a scheduler with zero overhead would take:
+ * every step holds one of the maxInFlight execution slots for the duration of each execution it
+ * runs (the executor counts a step in `creating`, `checking` and `decommissioning` against
+ * maxInFlight, and nothing in `baking`), so
+ *
+ *     ideal = max(N × (create + check + destroy) / maxInFlight, create + check + destroy)
+ *
+ * where `check` is the readiness check's duration, or 0 when the catalog has no readiness proc.
+ * (The executor counts a step against maxInFlight from the moment it writes the step's execution,
+ * before proctor hears of it, until it has seen the execution end: every handoff between proctor,
+ * the reconciler and the executor is slot time, and is what the ratio measures. Rolling back also
+ * counts, but no step rolls back here.)
+ * By default the benchmark uses the shipped catalog minus its readiness proc (FLEET_CATALOG, a
+ * documented setting; the readiness proc is optional), so the executor runs create → decommission
+ * and the ideal is 1000 × 0.3 s / 50 = 6 s. BENCH_READINESS=1 keeps the readiness proc (check
+ * BENCH_CHECK_MS, 50 ms), and the ideal grows by N × check / maxInFlight.
+ *
+ * The controller polls a proc by its typical run time once it has seen a few of its executions
+ * finish; before that, FLEET_POLL_INITIAL applies (1 s by default, 100 ms here, as for any
+ * proctor whose executions take a fraction of a second).
+ *
+ * The old VMs are written straight into the database (as `fleet demo seed` does): the simulator
+ * finishes a decommission of a VM it does not know like any other.
+ *
+ * Knobs (environment): BENCH_STEPS (1000), BENCH_FLEETS (20), BENCH_MAX_IN_FLIGHT (50),
+ * BENCH_CREATE_MS (200), BENCH_DESTROY_MS (100), BENCH_READINESS (0), BENCH_CHECK_MS (50),
+ * BENCH_LOG_LEVEL (Info), BENCH_NODE_ARGS (flags for the controller's node, e.g.
+ * "--max-old-space-size=160"), BENCH_CPU_PROF=<dir>, BENCH_OUTPUT=<file> (the controller's
+ * output, copied there at the end), BENCH_STRICT=1 (exit 1 when a target is missed).
+ * Any FLEET_* or DATABASE_POOL_SIZE variable set here is passed to the controller.
+ */
+import { NodeContext, NodeRuntime } from "@effect/platform-node"
+import { SqlClient } from "@effect/sql"
+import { Context, Effect, Layer, Redacted } from "effect"
+import { randomBytes, randomUUID } from "node:crypto"
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs"
+import { availableParallelism, tmpdir } from "node:os"
+import { join } from "node:path"
+import * as YAML from "yaml"
+import { Catalog, defaultCatalogPath } from "../src/catalog/Catalog.js"
+import { layerFromUrl } from "../src/db/Database.js"
+import { migrate } from "../src/db/Migrations.js"
+import { insertVms } from "../src/demo/Seed.js"
+import type { InventoryVm } from "../src/planner/Domain.js"
+import { ProctorSimulator } from "../src/proctor/Simulator.js"
+import { vmName } from "../src/vms/Naming.js"
+import { adminToken, spawnController } from "../test/crash/ChildController.js"
+import { readRun, recyclePlan, savePlan, startRun, waitFor } from "../test/executor-crash/support.js"
+
+const env = process.env
+const steps = Number(env["BENCH_STEPS"] ?? 1000)
+const fleets = Number(env["BENCH_FLEETS"] ?? 20)
+const maxInFlight = Number(env["BENCH_MAX_IN_FLIGHT"] ?? 50)
+const createMs = Number(env["BENCH_CREATE_MS"] ?? 200)
+const destroyMs = Number(env["BENCH_DESTROY_MS"] ?? 100)
+const readiness = env["BENCH_READINESS"] === "1"
+const checkMs = readiness ? Number(env["BENCH_CHECK_MS"] ?? 50) : 0
+const logLevel = env["BENCH_LOG_LEVEL"] ?? "Info"
+const cpuProfileDir = env["BENCH_CPU_PROF"]
+const strict = env["BENCH_STRICT"] === "1"
+const outputFile = env["BENCH_OUTPUT"]
+const nodeArgs = (env["BENCH_NODE_ARGS"] ?? "").split(" ").filter((arg) => arg !== "")
+
+const targets = { ratio: 1.15, peakRssMb: 300 }
+
+const serverUrl = env["DATABASE_URL"] ?? env["TEST_DATABASE_URL"] ?? "postgres://postgres@127.0.0.1:5432/postgres"
+const withDatabase = (url: string, database: string) => {
+  const parsed = new URL(url)
+  parsed.pathname = `/${database}`
+  return parsed.toString()
+}
+
+/** User + system CPU seconds of a process, from /proc/<pid>/stat (fields 14 and 15, in clock ticks of 1/100 s). */
+const cpuSeconds = (pid: number): number => {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8")
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
+  return (Number(fields[11]) + Number(fields[12])) / 100
+}
+
+/** VmHWM (peak resident set) of a process in MB, from /proc/<pid>/status. */
+const peakRssMb = (pid: number): number => {
+  const match = /^VmHWM:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"))
+  return match ? Number(match[1]) / 1024 : Number.NaN
+}
+
+/** Busy and total jiffies of the whole machine, from /proc/stat. */
+const machineTicks = (): { busy: number; total: number } => {
+  const cpu = readFileSync("/proc/stat", "utf8").split("\n")[0]!.trim().split(/\s+/).slice(1).map(Number)
+  const idle = (cpu[3] ?? 0) + (cpu[4] ?? 0)
+  const sum = cpu.reduce((a, b) => a + b, 0)
+  return { busy: sum - idle, total: sum }
+}
+
+const fixed = (value: number, digits = 2) => value.toFixed(digits)
+const verdict = (ok: boolean) => (ok ? "met" : "MISSED")
+const mean = (values: ReadonlyArray<number>) => (values.length === 0 ? Number.NaN : values.reduce((a, b) => a + b, 0) / values.length)
+const percentile = (values: ReadonlyArray<number>, p: number): number => {
+  if (values.length === 0) return Number.NaN
+  const sorted = [...values].sort((a, b) => a - b)
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!
+}
+
+const admin = (statement: string) =>
+  Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    yield* sql.unsafe(statement)
+  }).pipe(Effect.provide(layerFromUrl(Redacted.make(serverUrl), 1)), Effect.scoped, Effect.orDie)
+
+/** The shipped catalog, without its readiness proc unless BENCH_READINESS=1; the path of the file used. */
+const catalogFile = (directory: string): string => {
+  if (readiness) return defaultCatalogPath
+  const spec = YAML.parse(readFileSync(defaultCatalogPath, "utf8")) as { procs: Record<string, unknown> }
+  delete spec.procs["readiness"]
+  const path = join(directory, "catalog.yaml")
+  writeFileSync(path, YAML.stringify(spec))
+  return path
+}
+
+const stacks = ["java", "go", "python", "node"] as const
+
+const program = Effect.gen(function* () {
+  const database = `fleet_bench_${randomBytes(5).toString("hex")}`
+  yield* Effect.acquireRelease(admin(`create database ${database}`), () => admin(`drop database if exists ${database} with (force)`))
+  const databaseUrl = withDatabase(serverUrl, database)
+  const sql = yield* Layer.build(layerFromUrl(Redacted.make(databaseUrl), 2)).pipe(
+    Effect.map((context) => Context.get(context, SqlClient.SqlClient)),
+    Effect.orDie
+  )
+  yield* migrate.pipe(Effect.provideService(SqlClient.SqlClient, sql), Effect.provide(NodeContext.layer), Effect.orDie)
+  const token = yield* adminToken(databaseUrl, "bench-admin")
+
+  // The old fleets, straight into the inventory.
+  const perFleet = Math.ceil(steps / fleets)
+  const old: Array<InventoryVm> = []
+  for (let fleet = 0; fleet < fleets; fleet++) {
+    const application = `bench-${String(fleet).padStart(2, "0")}`
+    const stack = stacks[fleet % stacks.length]!
+    for (let index = 0; index < perFleet && old.length < steps; index++) {
+      old.push({
+        id: randomUUID(),
+        name: vmName({ application, environmentShort: "prd", stack, osShort: "u2004" }, `${String(fleet).padStart(2, "0")}${String(index).padStart(4, "0")}`),
+        application,
+        environment: "production",
+        stack,
+        osVersion: "ubuntu-20.04",
+        machineType: "e2-small",
+        state: "ready"
+      } as InventoryVm)
+    }
+  }
+  yield* insertVms(old, { createdBy: "bench-seed", reason: "bench:recycle old fleet" }).pipe(
+    Effect.provideService(SqlClient.SqlClient, sql),
+    sql.withTransaction,
+    Effect.orDie
+  )
+
+  const workDirectory = mkdtempSync(join(tmpdir(), "fleet-bench-recycle-"))
+  const catalogPath = catalogFile(workDirectory)
+  const catalog = yield* Effect.provide(Catalog, Catalog.layer.pipe(Layer.provide(NodeContext.layer))).pipe(Effect.orDie)
+  const simulator = yield* ProctorSimulator.start({
+    procs: ProctorSimulator.procsFromCatalog(catalog),
+    responseLatencyMs: 0,
+    durationMs: { create: createMs, destroy: destroyMs, check: checkMs }
+  }).pipe(Effect.orDie)
+
+  const passThrough = Object.fromEntries(
+    Object.entries(env).filter((entry): entry is [string, string] => /^(FLEET_|DATABASE_POOL_SIZE$)/.test(entry[0]) && entry[1] !== undefined)
+  )
+  // Settings beyond the defaults, all documented ones: the first status poll of a proc the
+  // controller has not yet seen finish (after that it polls by the proc's typical run time).
+  const settings = { FLEET_POLL_INITIAL: "100 millis", ...passThrough }
+  const controller = yield* spawnController({
+    env: {
+      FLEET_MODE: "production",
+      FLEET_RATE_LIMIT: "0",
+      LOG_LEVEL: logLevel,
+      FLEET_CATALOG: catalogPath,
+      ...settings,
+      DATABASE_URL: databaseUrl,
+      PROCTOR_URL: simulator.url
+    },
+    // Its logs go to a file, as in production: through a pipe to this busy process, pino's
+    // synchronous writes would wait for this process to read them.
+    stdoutFile: join(workDirectory, "controller.log"),
+    nodeArgs: [...nodeArgs, ...(cpuProfileDir === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${cpuProfileDir}`])]
+  })
+  const pid = controller.pid
+
+  const plan = yield* savePlan(controller.baseUrl, token, recyclePlan("bench-recycle", [
+    "maxSurge: 100%",
+    "maxUnavailable: 0",
+    `maxFleetsInParallel: ${fleets}`,
+    `maxInFlight: ${maxInFlight}`,
+    "environmentOrder: [production]",
+    "bakeTime: 0s",
+    "failureBudget: { max: 0, action: pause }"
+  ], ["environments: { include: [production] }"]))
+  if (plan.steps !== steps) return yield* Effect.dieMessage(`the plan has ${plan.steps} steps, expected ${steps}`)
+
+  const transactions = sql<{ commits: number }>`select xact_commit::float8 as commits from pg_stat_database where datname = ${database}`.pipe(
+    Effect.map((rows) => rows[0]?.commits ?? 0),
+    Effect.orDie
+  )
+  /** CPU seconds of the PostgreSQL backends serving the benchmark's database (the controller's pool and this process's). */
+  const postgresCpu = sql<{ pid: number }>`select pid from pg_stat_activity where datname = ${database}`.pipe(
+    Effect.map((rows) => new Map(rows.map((row) => {
+      try {
+        return [row.pid, cpuSeconds(row.pid)] as const
+      } catch {
+        return [row.pid, 0] as const
+      }
+    }))),
+    Effect.orDie
+  )
+  const commitsAtStart = yield* transactions
+  const postgresAtStart = yield* postgresCpu
+  const statsBefore = yield* simulator.stats
+  const cpuAtStart = cpuSeconds(pid)
+  const machineAtStart = machineTicks()
+  const ownAtStart = process.cpuUsage()
+  const run = yield* startRun(controller.baseUrl, token, plan.id)
+  const finished = yield* waitFor(readRun(sql, run.id), (row) => row.finishedAt !== null || row.state === "paused", `run ${run.id} to finish`, {
+    timeoutMs: 300_000,
+    everyMs: 20
+  })
+  const cpuAtEnd = cpuSeconds(pid)
+  const machineAtEnd = machineTicks()
+  const own = process.cpuUsage(ownAtStart)
+  const postgresAtEnd = yield* postgresCpu
+  const postgresSeconds = [...postgresAtEnd].reduce((sum, [backend, seconds]) => sum + seconds - (postgresAtStart.get(backend) ?? 0), 0)
+  const peakMb = peakRssMb(pid)
+  const stats = yield* simulator.stats
+  if (finished.state !== "succeeded") return yield* Effect.dieMessage(`the run ended ${finished.state}, not succeeded`)
+
+  // Where the time went: each step's handoffs, from the database's times and the ledger's.
+  const ledger = yield* simulator.ledger
+  const proctorTimes = new Map<string, { submittedAt: number; finishedAt: number }>()
+  for (const execution of ledger.executions) {
+    const key = `${execution.kind === "destroy" ? "decommission" : execution.kind} ${execution.vmName}`
+    if (!proctorTimes.has(key) && execution.finishedAt !== null) proctorTimes.set(key, { submittedAt: execution.submittedAt, finishedAt: execution.finishedAt })
+  }
+  const rows = yield* sql<{
+    index: number
+    kind: string
+    vmName: string
+    createdMs: number
+    finishedMs: number
+    stepFinishedMs: number
+    polls: number
+  }>`
+    select s.index, e.kind, v.name as vm_name, e.polls,
+           extract(epoch from e.created_at) * 1000 as created_ms,
+           extract(epoch from e.finished_at) * 1000 as finished_ms,
+           extract(epoch from s.finished_at) * 1000 as step_finished_ms
+    from steps s
+    join executions e on e.vm_id = s.new_vm_id or (e.vm_id = s.old_vm_id and e.kind = 'decommission')
+    join vms v on v.id = e.vm_id
+    where s.run_id = ${run.id}
+    order by s.index, e.created_at`.pipe(Effect.orDie)
+  const phases = new Map<string, Array<number>>()
+  const add = (name: string, value: number) => {
+    const list = phases.get(name) ?? []
+    list.push(value)
+    phases.set(name, list)
+  }
+  const stepSlots: Array<number> = []
+  const stepsRows = yield* sql<{ startedMs: number; finishedMs: number }>`
+    select extract(epoch from started_at) * 1000 as started_ms, extract(epoch from finished_at) * 1000 as finished_ms
+    from steps where run_id = ${run.id}`.pipe(Effect.orDie)
+  for (const step of stepsRows) stepSlots.push(Number(step.finishedMs) - Number(step.startedMs))
+  let previousEnd: number | undefined
+  let previousStep: number | undefined
+  for (const row of rows) {
+    const proctor = proctorTimes.get(`${row.kind} ${row.vmName}`)
+    if (proctor === undefined) continue
+    const created = Number(row.createdMs)
+    if (previousStep === row.index && previousEnd !== undefined) add(`executor: previous execution recorded → ${row.kind} written`, created - previousEnd)
+    add(`${row.kind}: written → submitted to proctor`, proctor.submittedAt - created)
+    add(`${row.kind}: proctor ran`, proctor.finishedAt - proctor.submittedAt)
+    add(`${row.kind}: proctor finished → recorded`, Number(row.finishedMs) - proctor.finishedAt)
+    add(`${row.kind}: status polls`, row.polls)
+    previousEnd = Number(row.finishedMs)
+    previousStep = row.index
+    if (row.kind === "decommission") add("executor: decommission recorded → step done", Number(row.stepFinishedMs) - previousEnd)
+  }
+
+  yield* controller.stop("SIGTERM").pipe(Effect.timeout("30 seconds"), Effect.option)
+  // The statistics collector counts a backend's commits when it goes idle, at most a second late.
+  yield* Effect.sleep("1100 millis")
+  const commits = (yield* transactions) - commitsAtStart
+  if (outputFile !== undefined) writeFileSync(outputFile, controller.output())
+
+  const makespan = (finished.finishedAt!.getTime() - finished.createdAt.getTime()) / 1000
+  const perStep = (createMs + checkMs + destroyMs) / 1000
+  const ideal = Math.max((steps * perStep) / maxInFlight, perStep)
+  const ratio = makespan / ideal
+  const submissions = stats.submit.accepted + stats.submit.lost - statsBefore.submit.accepted - statsBefore.submit.lost
+  const polls = stats.status.ok + stats.status.notFound - statsBefore.status.ok - statsBefore.status.notFound
+  const cpu = cpuAtEnd - cpuAtStart
+  const slotSeconds = stepSlots.reduce((a, b) => a + b, 0) / 1000
+
+  const lines = [
+    `fleet bench:recycle: ${steps} replacements in ${fleets} fleets (one wave), maxInFlight ${maxInFlight}, ` +
+      `maxFleetsInParallel ${fleets}, maxSurge 100%, bake 0; proctor simulator in-process (latency 0; create ${createMs} ms, ` +
+      `${readiness ? `readiness check ${checkMs} ms, ` : "no readiness proc, "}decommission ${destroyMs} ms); PostgreSQL ${new URL(serverUrl).host}/${database}`,
+    `  controller: ${Object.entries(settings).map(([key, value]) => `${key}=${value}`).join(" ")}${nodeArgs.length > 0 ? `, node ${nodeArgs.join(" ")}` : ""}, ` +
+      `LOG_LEVEL=${logLevel}, FLEET_CATALOG=${readiness ? "the shipped catalog" : "the shipped catalog without its readiness proc"}; other settings default`,
+    `  ideal = max(N × (create + check + destroy) / maxInFlight, create + check + destroy)` +
+      ` = max(${steps} × ${fixed(perStep, 3)} s / ${maxInFlight}, ${fixed(perStep, 3)} s) = ${fixed(ideal)} s`,
+    `  makespan (run created → run finished): ${fixed(makespan)} s   ratio ${fixed(ratio, 3)}   (target <= ${targets.ratio}: ${verdict(ratio <= targets.ratio)})`,
+    `  status polls per execution: ${fixed(polls / submissions)}   (${polls} polls, ${submissions} submissions)`,
+    `  controller CPU seconds per step: ${fixed((cpu / steps) * 1000, 3)} ms   (${fixed(cpu)} s during the run)`,
+    `  database: ${fixed(commits / steps, 1)} transactions committed per step (${commits}, this driver's progress queries included); ` +
+      `its backends used ${fixed(postgresSeconds)} CPU seconds`,
+    `  machine CPU busy ${fixed((100 * (machineAtEnd.busy - machineAtStart.busy)) / Math.max(1, machineAtEnd.total - machineAtStart.total), 0)}% ` +
+      `of ${availableParallelism()} cores during the run; this process (the simulator and the driver) used ${fixed((own.user + own.system) / 1e6)} CPU seconds`,
+    `  controller peak RSS: ${fixed(peakMb, 1)} MB   (VmHWM; target <= ${targets.peakRssMb}: ${verdict(peakMb <= targets.peakRssMb)})`,
+    `  slot use: steps held a maxInFlight slot ${fixed(slotSeconds, 1)} s in all, ${fixed((100 * slotSeconds) / (maxInFlight * makespan), 1)}% ` +
+      `of ${maxInFlight} slots × the makespan; a step's slot time p50 ${fixed(percentile(stepSlots, 50), 0)} ms, p95 ${fixed(percentile(stepSlots, 95), 0)} ms ` +
+      `(ideal ${fixed(perStep * 1000, 0)} ms)`,
+    "  where a step's time goes (mean, p95, ms):"
+  ]
+  for (const [name, values] of phases) lines.push(`    ${name.padEnd(58)} ${fixed(mean(values), 1).padStart(7)} ${fixed(percentile(values, 95), 0).padStart(6)}`)
+  console.log(lines.join("\n"))
+  const missed = ratio > targets.ratio || peakMb > targets.peakRssMb
+  if (strict && missed) return yield* Effect.fail(new Error("a target was missed"))
+}).pipe(Effect.scoped)
+
+NodeRuntime.runMain(program)

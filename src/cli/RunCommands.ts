@@ -1,0 +1,160 @@
+import { Args, Command, Options } from "@effect/cli"
+import { Console, Duration, Effect, Option, Schema } from "effect"
+import { InvalidInput } from "../common/Errors.js"
+import { RunId, type RunView, StepState } from "../executor/Domain.js"
+import { PlanId } from "../planner/Records.js"
+import { connect, connectionOptions, explainFailure, jsonOption } from "./Connection.js"
+import { printJson, table } from "./Output.js"
+
+const uuidArg = (name: string, description: string) => Args.text({ name }).pipe(Args.withDescription(description))
+
+const decodeId = <A>(schema: Schema.Schema<A, string>, value: string, what: string) =>
+  Schema.decodeUnknown(schema)(value).pipe(Effect.mapError(() => InvalidInput.one(what, `expected a ${what} (a UUID)`)))
+
+/** One line: state, a bar, counts, wave, ETA, for a terminal. */
+export const progressLine = (run: RunView): string => {
+  const width = 30
+  const filled = Math.round((run.percent / 100) * width)
+  const bar = `${"#".repeat(filled)}${".".repeat(width - filled)}`
+  const finished = run.counts.done + run.counts.failed + run.counts.cancelled + run.counts.rolled_back
+  const under = run.counts.creating + run.counts.checking + run.counts.baking + run.counts.decommissioning + run.counts.rolling_back
+  const eta = run.eta === null ? "" : `, ETA ${run.eta.toISOString().slice(11, 19)}`
+  const paused = run.pauseReason === null ? "" : ` (${run.pauseReason})`
+  return `${run.state}${paused} [${bar}] ${run.percent.toFixed(1)}% ${finished}/${run.steps} finished, ${under} under way, ` +
+    `${run.counts.failed} failed, wave ${Math.min(run.currentWave + 1, run.waves)}/${run.waves}${eta}`
+}
+
+const describeRun = (run: RunView): string =>
+  [
+    `run ${run.id} of plan ${run.name} (${run.trigger}, by ${run.createdBy})`,
+    progressLine(run),
+    ...(run.reason === null ? [] : [`last: ${run.reason}`]),
+    ...run.recentFailures.map((failure) => `  failed step ${failure.step} (${failure.vm}, ${failure.fleet}): ${failure.reason}`)
+  ].join("\n")
+
+type Client = Effect.Effect.Success<ReturnType<typeof connect>>
+
+/** Shows a run's progress until it ends: one redrawn line in a terminal, a line per change otherwise. */
+const follow = (client: Client, id: RunId, intervalMs: number) =>
+  Effect.gen(function* () {
+    const tty = process.stdout.isTTY === true
+    let last = ""
+    while (true) {
+      const run = yield* client.runs.getRun({ path: { id } })
+      const line = progressLine(run)
+      if (line !== last) {
+        yield* Effect.sync(() => process.stdout.write(tty ? `\r\x1b[2K${line}` : `${line}\n`))
+        last = line
+      }
+      if (!["running", "paused", "cancelling", "aborting"].includes(run.state)) {
+        if (tty) yield* Console.log("")
+        yield* Console.log(describeRun(run))
+        if (run.state !== "succeeded") yield* Effect.sync(() => { process.exitCode = 1 })
+        return run
+      }
+      yield* Effect.sleep(Duration.millis(intervalMs))
+    }
+  })
+
+const idOptions = { ...connectionOptions, json: jsonOption, id: uuidArg("run-id", "the run's id") }
+
+const withRun = (verb: string, act: (client: Client, id: RunId) => Effect.Effect<RunView, unknown>) =>
+  Command.make(verb, idOptions, (options) =>
+    explainFailure(
+      Effect.gen(function* () {
+        const client = yield* connect(options)
+        const run = yield* act(client, yield* decodeId(RunId, options.id, "run id"))
+        yield* options.json ? printJson(run) : Console.log(describeRun(run))
+      })
+    ))
+
+const watch = Command.make(
+  "watch",
+  { ...idOptions, interval: Options.integer("interval-ms").pipe(Options.withDefault(1000), Options.withDescription("how often to look")) },
+  (options) =>
+    explainFailure(
+      Effect.gen(function* () {
+        const client = yield* connect(options)
+        yield* follow(client, yield* decodeId(RunId, options.id, "run id"), options.interval)
+      })
+    )
+).pipe(Command.withDescription("Follow a run with a live progress bar until it ends (exit code 1 unless it succeeded)"))
+
+const list = Command.make(
+  "list",
+  { ...connectionOptions, json: jsonOption, limit: Options.integer("limit").pipe(Options.withDefault(20)) },
+  (options) =>
+    explainFailure(
+      Effect.gen(function* () {
+        const client = yield* connect(options)
+        const runs = yield* client.runs.listRuns({ urlParams: { limit: options.limit } })
+        if (options.json) return yield* printJson(runs)
+        yield* Console.log(table(
+          ["ID", "PLAN", "STATE", "TRIGGER", "DONE", "FAILED", "STEPS", "CREATED"],
+          runs.items.map((run) => [
+            run.id, run.name, run.pauseReason === null ? run.state : `${run.state} (${run.pauseReason})`, run.trigger,
+            String(run.counts.done), String(run.counts.failed), String(run.steps), run.createdAt.toISOString()
+          ])
+        ))
+      })
+    )
+).pipe(Command.withDescription("Recent runs, newest first"))
+
+const steps = Command.make(
+  "steps",
+  { ...idOptions, state: Options.choice("state", StepState.literals).pipe(Options.optional) },
+  (options) =>
+    explainFailure(
+      Effect.gen(function* () {
+        const client = yield* connect(options)
+        const id = yield* decodeId(RunId, options.id, "run id")
+        const page = yield* client.runs.listSteps({ path: { id }, urlParams: { state: Option.getOrUndefined(options.state), limit: 1000 } })
+        if (options.json) return yield* printJson(page)
+        yield* Console.log(table(
+          ["#", "WAVE", "FLEET", "OLD VM", "NEW VM", "STATE", "REASON"],
+          page.items.map((step) => [String(step.index), String(step.wave), step.fleet, step.oldVm.name, step.newVm?.name ?? "", step.state, step.reason ?? ""])
+        ))
+      })
+    )
+).pipe(Command.withDescription("A run's steps (one per VM replaced)"))
+
+export const runsCommand = Command.make("runs").pipe(
+  Command.withDescription("Follow and control runs of plans on a running fleet"),
+  Command.withSubcommands([
+    list,
+    withRun("show", (client, id) => client.runs.getRun({ path: { id } })).pipe(Command.withDescription("A run's state, progress and failures")),
+    watch,
+    steps,
+    withRun("pause", (client, id) => client.runs.pauseRun({ path: { id } })).pipe(Command.withDescription("No new step starts; steps under way finish")),
+    withRun("resume", (client, id) => client.runs.resumeRun({ path: { id } })).pipe(
+      Command.withDescription("Resume a paused run (this also approves a wave waiting for approval)")
+    ),
+    withRun("cancel", (client, id) => client.runs.cancelRun({ path: { id } })).pipe(
+      Command.withDescription("Stop starting steps; steps under way finish, so each VM is replaced or untouched")
+    )
+  ])
+)
+
+export const applyCommand = Command.make(
+  "apply",
+  {
+    ...connectionOptions,
+    json: jsonOption,
+    plan: uuidArg("plan-id", "a saved plan's id (fleet plan <file> saves one)"),
+    rollbackOnAbort: Options.boolean("rollback-on-abort").pipe(
+      Options.withDescription("if the failure budget aborts the run, remove the replacements not yet swapped in")
+    ),
+    watch: Options.boolean("watch").pipe(Options.withDescription("follow the run until it ends"))
+  },
+  (options) =>
+    explainFailure(
+      Effect.gen(function* () {
+        const client = yield* connect(options)
+        const planId = yield* decodeId(PlanId, options.plan, "plan id")
+        const started = yield* client.runs.startRun({ path: { id: planId }, payload: { rollbackOnAbort: options.rollbackOnAbort } })
+        if (options.json && !options.watch) return yield* printJson(started)
+        yield* Console.log(`started run ${started.id}: ${started.steps} step(s) in ${started.fleets} fleet(s) — ${started.uri}`)
+        if (options.watch) yield* follow(client, started.id, 1000)
+      })
+    )
+).pipe(Command.withDescription("Run a saved plan (it is verified against the current inventory first: a stale plan is refused)"))

@@ -1,0 +1,91 @@
+import { HttpApiEndpoint, HttpApiGroup } from "@effect/platform"
+import { Schema } from "effect"
+import { Forbidden } from "../auth/Errors.js"
+import { Authentication } from "../auth/Middleware.js"
+import { CountOrPercent, Duration, PositiveInt } from "../planner/Domain.js"
+import { PlanId, StalePlan } from "../planner/Records.js"
+import { Conflict, InvalidInput, NotFound, strictInput } from "../common/Errors.js"
+import { RunId, RunList, RunStarted, RunView, StepPage, StepState } from "./Domain.js"
+
+export class StartRun extends Schema.Class<StartRun>("StartRun")({
+  /** On an abort (the failure budget's `abort` action), decommission the replacements of steps not yet swapped in. */
+  rollbackOnAbort: Schema.optional(Schema.Boolean)
+}) {}
+
+/** What an on-demand replacement may override of the default strategy. */
+export class StrategyOverrides extends Schema.Class<StrategyOverrides>("StrategyOverrides")({
+  maxSurge: Schema.optional(CountOrPercent),
+  maxUnavailable: Schema.optional(CountOrPercent),
+  maxInFlight: Schema.optional(PositiveInt),
+  bakeTime: Schema.optional(Duration)
+}) {}
+
+export class ReplacementRequest extends Schema.Class<ReplacementRequest>("ReplacementRequest")({
+  environment: Schema.String.pipe(Schema.maxLength(100)),
+  /** Every VM not on this OS version is replaced; without it, VMs on deprecated versions move to their replacement. */
+  targetOs: Schema.optional(Schema.String.pipe(Schema.maxLength(100))),
+  strategy: Schema.optional(StrategyOverrides),
+  rollbackOnAbort: Schema.optional(Schema.Boolean)
+}) {}
+
+const IndexCursor = Schema.NumberFromString.pipe(Schema.int(), Schema.greaterThanOrEqualTo(-1))
+const Limit = Schema.NumberFromString.pipe(
+  Schema.int({ message: () => "expected an integer" }),
+  Schema.between(1, 1000, { message: () => "expected an integer from 1 to 1000" })
+)
+
+const runPath = Schema.Struct({ id: RunId })
+
+export class RunsApi extends HttpApiGroup.make("runs")
+  .add(
+    HttpApiEndpoint.post("startRun", "/v1/plans/:id/runs")
+      .setPath(Schema.Struct({ id: PlanId }))
+      .setPayload(strictInput(StartRun))
+      .addSuccess(RunStarted, { status: 202 })
+      .addError(InvalidInput)
+      .addError(NotFound)
+      .addError(StalePlan)
+      .addError(Conflict)
+      .addError(Forbidden)
+  )
+  .add(
+    HttpApiEndpoint.post("replaceApplication", "/v1/applications/:application/replacements")
+      .setPath(Schema.Struct({ application: Schema.String.pipe(Schema.maxLength(100)) }))
+      .setPayload(strictInput(ReplacementRequest))
+      .addSuccess(RunStarted, { status: 202 })
+      .addError(InvalidInput)
+      .addError(Conflict)
+      .addError(Forbidden)
+  )
+  .add(
+    HttpApiEndpoint.get("listRuns", "/v1/runs")
+      .setUrlParams(strictInput(Schema.Struct({ limit: Schema.optional(Limit) })))
+      .addSuccess(RunList)
+      .addError(InvalidInput)
+      .addError(Forbidden)
+  )
+  .add(
+    HttpApiEndpoint.get("getRun", "/v1/runs/:id")
+      .setPath(runPath)
+      .addSuccess(RunView)
+      .addError(NotFound)
+      .addError(Forbidden)
+  )
+  .add(
+    HttpApiEndpoint.get("listSteps", "/v1/runs/:id/steps")
+      .setPath(runPath)
+      .setUrlParams(strictInput(Schema.Struct({
+        state: Schema.optional(StepState),
+        cursor: Schema.optional(IndexCursor),
+        limit: Schema.optional(Limit)
+      })))
+      .addSuccess(StepPage)
+      .addError(InvalidInput)
+      .addError(NotFound)
+      .addError(Forbidden)
+  )
+  .add(HttpApiEndpoint.post("pauseRun", "/v1/runs/:id/pause").setPath(runPath).addSuccess(RunView).addError(NotFound).addError(Conflict).addError(Forbidden))
+  .add(HttpApiEndpoint.post("resumeRun", "/v1/runs/:id/resume").setPath(runPath).addSuccess(RunView).addError(NotFound).addError(Conflict).addError(Forbidden))
+  .add(HttpApiEndpoint.post("cancelRun", "/v1/runs/:id/cancel").setPath(runPath).addSuccess(RunView).addError(NotFound).addError(Conflict).addError(Forbidden))
+  .middleware(Authentication)
+{}

@@ -1,0 +1,305 @@
+import { Config, Context, Duration, Effect, Layer, Option } from "effect"
+import { Catalog } from "../catalog/Catalog.js"
+import { makeSignal, type Signal } from "../common/Signal.js"
+import { VmRepo } from "../vms/Repo.js"
+import { VmSettled, Wakeup } from "../vms/Wakeup.js"
+import type { ExecutionTarget } from "../vms/Writes.js"
+import { executingStepStates, type RunId, type RunState, type StepState } from "./Domain.js"
+import { RunRepo, type StepChange, type StepRow } from "./Repo.js"
+import { advanceStep, decide, grantRollbacks, progress, type SchedulingStep } from "./Scheduling.js"
+import { type ExecutionIntent, makeStepWrites } from "./StepWrites.js"
+
+export const ExecutorConfig = Config.all({
+  /** Longest sleep between two looks at the active runs. */
+  intervalMs: Config.duration("FLEET_EXECUTOR_INTERVAL").pipe(
+    Config.withDefault(Duration.seconds(1)),
+    Config.map(Duration.toMillis)
+  )
+})
+
+/** Wakes the executor: a run was started or changed. */
+export class RunsChanged extends Context.Tag("fleet/RunsChanged")<RunsChanged, Signal>() {
+  static readonly layer = Layer.effect(RunsChanged, makeSignal)
+}
+
+const finishedRunStates: ReadonlyArray<RunState> = ["succeeded", "failed", "cancelled", "aborted"]
+
+/**
+ * Moves every active run forward, one short transaction per run under the run's row lock
+ * (`FOR UPDATE SKIP LOCKED`: a run another controller is advancing right now is skipped this
+ * tick). Each step's work is writing rows — a VM request, a decommission — which the VM
+ * reconciler then carries out through proctor; so a controller that dies mid-advance loses
+ * nothing: its transaction rolls back and its lock goes with its connection.
+ */
+export class Executor extends Effect.Service<Executor>()("fleet/Executor", {
+  effect: Effect.gen(function* () {
+    const runs = yield* RunRepo
+    const vmRepo = yield* VmRepo
+    const catalog = yield* Catalog
+    const settings = yield* ExecutorConfig
+    const changed = yield* RunsChanged
+    const settled = yield* VmSettled
+    const wakeup = yield* Wakeup
+    const readinessCheck = Option.isSome(catalog.readinessProc)
+    const writes = makeStepWrites(vmRepo, catalog)
+
+    const oldVmOf = (step: StepRow): ExecutionTarget =>
+      ({ ...step, id: step.oldVmId, name: step.oldVmName, osVersion: step.fromOs })
+    const newVmOf = (step: StepRow): ExecutionTarget =>
+      ({ ...step, id: step.newVmId!, name: step.newVmName ?? "", osVersion: step.targetOs })
+
+    /** Decommissioning a step's VM (its old one, or its replacement in a rollback); the step moves to `state` once it is written. */
+    const decommission = (step: StepRow, vm: "old" | "new", state: StepState, reason: string): ExecutionIntent => ({
+      stepId: step.id,
+      kind: "decommission",
+      vm: vm === "old" ? oldVmOf(step) : newVmOf(step),
+      to: "decommissioning",
+      reason,
+      stepState: state,
+      failure: reason
+    })
+
+    const check = (step: StepRow): ExecutionIntent => ({
+      stepId: step.id,
+      kind: "check",
+      vm: newVmOf(step),
+      to: "ready",
+      reason: `checking ${step.newVmName} with the readiness proc`,
+      stepState: "checking",
+      failure: "could not start the readiness check"
+    })
+
+    const advanceRun = (runId: RunId) =>
+      runs.withTransaction(
+        Effect.gen(function* () {
+          const locked = yield* runs.lockRun(runId)
+          if (Option.isNone(locked)) return { moved: false, again: false }
+          const run = locked.value
+          const actor = run.createdBy
+          const rollingBack = run.state === "aborting" && run.rollbackOnAbort
+
+          // 1. Started steps move on from the states of their VMs.
+          const started = yield* runs.activeSteps(run.id)
+          const changes: Array<StepChange> = []
+          const executions: Array<ExecutionIntent> = []
+          // Baking steps to roll back: each needs an execution slot (granted below).
+          const rollBackFromBaking: Array<{ readonly step: StepRow; readonly reason: string }> = []
+          for (const step of started) {
+            const action = advanceStep(step, { readinessCheck, bakeSeconds: run.bakeSeconds, rollingBack })
+            switch (action._tag) {
+              case "Wait":
+                break
+              case "Move":
+                changes.push({ id: step.id, state: action.state, reason: action.reason, ...(action.bakeSeconds === undefined ? {} : { bakeSeconds: action.bakeSeconds }) })
+                break
+              case "Check":
+                executions.push(check(step))
+                break
+              case "RollBack":
+                if (step.state === "baking") rollBackFromBaking.push({ step, reason: action.reason })
+                else executions.push(decommission(step, "new", "rolling_back", action.reason))
+                break
+            }
+          }
+          changes.push(...yield* writes.startExecutions(run, executions))
+          const newFailures = changes.filter((change) => change.state === "failed").length
+          // Where each changed step was before this tick, to correct the counts below.
+          const before = new Map(started.map((step) => [step.id as string, { wave: step.wave, state: step.state }]))
+          const waitingRollBack = new Set<string>()
+          if (rollingBack) {
+            // Baking steps lose their replacement, and so do failed steps whose replacement came up
+            // (a failed readiness check, a failed decommission): as many at once as the limits allow.
+            const failed = yield* runs.failedWithReadyReplacement(run.id)
+            const stateNow = new Map(changes.map((change) => [change.id as string, change.state]))
+            const candidates = [
+              ...rollBackFromBaking.map(({ reason, step }) => ({ step, reason, finished: false })),
+              ...failed.map((step) => ({ step, reason: `rolling back: removing ${step.newVmName}`, finished: true }))
+            ]
+            const granted = new Set(grantRollbacks(
+              started.map((step) => ({ ...step, state: stateNow.get(step.id) ?? step.state, baked: false })),
+              candidates.map(({ finished, step }) => ({ id: step.id, index: step.index, fleet: step.fleet, fleetConcurrency: step.fleetConcurrency, finished })),
+              run.maxInFlight
+            ))
+            for (const { step } of candidates) {
+              if (!granted.has(step.id)) waitingRollBack.add(step.id)
+              else if (!before.has(step.id)) before.set(step.id, { wave: step.wave, state: step.state })
+            }
+            changes.push(...yield* writes.startExecutions(
+              run,
+              candidates.filter(({ step }) => granted.has(step.id)).map(({ reason, step }) => decommission(step, "new", "rolling_back", reason))
+            ))
+          }
+
+          // 2. The run moves on: waves, the failure budget, the window, the end.
+          let state = run.state
+          let pauseReason = run.pauseReason
+          let currentWave = run.currentWave
+          let reason: string | undefined
+          const failures = run.failures + newFailures
+          const afterChanges = new Map(changes.map((change) => [change.id as string, change.state]))
+          const counts = (yield* runs.waveStates(run.id)).map((entry) => ({ ...entry, state: entry.state as StepState }))
+          // Counts were read before this tick's changes are written: correct them.
+          for (const [id, step] of before) {
+            const next = afterChanges.get(id)
+            if (next === undefined || next === step.state) continue
+            const from = counts.find((entry) => entry.wave === step.wave && entry.state === step.state)
+            if (from) from.count--
+            const to = counts.find((entry) => entry.wave === step.wave && entry.state === next)
+            if (to) to.count++
+            else counts.push({ wave: step.wave, state: next, count: 1 })
+          }
+          const active = counts.some((entry) => ["creating", "checking", "baking", "decommissioning", "rolling_back"].includes(entry.state) && entry.count > 0)
+          if (state === "cancelling" || state === "aborting") {
+            const cancelled = yield* runs.cancelPending(run.id, state === "cancelling" ? "the run was cancelled" : "the run was aborted")
+            if (!active) {
+              state = state === "cancelling" ? "cancelled" : "aborted"
+              reason = state === "cancelled" ? "cancelled; every started step has finished" : `aborted after ${failures} failed step(s)`
+            } else if (cancelled > 0) {
+              reason = `${cancelled} step(s) will not start; waiting for the steps under way`
+            }
+          } else {
+            if (state === "running" && run.windowEndsAt !== null && run.windowEndsAt.getTime() <= Date.now()) {
+              state = "paused"
+              pauseReason = "window"
+              reason = "the schedule window closed; the run resumes in the next window"
+            }
+            const next = progress(counts, currentWave, run.gates, failures, run.allowedFailures)
+            switch (next._tag) {
+              case "BudgetSpent":
+                if (state === "running" || (state === "paused" && pauseReason !== "failure-budget")) {
+                  if (run.failureAction === "abort") {
+                    state = "aborting"
+                    pauseReason = null
+                    reason = `${failures} failed step(s), more than the budget of ${run.allowedFailures}: aborting${run.rollbackOnAbort ? " and rolling back" : ""}`
+                    yield* runs.cancelPending(run.id, "the run was aborted")
+                  } else {
+                    state = "paused"
+                    pauseReason = "failure-budget"
+                    reason = `${failures} failed step(s), more than the budget of ${run.allowedFailures}: paused`
+                  }
+                }
+                break
+              case "NextWave":
+                currentWave = next.wave
+                if (next.gate === "approval" && state === "running") {
+                  state = "paused"
+                  pauseReason = "approval"
+                  reason = `wave ${next.wave} waits for approval (resume the run to approve)`
+                } else {
+                  reason = `wave ${next.wave} started`
+                }
+                break
+              case "Finished":
+                state = next.failed === 0 ? "succeeded" : "failed"
+                pauseReason = null
+                reason = next.failed === 0 ? "every step is done" : `finished with ${next.failed} failed step(s)`
+                break
+              case "Continue":
+                break
+            }
+          }
+
+          // 3. Start what the limits allow: decommissions of baked steps first, then new steps.
+          if (!finishedRunStates.includes(state)) {
+            const schedulingStarted: Array<SchedulingStep> = started.map((step) => {
+              const next = afterChanges.get(step.id) ?? step.state
+              return {
+                id: step.id,
+                index: step.index,
+                fleet: step.fleet,
+                fleetConcurrency: step.fleetConcurrency,
+                state: next,
+                // A baking step waiting to be rolled back is not swapped in meanwhile.
+                baked: next === "baking" && !waitingRollBack.has(step.id) && (step.state === "baking" ? step.baked : run.bakeSeconds === 0)
+              }
+            })
+            const mayStart = state === "running" && currentWave === run.currentWave
+            const limits = { maxInFlight: run.maxInFlight, maxFleetsInParallel: run.maxFleetsInParallel }
+            // Decommissions take free execution slots first; what is left may start pending steps.
+            let decision = decide({ started: schedulingStarted, pending: [], inProgress: new Set() }, limits, false)
+            const executing = schedulingStarted.filter((step) => executingStepStates.includes(step.state)).length
+            const free = run.maxInFlight - executing - decision.decommission.length
+            let pending: ReadonlyArray<StepRow> = []
+            if (mayStart && free > 0) {
+              const inProgress = new Set(yield* runs.fleetsInProgress(run.id))
+              const decideWith = (candidates: ReadonlyArray<StepRow>) =>
+                decide({ started: schedulingStarted, pending: candidates.map((step) => ({ ...step, baked: false })), inProgress }, limits, true)
+              // A few more candidates than free slots usually do; when the fleet limits passed over
+              // some of them and more may be waiting, look further.
+              const few = free * 2 + 20
+              pending = yield* runs.pendingSteps(run.id, currentWave, few)
+              decision = decideWith(pending)
+              if (decision.start.length < free && pending.length === few) {
+                pending = yield* runs.pendingSteps(run.id, currentWave, run.maxInFlight * 4 + 100)
+                decision = decideWith(pending)
+              }
+            }
+            const byId = new Map(started.map((step) => [step.id as string, step]))
+            const decommissions = decision.decommission.map((id) => {
+              const step = byId.get(id)!
+              const index = changes.findIndex((change) => change.id === step.id)
+              if (index >= 0) changes.splice(index, 1)
+              return decommission(step, "old", "decommissioning", `decommissioning ${step.oldVmName}, replaced by ${step.newVmName}`)
+            })
+            changes.push(...yield* writes.startExecutions(run, decommissions))
+            // Each replacement is requested through the VM creation path's rows: name decided, written ahead.
+            const pendingById = new Map(pending.map((step) => [step.id as string, step]))
+            const starting = decision.start.map((id) => pendingById.get(id)!)
+            const metadata = yield* runs.vmMetadata(starting.map((step) => step.oldVmId))
+            changes.push(...yield* writes.requestReplacements(run, starting, (id) => metadata.get(id) ?? {}))
+          }
+          const startFailures = changes.filter((change) => change.state === "failed").length - newFailures
+          yield* runs.changeSteps(run.id, changes, actor)
+          if (state !== run.state || pauseReason !== run.pauseReason || currentWave !== run.currentWave || failures + startFailures !== run.failures) {
+            yield* runs.updateRun(run, {
+              state,
+              pauseReason,
+              currentWave,
+              failures: failures + startFailures,
+              ...(reason === undefined ? {} : { reason })
+            }, actor)
+          }
+          // The run itself moved on (a wave, a state): what it allows now is decided by another advance at once.
+          const again = state !== run.state || currentWave !== run.currentWave
+          return { moved: changes.length > 0 || again, again }
+        })
+      ).pipe(Effect.annotateLogs({ run: runId }))
+
+    /**
+     * Advances every active run once; true when one of them should be advanced again at once (its
+     * state or wave changed). Steps that moved need nothing more until a VM settles, which wakes
+     * the loop.
+     */
+    const tick = Effect.gen(function* () {
+      const ids = yield* runs.activeRunIds
+      let again = false
+      for (const id of ids) {
+        // The reconciler is woken after the commit, when the executions this advance wrote are visible to it.
+        const result = yield* advanceRun(id).pipe(
+          Effect.tap((result) => (result.moved ? wakeup.kick : Effect.void)),
+          Effect.catchAllCause((cause) => Effect.as(Effect.logError("advancing a run failed; it is retried next tick", cause), { moved: false, again: false }))
+        )
+        again = again || result.again
+      }
+      return again
+    })
+
+    /** Until interrupted: advance the runs, then sleep until a VM settles, a run changes, a bake ends, or the interval passes. */
+    const run = Effect.gen(function* () {
+      yield* Effect.logInfo("Executor started")
+      while (true) {
+        const again = yield* tick.pipe(Effect.catchAllCause((cause) => Effect.as(Effect.logError("executor tick failed", cause), false)))
+        if (again) continue
+        const bake = yield* runs.nextBakeInMs.pipe(Effect.catchAllCause(() => Effect.succeed(Option.none<number>())))
+        const wait = Option.match(bake, { onNone: () => settings.intervalMs, onSome: (ms) => Math.min(settings.intervalMs, Math.max(5, ms)) })
+        yield* Effect.raceFirst(settled.wait(Duration.millis(wait)), changed.wait(Duration.millis(wait)))
+      }
+    })
+
+    return { advanceRun, tick, run } as const
+  }),
+  dependencies: [RunRepo.Default]
+}) {}
+
+/** Runs the executor loop for as long as the layer is alive. */
+export const ExecutorLoop = Layer.scopedDiscard(Effect.flatMap(Executor, (executor) => Effect.forkScoped(executor.run)))

@@ -1,0 +1,64 @@
+import { Effect, Schema } from "effect"
+import type { Actor } from "../auth/Actor.js"
+import { Catalog } from "../catalog/Catalog.js"
+import { ApplicationName } from "../catalog/Domain.js"
+import { Conflict, InvalidInput, Issue } from "../common/Errors.js"
+import { CountOrPercent, Duration } from "../planner/Domain.js"
+import { PlanService } from "../planner/PlanService.js"
+import type { ReplacementRequest } from "./Api.js"
+import { Runs } from "./Runs.js"
+
+/**
+ * On-demand replacement of one application's fleets in one environment: a recycle plan written
+ * for just them, saved like any other (so it can be reviewed afterwards), and started at once.
+ */
+export class Replacements extends Effect.Service<Replacements>()("fleet/Replacements", {
+  effect: Effect.gen(function* () {
+    const catalog = yield* Catalog
+    const plans = yield* PlanService
+    const runs = yield* Runs
+    const environments = catalog.spec.environments.map((entry) => entry.name as string)
+    const osVersions = catalog.spec.osVersions.map((entry) => entry.name as string)
+
+    const replace = (application: string, request: ReplacementRequest, actor: Actor) =>
+      Effect.gen(function* () {
+        const issues: Array<Issue> = []
+        if (!Schema.is(ApplicationName)(application)) issues.push(Issue.at("application", "expected an application name: 2-40 characters, lowercase letters, digits and '-'"))
+        if (!environments.includes(request.environment)) {
+          issues.push(Issue.at("environment", `unknown environment; expected one of ${environments.join(", ")}`))
+        }
+        if (request.targetOs !== undefined && !osVersions.includes(request.targetOs)) {
+          issues.push(Issue.at("targetOs", `unknown OS version; expected one of ${osVersions.join(", ")}`))
+        }
+        if (issues.length > 0) return yield* Effect.fail(InvalidInput.fromIssues(issues))
+        const overrides = request.strategy ?? {}
+        const spec = {
+          name: `replace-${application}-${request.environment}`,
+          description: `On-demand replacement of ${application} in ${request.environment}, requested by ${actor.email}`,
+          select: {
+            osVersions: request.targetOs === undefined ? "deprecated" : osVersions.filter((os) => os !== request.targetOs),
+            environments: { include: [request.environment] },
+            applications: { include: [application] }
+          },
+          target: request.targetOs ?? "replacement",
+          strategy: {
+            ...(overrides.maxSurge === undefined ? {} : { maxSurge: Schema.encodeSync(CountOrPercent)(overrides.maxSurge) }),
+            ...(overrides.maxUnavailable === undefined ? {} : { maxUnavailable: Schema.encodeSync(CountOrPercent)(overrides.maxUnavailable) }),
+            ...(overrides.maxInFlight === undefined ? {} : { maxInFlight: overrides.maxInFlight }),
+            ...(overrides.bakeTime === undefined ? {} : { bakeTime: Schema.encodeSync(Duration)(overrides.bakeTime) })
+          }
+        }
+        // Problems with the overrides (e.g. maxSurge 0 with maxUnavailable 0) come back as the plan's own InvalidInput.
+        const saved = yield* plans.save(JSON.stringify(spec), "on-demand replacement", actor)
+        if (saved.plan.steps.length === 0) {
+          const skipped = saved.plan.skipped.flatMap((fleet) => fleet.reasons.map((reason) => `${fleet.id}: ${reason.message}`))
+          return yield* Effect.fail(new Conflict({
+            message: `nothing to replace for ${application} in ${request.environment}` + (skipped.length > 0 ? ` (${skipped.join("; ")})` : "")
+          }))
+        }
+        return yield* runs.start(saved.plan, { planId: saved.id, trigger: "on-demand", rollbackOnAbort: request.rollbackOnAbort ?? false }, actor)
+      })
+
+    return { replace } as const
+  })
+}) {}

@@ -1,0 +1,233 @@
+import { Effect, Option } from "effect"
+import type { Actor } from "../auth/Actor.js"
+import { Conflict, NotFound } from "../common/Errors.js"
+import { uuidv7 } from "../common/Ids.js"
+import type { Plan } from "../planner/Domain.js"
+import { renderPlan } from "../planner/Report.js"
+import { VmId } from "../vms/Domain.js"
+import {
+  finishedStepStates,
+  RunId,
+  RunList,
+  RunStarted,
+  type RunTrigger,
+  runUri,
+  RunView,
+  StepFailure,
+  StepPage,
+  type StepState,
+  StepView
+} from "./Domain.js"
+import { RunsChanged } from "./Executor.js"
+import { type NewStep, RunRepo, type RunRow, type StepRow } from "./Repo.js"
+import { StepId } from "./Domain.js"
+
+export interface StartOptions {
+  readonly planId: string
+  readonly trigger: RunTrigger
+  readonly rollbackOnAbort?: boolean
+  /** A scheduled run: the fire time it belongs to and when its window closes. */
+  readonly fireAt?: Date
+  readonly windowEndsAt?: Date
+}
+
+const allStepStates: ReadonlyArray<StepState> = [
+  "pending", "creating", "checking", "baking", "decommissioning", "done", "failed", "cancelled", "rolling_back", "rolled_back"
+]
+
+const toStepView = (step: StepRow): StepView =>
+  new StepView({
+    id: step.id,
+    index: step.index,
+    wave: step.wave,
+    fleet: step.fleet,
+    oldVm: { id: step.oldVmId, name: step.oldVmName, osVersion: step.fromOs },
+    newVm: step.newVmId === null ? null : { id: step.newVmId, name: step.newVmName ?? "", osVersion: step.targetOs },
+    state: step.state,
+    reason: step.reason,
+    bakeUntil: step.bakeUntil,
+    startedAt: step.startedAt,
+    finishedAt: step.finishedAt
+  })
+
+/** Starting runs of plans, controlling them (pause, resume, cancel), and reading them back. */
+export class Runs extends Effect.Service<Runs>()("fleet/Runs", {
+  effect: Effect.gen(function* () {
+    const repo = yield* RunRepo
+    const changed = yield* RunsChanged
+
+    /**
+     * Starts a run of a verified plan: one step per VM the plan moves, every moving fleet taken
+     * for this run (a fleet is in at most one active run: Conflict otherwise).
+     */
+    const start = (plan: Plan, options: StartOptions, actor: Actor) =>
+      Effect.gen(function* () {
+        const fleets = new Map(plan.fleets.map((fleet) => [fleet.id as string, fleet]))
+        const steps: Array<NewStep> = plan.steps.map((step) => {
+          const fleet = fleets.get(step.fleet)!
+          return {
+            id: StepId.make(uuidv7()),
+            index: step.index,
+            wave: step.wave,
+            fleet: step.fleet,
+            application: fleet.application,
+            environment: fleet.environment,
+            stack: fleet.stack,
+            fleetConcurrency: Math.max(1, fleet.limits.concurrency),
+            oldVmId: VmId.make(step.vmId),
+            oldVmName: step.vmName,
+            fromOs: step.from,
+            targetOs: step.to,
+            machineType: step.machineType
+          }
+        })
+        const id = RunId.make(uuidv7())
+        yield* repo.insertRun(
+          {
+            id,
+            planId: options.planId,
+            name: plan.name,
+            trigger: options.trigger,
+            plan,
+            report: renderPlan(plan, "markdown"),
+            waves: plan.waves.length,
+            gates: plan.waves.map((wave) => wave.gate),
+            maxInFlight: plan.limits.maxInFlight,
+            maxFleetsInParallel: plan.limits.maxFleetsInParallel,
+            bakeSeconds: plan.limits.bakeSeconds,
+            allowedFailures: plan.limits.failureBudget.allowedFailures,
+            failureAction: plan.limits.failureBudget.action,
+            rollbackOnAbort: options.rollbackOnAbort ?? false,
+            fireAt: options.fireAt ?? null,
+            windowEndsAt: options.windowEndsAt ?? null,
+            createdBy: actor.email
+          },
+          steps,
+          [...fleets.keys()]
+        ).pipe(
+          Effect.catchTags({
+            FleetBusy: (busy) => Effect.fail(new Conflict({ message: `fleet ${busy.fleet} is already in the active run ${busy.runId}` })),
+            AlreadyFired: () => Effect.fail(new Conflict({ message: `plan ${options.planId} already has a run for the fire of ${options.fireAt?.toISOString()}` }))
+          })
+        )
+        yield* changed.kick
+        yield* Effect.logInfo(`Started run ${id} of plan ${plan.name}: ${steps.length} step(s) in ${fleets.size} fleet(s)`).pipe(
+          Effect.annotateLogs({ run: id, plan: options.planId })
+        )
+        return new RunStarted({ id, uri: runUri(id), steps: steps.length, fleets: fleets.size })
+      })
+
+    const find = (id: RunId) =>
+      Effect.flatMap(repo.findRun(id), Option.match({
+        onNone: () => Effect.fail(NotFound.of("run", id)),
+        onSome: Effect.succeed
+      }))
+
+    const view = (run: RunRow) =>
+      Effect.gen(function* () {
+        const counts = Object.fromEntries(allStepStates.map((state) => [state, 0])) as Record<StepState, number>
+        for (const entry of yield* repo.stepCounts(run.id)) counts[entry.state as StepState] = entry.count
+        const total = Object.values(counts).reduce((sum, count) => sum + count, 0)
+        const finished = finishedStepStates.reduce((sum, state) => sum + counts[state], 0)
+        const failures = yield* repo.recentFailures(run.id, 10)
+        const active = ["running", "paused", "cancelling", "aborting"].includes(run.state)
+        const elapsed = Date.now() - run.createdAt.getTime()
+        const eta = active && finished > 0 && finished < total
+          ? new Date(Date.now() + (elapsed / finished) * (total - finished))
+          : null
+        return new RunView({
+          id: run.id,
+          uri: runUri(run.id),
+          planId: run.planId,
+          name: run.name,
+          state: run.state,
+          pauseReason: run.pauseReason,
+          reason: run.reason,
+          trigger: run.trigger,
+          currentWave: run.currentWave,
+          waves: run.waves,
+          steps: total,
+          counts,
+          percent: total === 0 ? 100 : Math.round((finished / total) * 1000) / 10,
+          eta,
+          failures: run.failures,
+          allowedFailures: run.allowedFailures,
+          failureAction: run.failureAction,
+          recentFailures: failures.map((step) =>
+            new StepFailure({ step: step.index, vm: step.oldVmName, fleet: step.fleet, reason: step.reason ?? "", at: step.finishedAt ?? step.startedAt ?? run.updatedAt })
+          ),
+          limits: { maxInFlight: run.maxInFlight, maxFleetsInParallel: run.maxFleetsInParallel, bakeSeconds: run.bakeSeconds },
+          rollbackOnAbort: run.rollbackOnAbort,
+          fireAt: run.fireAt,
+          windowEndsAt: run.windowEndsAt,
+          createdBy: run.createdBy,
+          createdAt: run.createdAt,
+          updatedAt: run.updatedAt,
+          finishedAt: run.finishedAt
+        })
+      })
+
+    /** A control action on a run in one of `from`; Conflict when it is in another state. */
+    const control = (id: RunId, from: ReadonlyArray<RunRow["state"]>, verb: string, apply: (run: RunRow) => Effect.Effect<void>) =>
+      Effect.gen(function* () {
+        const updated = yield* repo.withTransaction(
+          Effect.gen(function* () {
+            const locked = yield* repo.lockRunForControl(id)
+            if (Option.isNone(locked)) return yield* Effect.fail(NotFound.of("run", id))
+            const run = locked.value
+            if (!from.includes(run.state)) {
+              return yield* Effect.fail(new Conflict({ message: `cannot ${verb} run ${id}: it is ${run.state}; expected ${from.join(" or ")}` }))
+            }
+            yield* apply(run)
+          })
+        ).pipe(Effect.catchTag("SqlError", Effect.die))
+        yield* changed.kick
+        return updated
+      }).pipe(Effect.zipRight(Effect.flatMap(find(id), view)))
+
+    return {
+      start,
+      get: (id: RunId) => Effect.flatMap(find(id), view),
+      list: (limit: number) =>
+        Effect.gen(function* () {
+          const rows = yield* repo.listRuns(limit)
+          return new RunList({ items: yield* Effect.forEach(rows, view) })
+        }),
+      steps: (id: RunId, state: Option.Option<StepState>, afterIndex: number, limit: number) =>
+        Effect.gen(function* () {
+          yield* find(id)
+          const rows = yield* repo.listSteps(id, state, afterIndex, limit + 1)
+          const items = rows.slice(0, limit)
+          return new StepPage({ items: items.map(toStepView), nextCursor: rows.length > limit ? items[items.length - 1]!.index : null })
+        }),
+      report: (id: RunId) =>
+        Effect.flatMap(repo.runReport(id), Option.match({
+          onNone: () => Effect.fail(NotFound.of("run", id)),
+          onSome: (row) => Effect.succeed(row.report)
+        })),
+      /** No new step starts; steps under way finish. */
+      pause: (id: RunId, actor: Actor) =>
+        control(id, ["running"], "pause", (run) =>
+          repo.updateRun(run, { state: "paused", pauseReason: "operator", reason: `paused by ${actor.email}` }, actor.email)),
+      /**
+       * Resumes a paused run, whatever paused it: an approval gate (this approves it), the failure
+       * budget (the failures so far are accepted; one more pauses it again), the schedule window
+       * (this overrides the window), or an operator.
+       */
+      resume: (id: RunId, actor: Actor) =>
+        control(id, ["paused"], "resume", (run) =>
+          repo.updateRun(run, {
+            state: "running",
+            pauseReason: null,
+            reason: run.pauseReason === "approval" ? `approved by ${actor.email}` : `resumed by ${actor.email}`,
+            ...(run.pauseReason === "failure-budget" ? { allowedFailures: run.failures } : {}),
+            ...(run.pauseReason === "window" ? { windowEndsAt: null } : {})
+          }, actor.email)),
+      /** No new step starts; steps under way finish, so every fleet ends with each VM either replaced or untouched. */
+      cancel: (id: RunId, actor: Actor) =>
+        control(id, ["running", "paused"], "cancel", (run) =>
+          repo.updateRun(run, { state: "cancelling", pauseReason: null, reason: `cancelled by ${actor.email}` }, actor.email))
+    } as const
+  }),
+  dependencies: [RunRepo.Default]
+}) {}

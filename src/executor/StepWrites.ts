@@ -1,0 +1,144 @@
+import { Effect, Option } from "effect"
+import type { CatalogData } from "../catalog/Catalog.js"
+import { InvalidInput } from "../common/Errors.js"
+import { uuidv7 } from "../common/Ids.js"
+import { RequestId, VmId, type VmState } from "../vms/Domain.js"
+import { type ExecutionTarget, executionFor, freshNames } from "../vms/Writes.js"
+import type { NewExecution, NewRequest, VmChange, VmRepo } from "../vms/Repo.js"
+import type { RunRow, StepChange, StepRow } from "./Repo.js"
+
+/**
+ * The rows a run's steps write for the VM reconciler to carry out, in bulk: the same rows as the
+ * VM creation path (`VmRequests.create`, `decommission`, `check`) — every VM's name decided and
+ * every execution written before proctor hears of it — but a few statements per executor tick
+ * rather than a few per step, so a tick that starts or decommissions fifty steps stays short.
+ */
+
+/** A proctor execution a step needs on one of its VMs, which must be `ready`. */
+export interface ExecutionIntent {
+  readonly stepId: StepRow["id"]
+  readonly kind: "decommission" | "check"
+  readonly vm: ExecutionTarget
+  /** The VM's state while the execution runs. */
+  readonly to: VmState
+  /** The VM's event and, when started, the step's reason. */
+  readonly reason: string
+  /** The step's state once the execution is written. */
+  readonly stepState: StepRow["state"]
+  /** The step's reason when the execution cannot start (it is prefixed to the why). */
+  readonly failure: string
+}
+
+export const makeStepWrites = (vmRepo: VmRepo, catalog: CatalogData) => {
+  /** Writes the executions; each intent's step change: moved on, or failed with why the execution could not start. */
+  const startExecutions = (run: RunRow, intents: ReadonlyArray<ExecutionIntent>) =>
+    Effect.gen(function* () {
+      if (intents.length === 0) return []
+      const changes: Array<StepChange> = []
+      const items: Array<{ readonly intent: ExecutionIntent; readonly execution: NewExecution; readonly change: VmChange }> = []
+      for (const intent of intents) {
+        const execution = executionFor(catalog, intent.kind, intent.vm, run.createdBy)
+        if (Option.isNone(execution)) {
+          changes.push({ id: intent.stepId, state: "failed", reason: `${intent.failure}: the catalog has no ${intent.kind} proc` })
+          continue
+        }
+        items.push({
+          intent,
+          execution: execution.value,
+          change: { vmId: intent.vm.id, from: ["ready"], to: intent.to, reason: intent.reason, actor: run.createdBy, runId: run.id }
+        })
+      }
+      const started = new Set<string>(yield* vmRepo.startExecutions(items.map(({ change, execution }) => ({ execution, change }))))
+      for (const { execution, intent } of items) {
+        if (started.has(execution.id)) {
+          changes.push({ id: intent.stepId, state: intent.stepState, reason: intent.reason })
+        } else {
+          const vm = yield* vmRepo.findVm(intent.vm.id)
+          const why = Option.match(vm, { onNone: () => `VM ${intent.vm.name} not found`, onSome: (row) => `VM ${row.name} is ${row.state}; expected ready` })
+          changes.push({ id: intent.stepId, state: "failed", reason: `${intent.failure}: ${why}` })
+        }
+      }
+      return changes
+    })
+
+  /**
+   * Requests a replacement for each step (one VM request of one VM on the step's target OS, with
+   * the old VM's metadata and `replaces`/`run`); each step's change: creating its replacement,
+   * or failed with why it could not be requested.
+   */
+  const requestReplacements = (run: RunRow, steps: ReadonlyArray<StepRow>, metadataOf: (vmId: VmId) => Readonly<Record<string, string>>) =>
+    Effect.gen(function* () {
+      if (steps.length === 0) return []
+      const changes: Array<StepChange> = []
+      const valid: Array<StepRow> = []
+      for (const step of steps) {
+        const issues = catalog.checkVmShape({
+          application: step.application,
+          environment: step.environment,
+          stack: step.stack,
+          osVersion: step.targetOs,
+          machineType: step.machineType
+        })
+        if (issues.length > 0) {
+          changes.push({ id: step.id, state: "failed", reason: `could not request a replacement: ${InvalidInput.fromIssues(issues).message}` })
+        } else {
+          valid.push(step)
+        }
+      }
+      const build = Effect.gen(function* () {
+        const names = yield* freshNames(vmRepo, catalog, valid.map((step) => ({ ...step, osVersion: step.targetOs })))
+        return valid.map((step, index): NewRequest & { readonly step: StepRow } => {
+          const requestId = RequestId.make(uuidv7())
+          const metadata = { ...metadataOf(step.oldVmId), replaces: step.oldVmName, run: run.id }
+          const vm = {
+            id: VmId.make(uuidv7()),
+            name: names[index]!,
+            application: step.application,
+            environment: step.environment,
+            stack: step.stack,
+            osVersion: step.targetOs,
+            machineType: step.machineType,
+            metadata,
+            createdBy: run.createdBy
+          }
+          return {
+            step,
+            request: {
+              id: requestId,
+              application: step.application,
+              environment: step.environment,
+              stack: step.stack,
+              osVersion: step.targetOs,
+              machineType: step.machineType,
+              count: 1,
+              metadata,
+              requestedBy: run.createdBy
+            },
+            vms: [vm],
+            executions: [Option.getOrThrow(executionFor(catalog, "create", vm, run.createdBy))]
+          }
+        })
+      })
+      const written = yield* Effect.flatMap(build, (batch) => Effect.as(vmRepo.insertRequests(batch, run.id), batch)).pipe(
+        // Another controller can take a name between the check and the insert: pick new names.
+        Effect.retry({ times: 3, while: (error) => error._tag === "NameTaken" }),
+        Effect.orDie
+      )
+      for (const { step, vms } of written) {
+        const vm = vms[0]!
+        changes.push({
+          id: step.id,
+          state: "creating",
+          reason: `creating ${vm.name} on ${step.targetOs} to replace ${step.oldVmName}`,
+          newVmId: vm.id,
+          newVmName: vm.name
+        })
+      }
+      if (written.length > 0) {
+        yield* Effect.logInfo(`Requested ${written.length} replacement VM(s)`).pipe(Effect.annotateLogs({ vms: written.map(({ vms }) => vms[0]!.name).join(",") }))
+      }
+      return changes
+    })
+
+  return { startExecutions, requestReplacements } as const
+}

@@ -1,0 +1,99 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Effect } from "effect"
+import { adminToken, type ControllerProcess, spawnController } from "../crash/ChildController.js"
+import { freshDatabase } from "../support/Database.js"
+import {
+  checkLedger,
+  controllerSettings,
+  fleetsOf,
+  readRun,
+  readSteps,
+  recyclePlan,
+  requestFleets,
+  savePlan,
+  sqlClient,
+  startRun,
+  startSimulator,
+  waitFor
+} from "./support.js"
+
+/**
+ * Three controller processes on one database finish one run together: the run's row lock lets
+ * one of them advance it at a time, execution claims and leases split the proctor work, and the
+ * ledger must show the same invariants as with one controller.
+ */
+
+const controllers = 3
+const fleetCount = 12
+const perFleet = 10
+const maxInFlight = 18
+const maxFleetsInParallel = 6
+
+/** Log lines of a controller that say it moved an execution on (the reconciler's transitions). */
+const handled = (controller: ControllerProcess) =>
+  controller.logs.filter((line) => /^(create|decommission|check) execution \w+ → \w+/.test(line.msg ?? "")).length
+/** Log lines that say it advanced the run (requested replacements while holding the run's lock). */
+const advanced = (controller: ControllerProcess) =>
+  controller.logs.filter((line) => /^Requested \d+ replacement VM/.test(line.msg ?? "")).length
+
+describe("several controllers", () => {
+  it.scopedLive("finish one run together, each doing part of the work, within the limits", () =>
+    Effect.gen(function* () {
+      const { url } = yield* freshDatabase
+      const sql = yield* sqlClient(url)
+      const simulator = yield* startSimulator({ durationMs: { create: 150, destroy: 80, check: 30 } })
+      const env = controllerSettings({ DATABASE_URL: url, PROCTOR_URL: simulator.url })
+      const token = yield* adminToken(url)
+      const processes = yield* Effect.forEach(Array.from({ length: controllers }, (_, index) => index), () => spawnController({ env }), {
+        concurrency: "unbounded"
+      })
+
+      // Old fleets, requested through all three.
+      const fleets = fleetsOf("multi", fleetCount, perFleet)
+      yield* Effect.forEach(processes, (controller, index) =>
+        requestFleets(controller.baseUrl, token, fleets.filter((_, fleet) => fleet % controllers === index)), { concurrency: "unbounded" })
+      yield* waitFor(
+        sql<{ ready: number }>`select count(*)::int as ready from vms where state = 'ready'`.pipe(Effect.map((rows) => rows[0]!.ready), Effect.orDie),
+        (ready) => ready === fleetCount * perFleet,
+        "the old fleets to be ready"
+      )
+      const before = processes.map((controller) => ({ handled: handled(controller), advanced: advanced(controller) }))
+
+      const plan = yield* savePlan(processes[0]!.baseUrl, token, recyclePlan("multi-recycle", [
+        "maxSurge: 20%",
+        "maxUnavailable: 10%",
+        `maxFleetsInParallel: ${maxFleetsInParallel}`,
+        `maxInFlight: ${maxInFlight}`,
+        "environmentOrder: [staging, production]",
+        "bakeTime: 0s",
+        "failureBudget: { max: 0, action: pause }"
+      ], ["environments: { include: [staging, production] }"]))
+      expect(plan.steps).toBe(fleetCount * perFleet)
+      const runStartedAt = (yield* simulator.ledger).now
+      const run = yield* startRun(processes[1]!.baseUrl, token, plan.id)
+      const finished = yield* waitFor(readRun(sql, run.id), (row) => row.finishedAt !== null, `run ${run.id} to finish`, { timeoutMs: 90_000 })
+      expect(finished.state).toBe("succeeded")
+      const steps = yield* readSteps(sql, run.id)
+      expect(steps.filter((step) => step.state !== "done")).toEqual([])
+
+      const ledger = yield* simulator.ledger
+      const report = checkLedger({ ledger, steps, runStartedAt, runFinishedAt: ledger.now, maxInFlight, maxFleetsInParallel })
+      expect(report.violations).toEqual([])
+      expect(report.peakInFlight).toBeGreaterThan(maxInFlight / 2)
+
+      // Every controller did part of the run's work: it moved executions on, and it advanced the run.
+      const shares = processes.map((controller, index) => ({
+        controller: index,
+        handled: handled(controller) - before[index]!.handled,
+        advanced: advanced(controller) - before[index]!.advanced
+      }))
+      for (const share of shares) {
+        expect(share.handled).toBeGreaterThan(0)
+        expect(share.advanced).toBeGreaterThan(0)
+      }
+      yield* Effect.logInfo(
+        `controllers: ${shares.map((share) => `#${share.controller} handled ${share.handled} and advanced the run ${share.advanced} times`).join("; ")}; ` +
+          `peak ${report.peakInFlight}/${maxInFlight} in flight, ${report.peakFleets}/${maxFleetsInParallel} fleets`
+      )
+    }), 120_000)
+})

@@ -1,0 +1,297 @@
+import { SqlClient } from "@effect/sql"
+import { describe, expect, it } from "@effect/vitest"
+import { Effect } from "effect"
+import { waitForRequest, waitUntil } from "../../src/client/Client.js"
+import type { RunView } from "../../src/executor/Domain.js"
+import { Scheduler } from "../../src/executor/Scheduler.js"
+import { PlanService } from "../../src/planner/PlanService.js"
+import type { PlanId } from "../../src/planner/Records.js"
+import type { SimulatorLedger } from "../../src/proctor/SimulatorModel.js"
+import { CreateVmRequest } from "../../src/vms/Domain.js"
+import { startFleet, type TestFleet } from "../support/Fleet.js"
+
+const fast = { timeout: "60 seconds", initialDelay: "20 millis", maxDelay: "100 millis" } as const
+
+/** Creates `count` VMs of a fleet through the API and waits until they are ready. */
+const fleetOf = (fleet: TestFleet, application: string, environment: string, stack: string, count: number, osVersion = "ubuntu-20.04") =>
+  Effect.gen(function* () {
+    const accepted = yield* fleet.client.vms.createRequest({
+      payload: new CreateVmRequest({ application, environment, stack, osVersion, machineType: "e2-small", count })
+    })
+    const settled = yield* waitForRequest(fleet.client, accepted.id, fast)
+    expect(settled.state).toBe("ready")
+    return settled.vms
+  })
+
+const savePlan = (fleet: TestFleet, yaml: string) =>
+  fleet.use(Effect.flatMap(PlanService, (plans) => plans.save(yaml, "test", { email: "planner@example.com" })))
+
+const waitForRun = (fleet: TestFleet, id: RunView["id"], done: (run: RunView) => boolean) =>
+  waitUntil(fleet.client.runs.getRun({ path: { id } }), done, `run ${id}`, fast)
+
+const settledRun = (run: RunView) => ["succeeded", "failed", "cancelled", "aborted"].includes(run.state)
+
+const retirePlan = (strategy: string) => `
+name: retire-2004
+select:
+  osVersions: [ubuntu-20.04]
+target: ubuntu-24.04
+strategy:
+${strategy}
+`
+
+/** The most executions that were under way at one instant, among those submitted at or after `since`. */
+const peakInFlight = (ledger: SimulatorLedger, since: number) => {
+  const edges = ledger.executions
+    .filter((execution) => execution.submittedAt >= since)
+    .flatMap((execution) => [[execution.submittedAt, 1], [execution.finishedAt ?? Number.MAX_SAFE_INTEGER, -1]] as const)
+    .sort((a, b) => a[0] - b[0] || a[1] - b[1])
+  let current = 0
+  let peak = 0
+  for (const [, delta] of edges) {
+    current += delta
+    peak = Math.max(peak, current)
+  }
+  return peak
+}
+
+describe("runs", () => {
+  it.scopedLive("replace every VM of the moving fleets within the limits, old VMs only after their replacement is ready", () =>
+    Effect.gen(function* () {
+      const fleet = yield* startFleet({ simulator: { durationMs: { create: 60, destroy: 30, check: 10 } } })
+      const payments = yield* fleetOf(fleet, "payments-api", "production", "java", 4)
+      const search = yield* fleetOf(fleet, "search-api", "staging", "go", 3)
+      const billing = yield* fleetOf(fleet, "billing", "production", "ruby", 2)
+      const saved = yield* savePlan(fleet, retirePlan(`
+  maxSurge: 1
+  maxUnavailable: 1
+  maxInFlight: 3
+  maxFleetsInParallel: 2
+  environmentOrder: [integration, staging, production]`))
+      expect(saved.plan.totals.steps).toBe(7)
+      expect(saved.plan.skipped.map((skip) => skip.application)).toEqual(["billing"])
+      const since = (yield* fleet.simulator.ledger).now
+      const started = yield* fleet.client.runs.startRun({ path: { id: saved.id }, payload: {} })
+      expect(started.steps).toBe(7)
+      const run = yield* waitForRun(fleet, started.id, settledRun)
+      expect(run.state).toBe("succeeded")
+      expect(run.counts.done).toBe(7)
+      expect(run.percent).toBe(100)
+
+      const steps = (yield* fleet.client.runs.listSteps({ path: { id: started.id }, urlParams: {} })).items
+      expect(steps).toHaveLength(7)
+      const ledger = yield* fleet.simulator.ledger
+      const byName = new Map(ledger.vms.map((vm) => [vm.name, vm]))
+      for (const step of steps) {
+        expect(step.state).toBe("done")
+        const replacement = byName.get(step.newVm!.name)!
+        const old = byName.get(step.oldVm.name)!
+        expect(replacement.destroyedAt).toBeNull()
+        expect(old.destroyedAt).not.toBeNull()
+        // The old VM went only after its replacement existed.
+        expect(old.destroyedAt!).toBeGreaterThanOrEqual(replacement.createdAt)
+        expect(step.newVm!.osVersion).toBe("ubuntu-24.04")
+      }
+      expect(peakInFlight(ledger, since)).toBeLessThanOrEqual(3)
+      // Per fleet, at most surge + unavailable = 2 steps at once: from a replacement's creation to its old VM's removal.
+      for (const name of ["payments-api/production/java", "search-api/staging/go"]) {
+        const windows = steps
+          .filter((step) => step.fleet === name)
+          .map((step) => [step.startedAt!.getTime(), step.finishedAt!.getTime()] as const)
+        const peak = Math.max(...windows.map(([start]) => windows.filter(([from, to]) => from <= start && start < to).length))
+        expect(peak).toBeLessThanOrEqual(2)
+      }
+      // Environment order: every staging step ended before the first production step started.
+      const stagingEnd = Math.max(...steps.filter((step) => step.fleet.includes("/staging/")).map((step) => step.finishedAt!.getTime()))
+      const productionStart = Math.min(...steps.filter((step) => step.fleet.includes("/production/")).map((step) => step.startedAt!.getTime()))
+      expect(stagingEnd).toBeLessThanOrEqual(productionStart)
+
+      const inventory = yield* fleet.client.inventory.inventory({ urlParams: { groupBy: ["application", "osVersion"] } })
+      expect(inventory.groups).toEqual(expect.arrayContaining([
+        { application: "payments-api", osVersion: "ubuntu-24.04", count: 4 },
+        { application: "search-api", osVersion: "ubuntu-24.04", count: 3 },
+        { application: "billing", osVersion: "ubuntu-20.04", count: 2 }
+      ]))
+      expect(inventory.total).toBe(payments.length + search.length + billing.length)
+    }))
+
+  it.scopedLive("refuses a stale plan, a second run of a busy fleet, and control actions a state does not allow", () =>
+    Effect.gen(function* () {
+      const fleet = yield* startFleet({ simulator: { durationMs: { create: 400, destroy: 50, check: 10 } } })
+      yield* fleetOf(fleet, "payments-api", "production", "java", 2)
+      const saved = yield* savePlan(fleet, retirePlan("  maxSurge: 1"))
+      const again = yield* savePlan(fleet, retirePlan("  maxSurge: 1"))
+      const started = yield* fleet.client.runs.startRun({ path: { id: saved.id }, payload: {} })
+      const busy = yield* Effect.flip(fleet.client.runs.startRun({ path: { id: again.id }, payload: {} }))
+      expect(busy._tag).toBe("Conflict")
+      expect(busy.message).toContain("payments-api/production/java")
+
+      const paused = yield* fleet.client.runs.pauseRun({ path: { id: started.id } })
+      expect(paused.state).toBe("paused")
+      const pausedTwice = yield* Effect.flip(fleet.client.runs.pauseRun({ path: { id: started.id } }))
+      expect(pausedTwice._tag).toBe("Conflict")
+      const resumed = yield* fleet.client.runs.resumeRun({ path: { id: started.id } })
+      expect(resumed.state).toBe("running")
+      const done = yield* waitForRun(fleet, started.id, settledRun)
+      expect(done.state).toBe("succeeded")
+      const cancelDone = yield* Effect.flip(fleet.client.runs.cancelRun({ path: { id: started.id } }))
+      expect(cancelDone._tag).toBe("Conflict")
+
+      // The inventory moved on: the plan saved before is stale now.
+      const stale = yield* Effect.flip(fleet.client.runs.startRun({ path: { id: again.id }, payload: {} }))
+      expect(stale._tag).toBe("StalePlan")
+      const missing = yield* Effect.flip(fleet.client.runs.getRun({ path: { id: "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b" as RunView["id"] } }))
+      expect(missing._tag).toBe("NotFound")
+    }))
+
+  it.scopedLive("pauses so no new step starts, and cancels leaving each VM replaced or untouched", () =>
+    Effect.gen(function* () {
+      const fleet = yield* startFleet({ simulator: { durationMs: { create: 300, destroy: 50, check: 10 } } })
+      yield* fleetOf(fleet, "payments-api", "production", "java", 6)
+      const saved = yield* savePlan(fleet, retirePlan("  maxSurge: 1\n  maxInFlight: 1"))
+      const started = yield* fleet.client.runs.startRun({ path: { id: saved.id }, payload: {} })
+      yield* waitForRun(fleet, started.id, (run) => run.counts.creating === 1)
+      yield* fleet.client.runs.pauseRun({ path: { id: started.id } })
+      const quiet = yield* waitForRun(fleet, started.id, (run) => run.counts.done === 1 && run.counts.decommissioning === 0)
+      expect(quiet.counts.pending).toBe(5)
+      expect(quiet.counts.creating).toBe(0)
+      yield* fleet.client.runs.resumeRun({ path: { id: started.id } })
+      yield* waitForRun(fleet, started.id, (run) => run.counts.done >= 2 && run.counts.creating === 1)
+      const cancelled = yield* fleet.client.runs.cancelRun({ path: { id: started.id } })
+      expect(cancelled.state).toBe("cancelling")
+      const final = yield* waitForRun(fleet, started.id, settledRun)
+      expect(final.state).toBe("cancelled")
+      expect(final.counts.done).toBe(3)
+      expect(final.counts.cancelled).toBe(3)
+      // Each VM is either replaced (old gone, new ready) or untouched (old ready, no replacement).
+      const vms = yield* fleet.client.vms.listVms({ urlParams: { application: "payments-api", limit: 100 } })
+      const live = vms.items.filter((vm) => vm.state !== "decommissioned")
+      expect(live).toHaveLength(6)
+      expect(live.every((vm) => vm.state === "ready")).toBe(true)
+      expect(live.filter((vm) => vm.osVersion === "ubuntu-24.04")).toHaveLength(3)
+    }))
+
+  it.scopedLive("replaces one application's fleet on demand, once at a time", () =>
+    Effect.gen(function* () {
+      const fleet = yield* startFleet({ simulator: { durationMs: { create: 200, destroy: 30, check: 10 } } })
+      yield* fleetOf(fleet, "payments-api", "production", "java", 2)
+      yield* fleetOf(fleet, "payments-api", "staging", "java", 1)
+      const started = yield* fleet.client.runs.replaceApplication({
+        path: { application: "payments-api" },
+        payload: { environment: "production", strategy: { maxSurge: { kind: "count", value: 2 } } }
+      })
+      expect(started.uri).toBe(`/v1/runs/${started.id}`)
+      expect(started.steps).toBe(2)
+      const busy = yield* Effect.flip(fleet.client.runs.replaceApplication({ path: { application: "payments-api" }, payload: { environment: "production" } }))
+      expect(busy._tag).toBe("Conflict")
+      const bad = yield* Effect.flip(fleet.client.runs.replaceApplication({ path: { application: "payments-api" }, payload: { environment: "prod", targetOs: "windows-95" } }))
+      expect(bad._tag).toBe("InvalidInput")
+      const done = yield* waitForRun(fleet, started.id, settledRun)
+      expect(done.state).toBe("succeeded")
+      expect(done.trigger).toBe("on-demand")
+      const staging = yield* fleet.client.vms.listVms({ urlParams: { application: "payments-api", environment: "staging" } })
+      expect(staging.items.map((vm) => vm.osVersion)).toEqual(["ubuntu-20.04"])
+      const nothing = yield* Effect.flip(fleet.client.runs.replaceApplication({ path: { application: "payments-api" }, payload: { environment: "production" } }))
+      expect(nothing._tag).toBe("Conflict")
+      expect(nothing.message).toContain("nothing to replace")
+    }))
+
+  it.scopedLive("pauses when the failure budget is spent", () =>
+    Effect.gen(function* () {
+      const fleet = yield* startFleet({ simulator: { durationMs: { create: 100, destroy: 30, check: 10 } } })
+      yield* fleetOf(fleet, "payments-api", "production", "java", 4)
+      yield* fleet.simulator.configure({ executionFailureRate: 1 })
+      const saved = yield* savePlan(fleet, retirePlan("  maxSurge: 1\n  failureBudget: { max: 0, action: pause }"))
+      const started = yield* fleet.client.runs.startRun({ path: { id: saved.id }, payload: {} })
+      const paused = yield* waitForRun(fleet, started.id, (run) => run.state === "paused")
+      expect(paused.pauseReason).toBe("failure-budget")
+      expect(paused.failures).toBe(1)
+      expect(paused.recentFailures[0]!.reason).toMatch(/failed/)
+      yield* fleet.client.runs.cancelRun({ path: { id: started.id } })
+      yield* waitForRun(fleet, started.id, settledRun)
+
+    }))
+
+  it.scopedLive("aborts at the failure budget and rolls back: replacements removed, old VMs kept", () =>
+    Effect.gen(function* () {
+      // Without the readiness proc in proctor, every readiness check fails.
+      const fleet = yield* startFleet({ simulator: { durationMs: { create: 100, destroy: 30, check: 10 } }, withoutProcs: ["check-vm-health"] })
+      yield* fleetOf(fleet, "search-api", "production", "go", 3)
+      const abort = yield* savePlan(fleet, retirePlan("  maxSurge: 3\n  failureBudget: { max: 0, action: abort }"))
+      const started = yield* fleet.client.runs.startRun({ path: { id: abort.id }, payload: { rollbackOnAbort: true } })
+      const aborted = yield* waitForRun(fleet, started.id, settledRun)
+      expect(aborted.state).toBe("aborted")
+      expect(aborted.failures).toBeGreaterThanOrEqual(1)
+      expect(aborted.counts.rolled_back).toBe(3)
+      const vms = yield* fleet.client.vms.listVms({ urlParams: { application: "search-api", limit: 100 } })
+      const live = vms.items.filter((vm) => vm.state !== "decommissioned")
+      expect(live.map((vm) => vm.osVersion)).toEqual(["ubuntu-20.04", "ubuntu-20.04", "ubuntu-20.04"])
+      expect(vms.items.filter((vm) => vm.osVersion === "ubuntu-24.04" && vm.state === "decommissioned")).toHaveLength(3)
+    }))
+
+  it.scopedLive("runs a scheduled plan once per fire, with its report stored", () =>
+    Effect.gen(function* () {
+      const fleet = yield* startFleet({ simulator: { durationMs: { create: 50, destroy: 20, check: 10 } } })
+      yield* fleetOf(fleet, "payments-api", "production", "java", 2)
+      const saved = yield* savePlan(fleet, `
+name: nightly
+select:
+  osVersions: [ubuntu-20.04]
+target: ubuntu-24.04
+schedule:
+  cron: "* * * * *"
+  timeZone: Europe/Amsterdam
+  window: 1h
+`)
+      yield* fleet.use(Effect.flatMap(Scheduler, (scheduler) => scheduler.tick))
+      yield* fleet.use(Effect.flatMap(Scheduler, (scheduler) => scheduler.tick))
+      const runs = (yield* fleet.client.runs.listRuns({ urlParams: {} })).items.filter((run) => run.planId === (saved.id as PlanId))
+      expect(runs).toHaveLength(1)
+      expect(runs[0]!.trigger).toBe("schedule")
+      expect(runs[0]!.fireAt).not.toBeNull()
+      expect(runs[0]!.windowEndsAt!.getTime() - runs[0]!.fireAt!.getTime()).toBe(3_600_000)
+      const done = yield* waitForRun(fleet, runs[0]!.id, settledRun)
+      expect(done.state).toBe("succeeded")
+      const [report] = yield* fleet.use(Effect.flatMap(SqlClient.SqlClient, (sql) => sql<{ report: string }>`select report from runs where id = ${done.id}`))
+      expect(report!.report).toContain("payments-api")
+    }))
+
+  it.scopedLive("pauses a scheduled run when its window closes and resumes it in the next window", () =>
+    Effect.gen(function* () {
+      const fleet = yield* startFleet({ simulator: { durationMs: { create: 300, destroy: 20, check: 10 } } })
+      yield* fleetOf(fleet, "payments-api", "production", "java", 4)
+      yield* savePlan(fleet, `
+name: nightly
+select:
+  osVersions: [ubuntu-20.04]
+target: ubuntu-24.04
+strategy:
+  maxSurge: 1
+  maxInFlight: 1
+schedule:
+  cron: "* * * * *"
+  window: 1h
+`)
+      const sql = (query: (sql: SqlClient.SqlClient) => Effect.Effect<unknown, unknown>) =>
+        fleet.use(Effect.flatMap(SqlClient.SqlClient, query)).pipe(Effect.orDie)
+      const tick = fleet.use(Effect.flatMap(Scheduler, (scheduler) => scheduler.tick))
+      yield* tick
+      const [run] = (yield* fleet.client.runs.listRuns({ urlParams: {} })).items
+      // The window closes (its end moved to the past, as time would).
+      yield* sql((sql) => sql`update runs set window_ends_at = now() - interval '1 second' where id = ${run!.id}`)
+      const paused = yield* waitForRun(fleet, run!.id, (view) => view.state === "paused")
+      expect(paused.pauseReason).toBe("window")
+      const startedWhilePaused = paused.steps - paused.counts.pending
+      const quiet = yield* waitForRun(fleet, run!.id, (view) => view.counts.creating + view.counts.decommissioning === 0)
+      expect(quiet.steps - quiet.counts.pending).toBe(startedWhilePaused)
+      // The next fire: the run belongs to the previous one, so this fire resumes it rather than starting another.
+      yield* sql((sql) => sql`update runs set fire_at = fire_at - interval '1 minute' where id = ${run!.id}`)
+      yield* tick
+      const resumed = yield* fleet.client.runs.getRun({ path: { id: run!.id } })
+      expect(resumed.state).toBe("running")
+      expect(resumed.windowEndsAt!.getTime()).toBeGreaterThan(Date.now())
+      const done = yield* waitForRun(fleet, run!.id, settledRun)
+      expect(done.state).toBe("succeeded")
+      expect((yield* fleet.client.runs.listRuns({ urlParams: {} })).items).toHaveLength(1)
+    }))
+})

@@ -1,0 +1,99 @@
+import { describe, expect, it } from "@effect/vitest"
+import fc from "fast-check"
+import { activeStepStates, executingStepStates, type StepState } from "../../src/executor/Domain.js"
+import { advanceStep, decide, progress, type SchedulingStep, type StartedStep } from "../../src/executor/Scheduling.js"
+
+const startedStates: ReadonlyArray<StepState> = ["creating", "checking", "baking", "decommissioning", "rolling_back"]
+
+const stepsArbitrary = fc.record({
+  fleets: fc.array(fc.record({ concurrency: fc.integer({ min: 1, max: 4 }) }), { minLength: 1, maxLength: 6 }),
+  started: fc.array(fc.record({ fleet: fc.nat(), state: fc.constantFrom(...startedStates), baked: fc.boolean() }), { maxLength: 15 }),
+  pending: fc.array(fc.record({ fleet: fc.nat() }), { maxLength: 30 }),
+  maxInFlight: fc.integer({ min: 1, max: 10 }),
+  maxFleetsInParallel: fc.integer({ min: 1, max: 4 })
+})
+
+describe("the executor's decisions", () => {
+  it("never exceed maxInFlight, a fleet's concurrency or maxFleetsInParallel, and start only pending steps", () => {
+    fc.assert(
+      fc.property(stepsArbitrary, (input) => {
+        const fleetOf = (n: number) => `fleet-${n % input.fleets.length}`
+        const concurrencyOf = (n: number) => input.fleets[n % input.fleets.length]!.concurrency
+        // Start from a state within the limits, as the executor always is.
+        const started: Array<SchedulingStep> = []
+        for (const [index, step] of input.started.entries()) {
+          const fleet = fleetOf(step.fleet)
+          const candidate = { id: `s${index}`, index, fleet, fleetConcurrency: concurrencyOf(step.fleet), state: step.state, baked: step.baked }
+          const next = [...started, candidate]
+          const executing = next.filter((s) => executingStepStates.includes(s.state)).length
+          const fleetActive = next.filter((s) => s.fleet === fleet).length
+          const fleets = new Set(next.map((s) => s.fleet)).size
+          if (executing <= input.maxInFlight && fleetActive <= candidate.fleetConcurrency && fleets <= input.maxFleetsInParallel) started.push(candidate)
+        }
+        const pending: Array<SchedulingStep> = input.pending.map((step, offset) => ({
+          id: `p${offset}`, index: 100 + offset, fleet: fleetOf(step.fleet), fleetConcurrency: concurrencyOf(step.fleet), state: "pending", baked: false
+        }))
+        const inProgress = new Set(started.map((step) => step.fleet))
+        const decision = decide({ started, pending, inProgress }, input, true)
+
+        const decommissioned = new Set(decision.decommission)
+        const begun = new Set(decision.start)
+        for (const id of decommissioned) {
+          const step = started.find((s) => s.id === id)!
+          expect(step.state === "baking" && step.baked).toBe(true)
+        }
+        for (const id of begun) expect(pending.some((s) => s.id === id)).toBe(true)
+        const after: Array<SchedulingStep> = [
+          ...started.map((step) => (decommissioned.has(step.id) ? { ...step, state: "decommissioning" as const } : step)),
+          ...pending.filter((step) => begun.has(step.id)).map((step) => ({ ...step, state: "creating" as const }))
+        ]
+        expect(after.filter((s) => executingStepStates.includes(s.state)).length).toBeLessThanOrEqual(input.maxInFlight)
+        for (const fleet of new Set(after.map((s) => s.fleet))) {
+          const active = after.filter((s) => s.fleet === fleet && activeStepStates.includes(s.state))
+          expect(active.length).toBeLessThanOrEqual(active[0]?.fleetConcurrency ?? 0)
+        }
+        expect(new Set(after.map((s) => s.fleet)).size).toBeLessThanOrEqual(input.maxFleetsInParallel)
+      }),
+      { numRuns: 500 }
+    )
+  })
+
+  it("starts nothing while the run may not start steps, but still lets baked steps finish", () => {
+    const started: Array<SchedulingStep> = [{ id: "a", index: 0, fleet: "f", fleetConcurrency: 2, state: "baking", baked: true }]
+    const pending: Array<SchedulingStep> = [{ id: "b", index: 1, fleet: "f", fleetConcurrency: 2, state: "pending", baked: false }]
+    expect(decide({ started, pending, inProgress: new Set(["f"]) }, { maxInFlight: 5, maxFleetsInParallel: 1 }, false)).toEqual({
+      decommission: ["a"],
+      start: []
+    })
+  })
+
+  const step = (overrides: Partial<StartedStep>): StartedStep => ({
+    id: "s", index: 0, fleet: "f", state: "creating", oldVmName: "old", newVmName: "new",
+    newVmState: "provisioning", newVmReason: null, oldVmState: "ready", oldVmReason: null,
+    checkState: null, checkReason: null, baked: false, ...overrides
+  })
+  const context = { readinessCheck: false, bakeSeconds: 60, rollingBack: false }
+
+  it("moves a step on from its VMs' states only", () => {
+    expect(advanceStep(step({}), context)._tag).toBe("Wait")
+    expect(advanceStep(step({ newVmState: "ready" }), context)).toMatchObject({ _tag: "Move", state: "baking", bakeSeconds: 60 })
+    expect(advanceStep(step({ newVmState: "ready" }), { ...context, readinessCheck: true })._tag).toBe("Check")
+    expect(advanceStep(step({ newVmState: "timed_out", newVmReason: "no final state" }), context)).toMatchObject({ _tag: "Move", state: "failed" })
+    expect(advanceStep(step({ state: "checking", checkState: "failed", checkReason: "POD_FAILED" }), context)).toMatchObject({ state: "failed" })
+    expect(advanceStep(step({ state: "decommissioning", oldVmState: "decommissioned" }), context)).toMatchObject({ state: "done" })
+    expect(advanceStep(step({ state: "decommissioning", oldVmState: "ready", oldVmReason: "POD_FAILED" }), context)).toMatchObject({ state: "failed" })
+    expect(advanceStep(step({ state: "baking" }), { ...context, rollingBack: true })._tag).toBe("RollBack")
+    expect(advanceStep(step({ state: "rolling_back", newVmState: "decommissioned" }), context)).toMatchObject({ state: "rolled_back" })
+  })
+
+  it("ends waves and runs, and stops at the failure budget", () => {
+    const gates = ["none", "approval"] as const
+    expect(progress([{ wave: 0, state: "creating", count: 1 }], 0, gates, 0, 0)._tag).toBe("Continue")
+    expect(progress([{ wave: 0, state: "done", count: 2 }, { wave: 1, state: "pending", count: 1 }], 0, gates, 0, 0))
+      .toEqual({ _tag: "NextWave", wave: 1, gate: "approval" })
+    expect(progress([{ wave: 0, state: "done", count: 2 }, { wave: 1, state: "failed", count: 1 }], 1, gates, 1, 1))
+      .toEqual({ _tag: "Finished", failed: 1 })
+    expect(progress([{ wave: 0, state: "failed", count: 2 }], 0, gates, 2, 1)._tag).toBe("BudgetSpent")
+    expect(progress([], 0, [], 0, 0)).toEqual({ _tag: "Finished", failed: 0 })
+  })
+})
