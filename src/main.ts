@@ -1,6 +1,7 @@
 import { NodeContext } from "@effect/platform-node"
 import { Config, ConfigError, Effect, Either, Layer, Option } from "effect"
-import { AuthenticationAnonymous } from "./auth/Anonymous.js"
+import { AuthLive } from "./auth/Authentication.js"
+import { DemoAdminToken } from "./auth/DemoToken.js"
 import { Catalog } from "./catalog/Catalog.js"
 import { ModeConfig } from "./config/Mode.js"
 import { DatabaseLive } from "./db/Database.js"
@@ -12,7 +13,16 @@ import { ProctorSimulator } from "./proctor/Simulator.js"
 import { Reconciler, ReconcilerLoop } from "./vms/Reconciler.js"
 import { VmRepo } from "./vms/Repo.js"
 import { VmRequests } from "./vms/VmRequests.js"
-import { Wakeup } from "./vms/Wakeup.js"
+import { VmSettled, Wakeup } from "./vms/Wakeup.js"
+import { Executor, ExecutorLoop, RunsChanged } from "./executor/Executor.js"
+import { Runs } from "./executor/Runs.js"
+import { Replacements } from "./executor/Replacements.js"
+import { RunRepo } from "./executor/Repo.js"
+import { Scheduler, SchedulerLoop } from "./executor/Scheduler.js"
+import { PlanService } from "./planner/PlanService.js"
+import { Deprecations } from "./planner/Deprecations.js"
+import { PlanRepo } from "./planner/Repo.js"
+import { InventoryRepo } from "./inventory/Repo.js"
 
 /** Applies pending migrations before anything else touches the database. */
 export const Migrated = Layer.effectDiscard(migrate)
@@ -64,7 +74,18 @@ export const ProcCheck = Layer.effectDiscard(
 
 /** The services behind the API and the reconciler, sharing one repository and one wake-up signal. */
 export const VmServicesLive = Layer.mergeAll(VmRequests.DefaultWithoutDependencies, Reconciler.DefaultWithoutDependencies).pipe(
-  Layer.provideMerge(Layer.mergeAll(VmRepo.Default, Wakeup.Default))
+  Layer.provideMerge(Layer.mergeAll(VmRepo.Default, Wakeup.Default, VmSettled.layer))
+)
+
+/**
+ * The planner's and the executor's services on top of the VM services: runs share the VM
+ * creation path; on-demand replacements and schedules save and verify plans.
+ */
+export const ServicesLive = Layer.mergeAll(Executor.Default, Replacements.Default, Scheduler.Default).pipe(
+  Layer.provideMerge(Layer.mergeAll(Runs.Default, PlanService.DefaultWithoutDependencies)),
+  Layer.provideMerge(Layer.mergeAll(Deprecations.Default, InventoryRepo.Default, PlanRepo.Default)),
+  Layer.provideMerge(Layer.mergeAll(RunsChanged.layer, RunRepo.Default)),
+  Layer.provideMerge(VmServicesLive)
 )
 
 /** What every controller process needs below the services: database (migrated), catalog, proctor. */
@@ -75,9 +96,9 @@ export const InfrastructureLive = Layer.mergeAll(ProctorLive, Migrated).pipe(
 )
 
 /** `fleet serve`: the HTTP API and the reconciler loop. */
-export const ControllerLive = Layer.mergeAll(HttpServerLive, ReconcilerLoop, ProcCheck).pipe(
-  Layer.provide(AuthenticationAnonymous),
-  Layer.provide(VmServicesLive),
+export const ControllerLive = Layer.mergeAll(HttpServerLive, ReconcilerLoop, ExecutorLoop, SchedulerLoop, ProcCheck, DemoAdminToken).pipe(
+  Layer.provide(AuthLive),
+  Layer.provide(ServicesLive),
   Layer.provide(InfrastructureLive),
   Layer.provide(LoggerLive)
 )

@@ -6,7 +6,11 @@ import { migrate } from "../db/Migrations.js"
 import { LoggerLive } from "../logging/Logger.js"
 import { ControllerLive } from "../main.js"
 import { proctorSimCommand } from "../proctor/SimulatorCli.js"
+import { demoCommand } from "./DemoCommands.js"
+import { planCommand, plansCommand } from "./PlanCommands.js"
+import { tokensCommand } from "./TokenCommands.js"
 import { vmsCommand } from "./VmsCommands.js"
+import { applyCommand, runsCommand } from "./RunCommands.js"
 
 const serve = Command.make("serve", {}, () => Layer.launch(ControllerLive)).pipe(
   Command.withDescription(
@@ -24,7 +28,7 @@ const migrateCommand = Command.make("migrate", {}, () =>
 
 export const fleetCommand = Command.make("fleet").pipe(
   Command.withDescription("Keeps VM fleets off deprecated operating systems"),
-  Command.withSubcommands([serve, migrateCommand, proctorSimCommand, vmsCommand])
+  Command.withSubcommands([serve, migrateCommand, proctorSimCommand, vmsCommand, tokensCommand, planCommand, plansCommand, demoCommand, applyCommand, runsCommand])
 )
 
 export const runCli = (argv: ReadonlyArray<string>) =>

@@ -11,6 +11,7 @@ import {
   ProctorPermanentError,
   ProctorTransientError
 } from "./Domain.js"
+import { instrumentProctor } from "../metrics/Proctor.js"
 import { headers as v2Headers, V2Wire } from "./V2Wire.js"
 import type { ProctorWire } from "./Wire.js"
 
@@ -180,7 +181,8 @@ export const makeProctorClient = (settings: ProctorSettings, wire: ProctorWire =
         }
       })
 
-    return ProctorClient.of({ submit, status, listProcs, ping })
+    // Counted and timed for /metrics (fleet_proctor_calls_total by operation and outcome).
+    return ProctorClient.of(instrumentProctor({ submit, status, listProcs, ping }))
   })
 
 /** Proctor's HTTP API, one call per method, errors classified as transient or permanent. */

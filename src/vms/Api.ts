@@ -9,7 +9,14 @@ const Limit = Schema.NumberFromString.pipe(
   Schema.between(1, 500, { message: () => "expected an integer from 1 to 500" })
 )
 
-const Filter = (name: string) => Schema.optional(Schema.String.pipe(Schema.maxLength(100, { message: () => `expected a ${name} of at most 100 characters` })))
+const Filter = (name: string) =>
+  Schema.optional(
+    Schema.String.pipe(
+      Schema.maxLength(100, { message: () => `expected a ${name} of at most 100 characters` }),
+      // PostgreSQL text cannot hold NUL: refuse control characters here rather than fail in the query.
+      Schema.pattern(/^[^\p{Cc}]*$/u, { message: () => `expected a ${name} without control characters` })
+    )
+  )
 
 export const ListVmsParams = Schema.Struct({
   application: Filter("application name"),

@@ -6,7 +6,11 @@ import type { ExecutionState } from "./Domain.js"
  */
 
 export interface FollowPolicy {
-  /** Delay before the first status poll; doubles each poll up to pollMaxMs. */
+  /**
+   * Delay before the first status poll; doubles each poll up to pollMaxMs. Once a controller has
+   * seen a few executions of a proc finish, it polls that proc by its typical run time instead
+   * (see `learnedPollDelayMs`).
+   */
   readonly pollInitialMs: number
   readonly pollMaxMs: number
   /** Overall deadline from the first accepted submission: proctor can leave a failed job CREATED forever. */
@@ -23,7 +27,13 @@ export type SubmitOutcome =
   | { readonly _tag: "Unavailable"; readonly reason: string }
 
 export type PollOutcome =
-  | { readonly _tag: "Status"; readonly status: string; readonly phase: "in_progress" | "succeeded" | "failed" | "unknown" }
+  | {
+    readonly _tag: "Status"
+    readonly status: string
+    readonly phase: "in_progress" | "succeeded" | "failed" | "unknown"
+    /** How long the execution ran by proctor's own clock (created → last update), when it has ended and says so. */
+    readonly ranMs?: number
+  }
   | { readonly _tag: "NotFound" }
   | { readonly _tag: "Unreachable"; readonly reason: string }
 
@@ -52,6 +62,51 @@ export const pollDelayMs = (polls: number, policy: FollowPolicy, jitter: number)
   return Math.round(base * (0.9 + 0.2 * jitter))
 }
 
+/** The shortest wait between two polls of an execution whose typical run time is known. */
+export const minFollowUpMs = 10
+
+/**
+ * Polling when the proc's typical run time is known (learned from its executions that finished,
+ * see `TypicalDurations`): the first poll when a typical execution has ended (plus up to 2%), so
+ * that most executions need one poll and are seen ending at once; then a tenth of the typical
+ * time, doubling, with ±10% jitter. Never longer than pollMaxMs, which so stays the longest an
+ * early failure goes unseen.
+ */
+export const learnedPollDelayMs = (polls: number, typicalMs: number, policy: FollowPolicy, jitter: number): number => {
+  if (polls === 0) return Math.round(Math.min(policy.pollMaxMs, typicalMs * (1 + 0.02 * jitter)))
+  const base = Math.min(policy.pollMaxMs, Math.max(minFollowUpMs, (typicalMs / 10) * 2 ** Math.min(polls - 1, 30)))
+  return Math.round(base * (0.9 + 0.2 * jitter))
+}
+
+/** The next poll's delay: learned from the proc's typical run time when there is one, else the configured backoff. */
+const nextPollMs = (polls: number, policy: FollowPolicy, jitter: number, typicalMs: number | undefined): number =>
+  typicalMs === undefined ? pollDelayMs(polls, policy, jitter) : learnedPollDelayMs(polls, typicalMs, policy, jitter)
+
+/**
+ * What one controller has seen of each proc's run time: the last `window` durations of its
+ * successful executions, by proctor's own clock. The typical duration is their median, once there
+ * are `minimum` of them.
+ */
+export class TypicalDurations {
+  private readonly recent = new Map<string, Array<number>>()
+  constructor(private readonly window = 32, private readonly minimum = 3) {}
+
+  record(proc: string, durationMs: number): void {
+    if (!Number.isFinite(durationMs) || durationMs < 0) return
+    const list = this.recent.get(proc) ?? []
+    list.push(durationMs)
+    if (list.length > this.window) list.shift()
+    this.recent.set(proc, list)
+  }
+
+  typicalMs(proc: string): number | undefined {
+    const list = this.recent.get(proc)
+    if (list === undefined || list.length < this.minimum) return undefined
+    const sorted = [...list].sort((a, b) => a - b)
+    return sorted[Math.floor((sorted.length - 1) / 2)]
+  }
+}
+
 const formatDuration = (ms: number): string =>
   ms % 3_600_000 === 0 ? `${ms / 3_600_000}h` : ms % 60_000 === 0 ? `${ms / 60_000}m` : ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`
 
@@ -59,7 +114,8 @@ export const afterSubmit = (
   outcome: SubmitOutcome,
   execution: FollowedExecution,
   policy: FollowPolicy,
-  jitter: number
+  jitter: number,
+  typicalMs?: number
 ): ExecutionUpdate => {
   switch (outcome._tag) {
     case "Accepted":
@@ -67,7 +123,7 @@ export const afterSubmit = (
         state: "running",
         proctorId: outcome.proctorId,
         proctorStatus: outcome.status,
-        dueInMs: pollDelayMs(0, policy, jitter),
+        dueInMs: nextPollMs(0, policy, jitter, typicalMs),
         deadlineInMs: policy.deadlineMs,
         polls: 0,
         reason: `proctor accepted execution ${outcome.proctorId} (${outcome.status})`
@@ -98,7 +154,8 @@ export const afterPoll = (
   execution: FollowedExecution,
   now: Date,
   policy: FollowPolicy,
-  jitter: number
+  jitter: number,
+  typicalMs?: number
 ): ExecutionUpdate => {
   const polls = execution.polls + 1
   const id = execution.proctorId ?? "?"
@@ -116,7 +173,7 @@ export const afterPoll = (
       : {
         state: "running",
         ...(status === undefined ? {} : { proctorStatus: status }),
-        dueInMs: pollDelayMs(polls, policy, jitter),
+        dueInMs: nextPollMs(polls, policy, jitter, typicalMs),
         deadlineInMs: null,
         polls,
         reason: note

@@ -1,20 +1,54 @@
 import { HttpApiBuilder } from "@effect/platform"
 import { Effect } from "effect"
-import { CurrentActor } from "../auth/Actor.js"
+import { applicationGlobs, authorizeApplication, canSee, requireScope } from "../auth/Authorization.js"
+import { NotFound } from "../common/Errors.js"
 import { FleetApi } from "../http/Api.js"
+import type { VmId } from "./Domain.js"
 import { VmRequests } from "./VmRequests.js"
 
 export const VmsHttp = HttpApiBuilder.group(FleetApi, "vms", (handlers) =>
   Effect.gen(function* () {
     const requests = yield* VmRequests
-    return handlers
-      .handle("createRequest", ({ payload }) => Effect.flatMap(CurrentActor, (actor) => requests.create(payload, actor)))
-      .handle("getRequest", ({ path }) => requests.get(path.id))
-      .handle("listVms", ({ urlParams }) => {
-        const { cursor, limit, ...filter } = urlParams
-        return requests.list(filter, cursor, limit ?? 50)
+    /** The VM, if the caller's token covers its application; otherwise as if it did not exist. */
+    const visibleVm = (id: VmId) =>
+      Effect.gen(function* () {
+        const caller = yield* requireScope("vms:read")
+        const vm = yield* requests.getVm(id)
+        return canSee(caller, vm.application) ? vm : yield* Effect.fail(NotFound.of("VM", id))
       })
-      .handle("getVm", ({ path }) => requests.getVm(path.id))
-      .handle("retryVm", ({ path }) => Effect.flatMap(CurrentActor, (actor) => requests.retry(path.id, actor)))
-      .handle("decommissionVm", ({ path }) => Effect.flatMap(CurrentActor, (actor) => requests.decommission(path.id, actor)))
+    return handlers
+      .handle("createRequest", ({ payload }) =>
+        Effect.gen(function* () {
+          yield* requireScope("vms:write")
+          const caller = yield* authorizeApplication(payload.application)
+          return yield* requests.create(payload, caller)
+        }))
+      .handle("getRequest", ({ path }) =>
+        Effect.gen(function* () {
+          const caller = yield* requireScope("vms:read")
+          const request = yield* requests.get(path.id)
+          return canSee(caller, request.application) ? request : yield* Effect.fail(NotFound.of("VM request", path.id))
+        }))
+      .handle("listVms", ({ urlParams }) =>
+        Effect.gen(function* () {
+          const caller = yield* requireScope("vms:read")
+          if (urlParams.application !== undefined) yield* authorizeApplication(urlParams.application)
+          const { cursor, limit, ...filter } = urlParams
+          return yield* requests.list({ ...filter, applicationGlobs: applicationGlobs(caller) }, cursor, limit ?? 50)
+        }))
+      .handle("getVm", ({ path }) => visibleVm(path.id))
+      .handle("retryVm", ({ path }) =>
+        Effect.gen(function* () {
+          const caller = yield* requireScope("vms:write")
+          yield* visibleVm(path.id)
+          yield* requests.retry(path.id, caller)
+          return yield* requests.getVm(path.id)
+        }))
+      .handle("decommissionVm", ({ path }) =>
+        Effect.gen(function* () {
+          const caller = yield* requireScope("vms:write")
+          yield* visibleVm(path.id)
+          yield* requests.decommission(path.id, caller)
+          return yield* requests.getVm(path.id)
+        }))
   }))

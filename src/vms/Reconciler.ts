@@ -1,12 +1,13 @@
-import { Config, Duration, Effect, FiberSet, Layer, Ref } from "effect"
+import { Chunk, Config, Deferred, Duration, Effect, Exit, FiberSet, Layer, Option, Queue, Ref } from "effect"
 import { randomUUID } from "node:crypto"
-import { classifyStatus, ExecutionId } from "../proctor/Domain.js"
+import { reconcilerLag } from "../metrics/Metrics.js"
+import { classifyStatus, ExecutionId, parseProctorTime } from "../proctor/Domain.js"
 import { ProctorClient } from "../proctor/ProctorClient.js"
 import { RetryPolicy, retryTransient } from "../proctor/Retry.js"
-import { afterPoll, afterSubmit, type FollowPolicy, type PollOutcome, type SubmitOutcome } from "./Following.js"
-import { type ClaimedExecution, VmRepo } from "./Repo.js"
+import { afterPoll, afterSubmit, type FollowPolicy, type PollOutcome, type SubmitOutcome, TypicalDurations } from "./Following.js"
+import { type ClaimedExecution, type Outcome, VmRepo } from "./Repo.js"
 import { vmStateFor } from "./StateMachine.js"
-import { Wakeup } from "./Wakeup.js"
+import { VmSettled, Wakeup } from "./Wakeup.js"
 
 const millis = (name: string, fallback: Duration.DurationInput) =>
   Config.duration(name).pipe(Config.withDefault(Duration.decode(fallback)), Config.map(Duration.toMillis))
@@ -15,7 +16,7 @@ export const ReconcilerConfig = Config.all({
   /** Executions one controller handles at once (each is one proctor call at a time). */
   concurrency: Config.integer("FLEET_RECONCILER_CONCURRENCY").pipe(Config.withDefault(64)),
   /** How long a claimed execution stays with this controller before another may take it over. */
-  leaseMs: millis("FLEET_LEASE", "2 minutes"),
+  leaseMs: millis("FLEET_LEASE", "1 minute"),
   /** Longest sleep when nothing is due. */
   idleMs: millis("FLEET_RECONCILE_INTERVAL", "1 second"),
   follow: Config.all({
@@ -41,11 +42,45 @@ export class Reconciler extends Effect.Service<Reconciler>()("fleet/Reconciler",
     const proctor = yield* ProctorClient
     const wakeup = yield* Wakeup
     const settings = yield* ReconcilerConfig
+    const settled = yield* Effect.serviceOption(VmSettled)
     const controllerId = randomUUID()
     const inFlight = yield* Ref.make(0)
     // Handlers live as long as the reconciler: closing it interrupts them (the database keeps their state).
     const handlers = yield* FiberSet.make()
+    // When the loop means to wake next (epoch ms; +Infinity while it is awake): a handler that
+    // schedules an execution earlier than that wakes it, and only then.
+    let wakeAt = Number.POSITIVE_INFINITY
     const unknownStatuses = new Set<string>()
+    // How long each proc's executions take (proctor's own timestamps), to poll them when they are likely done.
+    const typical = new TypicalDurations()
+
+    // Outcomes are written in groups, one statement per group: while one group is written, the
+    // next gathers. Alone, an outcome is written at once; under load, many share a round trip.
+    const outcomes = yield* Queue.unbounded<{ readonly outcome: Outcome; readonly recorded: Deferred.Deferred<boolean> }>()
+    yield* Effect.forkScoped(Effect.forever(Effect.gen(function* () {
+      const group = [yield* Queue.take(outcomes), ...Chunk.toReadonlyArray(yield* Queue.takeUpTo(outcomes, 255))]
+      // One outcome per VM in a statement; another one for the same VM goes with the next group.
+      const vms = new Set<string>()
+      const now: typeof group = []
+      const later: typeof group = []
+      for (const item of group) {
+        if (vms.has(item.outcome.execution.vmId)) later.push(item)
+        else {
+          vms.add(item.outcome.execution.vmId)
+          now.push(item)
+        }
+      }
+      if (later.length > 0) yield* Queue.offerAll(outcomes, later)
+      const written = yield* Effect.exit(repo.recordOutcomes(now.map((item) => item.outcome)))
+      for (const { outcome, recorded } of now) {
+        yield* Exit.isSuccess(written)
+          ? Deferred.succeed(recorded, written.value.has(outcome.execution.id))
+          : Deferred.failCause(recorded, written.cause)
+      }
+    })))
+    /** Writes an outcome with the next group; false when the claim on the execution was lost. */
+    const record = (outcome: Outcome) =>
+      Effect.flatMap(Deferred.make<boolean>(), (recorded) => Effect.zipRight(Queue.offer(outcomes, { outcome, recorded }), Deferred.await(recorded)))
 
     const submit = (execution: ClaimedExecution) =>
       proctor.submit({ proc: execution.proc, args: execution.args, emailId: execution.emailId }).pipe(
@@ -55,14 +90,19 @@ export class Reconciler extends Effect.Service<Reconciler>()("fleet/Reconciler",
           ProctorPermanentError: (error) => Effect.succeed<SubmitOutcome>({ _tag: "Rejected", reason: error.reason }),
           ProctorTransientError: (error) => Effect.succeed<SubmitOutcome>({ _tag: "Unavailable", reason: error.reason })
         }),
-        Effect.map((outcome) => afterSubmit(outcome, execution, settings.follow, Math.random()))
+        Effect.map((outcome) => afterSubmit(outcome, execution, settings.follow, Math.random(), typical.typicalMs(execution.proc)))
       )
 
     const poll = (execution: ClaimedExecution) =>
       (execution.proctorId === null
         ? Effect.succeed<PollOutcome>({ _tag: "NotFound" })
         : proctor.status(ExecutionId.make(execution.proctorId)).pipe(
-          Effect.map((answer): PollOutcome => ({ _tag: "Status", status: answer.status, phase: classifyStatus(answer.status) })),
+          Effect.map((answer): PollOutcome => {
+            const phase = classifyStatus(answer.status)
+            if (phase !== "succeeded") return { _tag: "Status", status: answer.status, phase }
+            const ranMs = (parseProctorTime(answer.updatedAt)?.getTime() ?? Number.NaN) - (parseProctorTime(answer.createdAt)?.getTime() ?? Number.NaN)
+            return Number.isFinite(ranMs) ? { _tag: "Status", status: answer.status, phase, ranMs } : { _tag: "Status", status: answer.status, phase }
+          }),
           Effect.catchTags({
             ExecutionNotFound: () => Effect.succeed<PollOutcome>({ _tag: "NotFound" }),
             ProctorTransientError: (error) => Effect.succeed<PollOutcome>({ _tag: "Unreachable", reason: error.reason }),
@@ -76,7 +116,10 @@ export class Reconciler extends Effect.Service<Reconciler>()("fleet/Reconciler",
               )
               : Effect.void
           ),
-          Effect.map((outcome) => afterPoll(outcome, execution, execution.claimedAt, settings.follow, Math.random()))
+          Effect.tap((outcome) => {
+            if (outcome._tag === "Status" && outcome.ranMs !== undefined) typical.record(execution.proc, outcome.ranMs)
+          }),
+          Effect.map((outcome) => afterPoll(outcome, execution, execution.claimedAt, settings.follow, Math.random(), typical.typicalMs(execution.proc)))
         )
 
     /** One claimed execution: one proctor exchange, one recorded decision. */
@@ -84,10 +127,12 @@ export class Reconciler extends Effect.Service<Reconciler>()("fleet/Reconciler",
       Effect.gen(function* () {
         const update = execution.state === "running" ? yield* poll(execution) : yield* submit(execution)
         const vmState = vmStateFor(execution.kind, update.state)
-        const recorded = yield* repo.recordOutcome(execution, token, update, vmState)
+        const recorded = yield* record({ execution, token, update, vmState })
+        if (recorded && update.dueInMs !== null && Date.now() + update.dueInMs < wakeAt) yield* wakeup.kick
         if (!recorded) {
           yield* Effect.logWarning("lost the claim on this execution (lease expired); another controller has it")
         } else if (update.state !== execution.state || update.proctorId !== undefined) {
+          if (update.dueInMs === null && Option.isSome(settled)) yield* settled.value.kick
           const level = update.state === "failed" || update.state === "timed_out" ? Effect.logWarning : Effect.logInfo
           yield* level(`${execution.kind} execution ${execution.state} → ${update.state}: ${update.reason}`)
         } else {
@@ -103,35 +148,40 @@ export class Reconciler extends Effect.Service<Reconciler>()("fleet/Reconciler",
         Effect.catchAllCause((cause) => Effect.logError("handling an execution failed; it will be retried after its lease", cause))
       )
 
-    /** Claims what is due (up to the free capacity) and starts handling it; the number claimed. */
+    /** Claims what is due (up to the free capacity) and starts handling it; the number claimed and the capacity it had. */
     const claimAndStart = Effect.gen(function* () {
       const free = settings.concurrency - (yield* Ref.get(inFlight))
-      if (free <= 0) return 0
+      if (free <= 0) return { claimed: 0, free }
       const token = randomUUID()
       const claimed = yield* repo.claimDue(token, free, settings.leaseMs)
       for (const execution of claimed) {
+        reconcilerLag.unsafeUpdate(Math.max(0, execution.claimedAt.getTime() - execution.wasDueAt.getTime()) / 1000, [])
         yield* Ref.update(inFlight, (n) => n + 1)
         yield* handle(execution, token).pipe(
-          Effect.ensuring(Effect.zipRight(Ref.update(inFlight, (n) => n - 1), wakeup.kick)),
+          // A handler that frees the capacity the loop was waiting for wakes it.
+          Effect.ensuring(Effect.flatMap(Ref.getAndUpdate(inFlight, (n) => n - 1), (before) => before >= settings.concurrency ? wakeup.kick : Effect.void)),
           FiberSet.run(handlers)
         )
       }
-      return claimed.length
+      return { claimed: claimed.length, free }
     })
 
     /** Until interrupted: claim, and when nothing more is due, sleep until the next due time or a kick. */
     const run = Effect.gen(function* () {
       yield* Effect.logInfo(`Reconciler started (controller ${controllerId}, up to ${settings.concurrency} executions at once)`)
       while (true) {
-        const claimed = yield* claimAndStart.pipe(
-          Effect.catchAllCause((cause) => Effect.as(Effect.logError("claiming due executions failed", cause), 0))
+        wakeAt = Number.POSITIVE_INFINITY
+        const { claimed, free } = yield* claimAndStart.pipe(
+          Effect.catchAllCause((cause) => Effect.as(Effect.logError("claiming due executions failed", cause), { claimed: 0, free: 0 }))
         )
-        if (claimed > 0) continue
+        // A full claim may have left more due: claim again. Otherwise everything due was taken.
+        if (claimed > 0 && claimed >= free) continue
         const busy = (yield* Ref.get(inFlight)) >= settings.concurrency
         const next = busy ? settings.idleMs : yield* repo.nextDueInMs.pipe(
           Effect.map((due) => due._tag === "Some" ? Math.min(settings.idleMs, Math.max(5, due.value)) : settings.idleMs),
           Effect.catchAllCause(() => Effect.succeed(settings.idleMs))
         )
+        wakeAt = Date.now() + next
         yield* wakeup.wait(Duration.millis(next))
       }
     })

@@ -8,6 +8,7 @@ import {
   VmId,
   VmState
 } from "./Domain.js"
+import { likePattern } from "../auth/Authorization.js"
 import type { ExecutionUpdate } from "./Following.js"
 
 /** A VM name was taken between the check and the insert. */
@@ -109,6 +110,13 @@ export interface NewVm {
   readonly createdBy: string
 }
 
+/** A VM request as written: the request, its VMs (names decided) and one execution per VM. */
+export interface NewRequest {
+  readonly request: Omit<RequestRow, "createdAt">
+  readonly vms: ReadonlyArray<NewVm>
+  readonly executions: ReadonlyArray<NewExecution>
+}
+
 export interface NewExecution {
   readonly id: ExecutionRecordId
   readonly vmId: VmId
@@ -124,6 +132,20 @@ export interface VmFilter {
   readonly stack?: string | undefined
   readonly osVersion?: string | undefined
   readonly state?: VmState | undefined
+  /** Only applications matching one of these globs (an application-limited API token's); all when absent. */
+  readonly applicationGlobs?: ReadonlyArray<string> | undefined
+}
+
+/** The SQL condition for VmFilter.applicationGlobs, if any. */
+export const applicationGlobsClause = (sql: SqlClient.SqlClient, globs: ReadonlyArray<string> | undefined) =>
+  globs === undefined ? [] : [sql.or(globs.map((glob) => sql`application like ${likePattern(glob)}`))]
+
+/** A decision about a claimed execution, and the VM state it implies (none when the VM's state does not change). */
+export interface Outcome {
+  readonly execution: ClaimedExecution
+  readonly token: string
+  readonly update: ExecutionUpdate
+  readonly vmState: VmState | undefined
 }
 
 /** A change of a VM's state caused by something other than one of its executions (a retry, a decommission). */
@@ -141,51 +163,59 @@ export class VmRepo extends Effect.Service<VmRepo>()("fleet/VmRepo", {
   effect: Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
 
-    const insertRequest = (
-      request: Omit<RequestRow, "createdAt">,
-      vms: ReadonlyArray<NewVm>,
-      executions: ReadonlyArray<NewExecution>,
-      runId: string | null
-    ) =>
+    /**
+     * Writes VM requests with their VMs, executions and events, a few statements for the lot (the
+     * executor writes a run's replacements this way, many at a time).
+     */
+    const insertRequests = (batch: ReadonlyArray<NewRequest>, runId: string | null) =>
       sql.withTransaction(
         Effect.gen(function* () {
-          yield* sql`insert into vm_requests ${sql.insert({ ...request, metadata: JSON.stringify(request.metadata) })}`
-          yield* sql`insert into vms ${
-            sql.insert(vms.map((vm) => ({ ...vm, requestId: request.id, metadata: JSON.stringify(vm.metadata), state: "pending" })))
-          }`
-          yield* sql`insert into executions ${
-            sql.insert(executions.map((execution) => ({
-              ...execution,
-              args: JSON.stringify(execution.args),
-              state: "pending"
-            })))
-          }`
-          yield* sql`insert into events ${
-            sql.insert([
-              {
-                actor: request.requestedBy,
-                kind: "request.accepted",
-                application: request.application,
-                requestId: request.id,
-                vmId: null,
-                runId,
-                fromState: null,
-                toState: null,
-                reason: `${request.count} VM(s) requested`
-              },
-              ...vms.map((vm) => ({
-                actor: request.requestedBy,
-                kind: "vm.state",
-                application: vm.application,
-                requestId: request.id,
-                vmId: vm.id,
-                runId,
-                fromState: null,
-                toState: "pending",
-                reason: `accepted as ${vm.name}`
-              }))
-            ])
-          }`
+          for (let offset = 0; offset < batch.length; offset += 200) {
+            const chunk = batch.slice(offset, offset + 200)
+            yield* sql`insert into vm_requests ${
+              sql.insert(chunk.map(({ request }) => ({ ...request, metadata: JSON.stringify(request.metadata) })))
+            }`
+            yield* sql`insert into vms ${
+              sql.insert(chunk.flatMap(({ request, vms }) =>
+                vms.map((vm) => ({ ...vm, requestId: request.id, metadata: JSON.stringify(vm.metadata), state: "pending" }))
+              ))
+            }`
+            yield* sql`insert into executions ${
+              sql.insert(chunk.flatMap(({ executions }) =>
+                executions.map((execution) => ({
+                  ...execution,
+                  args: JSON.stringify(execution.args),
+                  state: "pending"
+                }))
+              ))
+            }`
+            yield* sql`insert into events ${
+              sql.insert(chunk.flatMap(({ request, vms }) => [
+                {
+                  actor: request.requestedBy,
+                  kind: "request.accepted",
+                  application: request.application,
+                  requestId: request.id,
+                  vmId: null,
+                  runId,
+                  fromState: null,
+                  toState: null,
+                  reason: `${request.count} VM(s) requested`
+                },
+                ...vms.map((vm) => ({
+                  actor: request.requestedBy,
+                  kind: "vm.state",
+                  application: vm.application,
+                  requestId: request.id,
+                  vmId: vm.id,
+                  runId,
+                  fromState: null,
+                  toState: "pending",
+                  reason: `accepted as ${vm.name}`
+                }))
+              ]))
+            }`
+          }
         })
       )
 
@@ -244,6 +274,7 @@ export class VmRepo extends Effect.Service<VmRepo>()("fleet/VmRepo", {
             ...(filter.stack === undefined ? [] : [sql`stack = ${filter.stack}`]),
             ...(filter.osVersion === undefined ? [] : [sql`os_version = ${filter.osVersion}`]),
             ...(filter.state === undefined ? [] : [sql`state = ${filter.state}`]),
+            ...applicationGlobsClause(sql, filter.applicationGlobs),
             ...(Option.isSome(after) ? [sql`id < ${after.value}`] : [])
           ]
           return sql`select * from vms ${clauses.length > 0 ? sql`where ${sql.and(clauses)}` : sql``}
@@ -295,96 +326,132 @@ export class VmRepo extends Effect.Service<VmRepo>()("fleet/VmRepo", {
 
     /** Milliseconds until the next execution is due (0 if one is due now), or none if nothing is scheduled. */
     const nextDueInMs = sql<{ waitMs: number | null }>`
-      select greatest(0, extract(epoch from (min(due_at) - now())) * 1000)::float8 as wait_ms
-      from executions where due_at is not null`.pipe(
+      select (greatest(0, extract(epoch from (min(due_at) - now()))) * 1000)::float8 as wait_ms
+      from executions where due_at is not null having count(*) > 0`.pipe(
       Effect.map((rows) => Option.fromNullable(rows[0]?.waitMs ?? null))
     )
 
     /**
-     * Applies a decision about an execution this controller holds (by its claim token), and the
-     * VM state it implies, with an event when the VM's state changes. False when the claim was
-     * lost (the lease expired and another controller took the execution over).
+     * Applies decisions about executions this controller holds (each by its claim token), and the
+     * VM states they imply, with an event for each VM whose state changes; in one statement,
+     * whatever their number. The ids recorded: an execution whose claim was lost (the lease
+     * expired and another controller took it over) is left alone. At most one outcome per VM.
      */
-    const recordOutcome = (execution: ClaimedExecution, token: string, update: ExecutionUpdate, vmState: VmState | undefined) =>
-      sql<{ id: string }>`
-        with e as (
-          update executions set
-            state = ${update.state},
-            proctor_id = coalesce(${update.proctorId ?? null}::text, proctor_id),
-            proctor_status = coalesce(${update.proctorStatus ?? null}::text, proctor_status),
-            polls = ${update.polls},
-            due_at = case when ${update.dueInMs}::float8 is null then null
-                          else now() + ${update.dueInMs}::float8 * interval '1 millisecond' end,
-            deadline_at = coalesce(deadline_at, now() + ${update.deadlineInMs}::float8 * interval '1 millisecond'),
-            submitted_at = case when ${update.state} = 'running' then coalesce(submitted_at, now()) else submitted_at end,
-            finished_at = case when ${update.dueInMs}::float8 is null then now() else null end,
-            reason = ${update.reason},
-            claimed_by = null,
-            updated_at = now()
-          where id = ${execution.id} and claimed_by = ${token}
-          returning id, vm_id
-        ), before as (
-          select v.id, v.state, v.request_id, v.application from vms v join e on v.id = e.vm_id
-          where ${vmState ?? null}::text is not null and v.state <> ${vmState ?? null}::text
-        ), moved as (
-          update vms set
-            state = ${vmState ?? null}::text,
-            reason = ${update.reason},
-            updated_at = now(),
-            ready_at = case when ${vmState ?? null}::text = 'ready' and ${execution.kind} = 'create' then now() else vms.ready_at end,
-            decommissioned_at = case when ${vmState ?? null}::text = 'decommissioned' then now() else vms.decommissioned_at end
-          from before where vms.id = before.id
-          returning vms.id, before.state as from_state, before.request_id, before.application
-        ), logged as (
-          insert into events (actor, kind, application, request_id, vm_id, execution_id, from_state, to_state, reason)
-          select 'fleet', 'vm.state', application, request_id, id, ${execution.id}, from_state, ${vmState ?? null}::text, ${update.reason}
-          from moved
-        )
-        select id from e`.pipe(Effect.map((rows) => rows.length > 0))
+    const recordOutcomes = (outcomes: ReadonlyArray<Outcome>) =>
+      outcomes.length === 0
+        ? Effect.succeed(new Set<string>())
+        : sql<{ id: string }>`
+            with input as (
+              select * from jsonb_to_recordset(${
+                JSON.stringify(outcomes.map(({ execution, token, update, vmState }) => ({
+                  id: execution.id,
+                  token,
+                  kind: execution.kind,
+                  state: update.state,
+                  proctor_id: update.proctorId ?? null,
+                  proctor_status: update.proctorStatus ?? null,
+                  polls: update.polls,
+                  due_in_ms: update.dueInMs,
+                  deadline_in_ms: update.deadlineInMs,
+                  reason: update.reason,
+                  vm_state: vmState ?? null
+                })))
+              }::jsonb) as t(id uuid, token uuid, kind text, state text, proctor_id text, proctor_status text, polls int,
+                             due_in_ms float8, deadline_in_ms float8, reason text, vm_state text)
+            ), e as (
+              update executions x set
+                state = i.state,
+                proctor_id = coalesce(i.proctor_id, x.proctor_id),
+                proctor_status = coalesce(i.proctor_status, x.proctor_status),
+                polls = i.polls,
+                due_at = case when i.due_in_ms is null then null else now() + i.due_in_ms * interval '1 millisecond' end,
+                deadline_at = coalesce(x.deadline_at, now() + i.deadline_in_ms * interval '1 millisecond'),
+                submitted_at = case when i.state = 'running' then coalesce(x.submitted_at, now()) else x.submitted_at end,
+                finished_at = case when i.due_in_ms is null then now() else null end,
+                reason = i.reason,
+                claimed_by = null,
+                updated_at = now()
+              from input i
+              where x.id = i.id and x.claimed_by = i.token
+              returning x.id, x.vm_id, i.kind, i.vm_state, i.reason
+            ), before as (
+              select v.id, v.state, v.request_id, v.application, e.id as execution_id, e.kind, e.vm_state, e.reason
+              from vms v join e on v.id = e.vm_id
+              where e.vm_state is not null and v.state <> e.vm_state
+            ), moved as (
+              update vms set
+                state = b.vm_state,
+                reason = b.reason,
+                updated_at = now(),
+                ready_at = case when b.vm_state = 'ready' and b.kind = 'create' then now() else vms.ready_at end,
+                decommissioned_at = case when b.vm_state = 'decommissioned' then now() else vms.decommissioned_at end
+              from before b where vms.id = b.id
+              returning vms.id, b.state as from_state, b.request_id, b.application, b.execution_id, b.vm_state, b.reason
+            ), logged as (
+              insert into events (actor, kind, application, request_id, vm_id, execution_id, from_state, to_state, reason)
+              select 'fleet', 'vm.state', application, request_id, id, execution_id, from_state, vm_state, reason
+              from moved
+            )
+            select id from e`.pipe(Effect.map((rows) => new Set(rows.map((row) => row.id))))
 
     /**
-     * Starts a new execution for a VM whose state is one of `change.from` (a retry of a failed
-     * creation, a decommission), moving the VM to `change.to` with an event. None when the VM is
-     * not in one of those states (someone else changed it first).
+     * Starts new executions, each for a VM whose state is one of its `change.from` (a retry of a
+     * failed creation, a decommission, a readiness check), moving the VM to `change.to` with an
+     * event; in one statement, whatever their number. The ids of the executions started: a VM not
+     * in one of the expected states (someone else changed it first) gets none. At most one item
+     * per VM.
      */
-    const startExecution = (execution: NewExecution, change: VmChange) =>
-      sql.withTransaction(
-        Effect.gen(function* () {
-          const moved = yield* sql<{ id: string; fromState: string; requestId: string | null; application: string }>`
-            with before as (
-              select id, state, request_id, application from vms where id = ${change.vmId} and ${sql.in("state", change.from)} for update
+    const startExecutions = (items: ReadonlyArray<{ readonly execution: NewExecution; readonly change: VmChange }>) =>
+      items.length === 0
+        ? Effect.succeed<ReadonlyArray<ExecutionRecordId>>([])
+        : sql<{ id: ExecutionRecordId }>`
+            with input as (
+              select * from jsonb_to_recordset(${
+                JSON.stringify(items.map(({ change, execution }) => ({
+                  id: execution.id,
+                  vm_id: execution.vmId,
+                  kind: execution.kind,
+                  proc: execution.proc,
+                  args: execution.args,
+                  email_id: execution.emailId,
+                  from_states: change.from,
+                  to_state: change.to,
+                  reason: change.reason,
+                  actor: change.actor,
+                  run_id: change.runId ?? null
+                })))
+              }::jsonb) as t(id uuid, vm_id uuid, kind text, proc text, args jsonb, email_id text,
+                             from_states text[], to_state text, reason text, actor text, run_id uuid)
+            ), before as (
+              select v.id, v.state, v.request_id, v.application, i.id as execution_id
+              from vms v join input i on i.vm_id = v.id
+              where v.state = any(i.from_states)
+              for update of v
+            ), moved as (
+              update vms set state = i.to_state, reason = i.reason, updated_at = now(),
+                attempt = vms.attempt + case when i.kind = 'create' then 1 else 0 end
+              from before b join input i on i.id = b.execution_id
+              where vms.id = b.id
+              returning vms.id, b.state as from_state, b.request_id, b.application, b.execution_id
+            ), started as (
+              insert into executions (id, vm_id, kind, proc, args, email_id, state)
+              select i.id, i.vm_id, i.kind, i.proc, i.args, i.email_id, 'pending' from moved m join input i on i.id = m.execution_id
+            ), logged as (
+              insert into events (actor, kind, application, request_id, vm_id, execution_id, run_id, from_state, to_state, reason)
+              select i.actor, 'vm.state', m.application, m.request_id, m.id, m.execution_id, i.run_id, m.from_state, i.to_state, i.reason
+              from moved m join input i on i.id = m.execution_id
             )
-            update vms set state = ${change.to}, reason = ${change.reason}, updated_at = now(),
-              attempt = vms.attempt + case when ${execution.kind} = 'create' then 1 else 0 end
-            from before where vms.id = before.id
-            returning vms.id, before.state as from_state, before.request_id, before.application`
-          const row = moved[0]
-          if (row === undefined) return false
-          yield* sql`insert into executions ${
-            sql.insert({ ...execution, args: JSON.stringify(execution.args), state: "pending" })
-          }`
-          yield* sql`insert into events ${
-            sql.insert({
-              actor: change.actor,
-              kind: "vm.state",
-              application: row.application,
-              requestId: row.requestId,
-              vmId: change.vmId,
-              executionId: execution.id,
-              runId: change.runId ?? null,
-              fromState: row.fromState,
-              toState: change.to,
-              reason: change.reason
-            })
-          }`
-          return true
-        })
-      )
+            select execution_id as id from moved`.pipe(Effect.map((rows) => rows.map((row) => row.id)))
 
     return {
       /** Fails with NameTaken when another controller took one of the names in the meantime. */
       insertRequest: (request: Omit<RequestRow, "createdAt">, vms: ReadonlyArray<NewVm>, executions: ReadonlyArray<NewExecution>, runId: string | null = null) =>
-        insertRequest(request, vms, executions, runId).pipe(
+        insertRequests([{ request, vms, executions }], runId).pipe(
+          Effect.catchAll((error) => isUniqueViolation(error) ? Effect.fail(new NameTaken()) : Effect.die(error))
+        ),
+      /** Many requests in one transaction; fails with NameTaken (and writes none) when one of the names was taken meanwhile. */
+      insertRequests: (batch: ReadonlyArray<NewRequest>, runId: string | null = null) =>
+        insertRequests(batch, runId).pipe(
           Effect.catchAll((error) => isUniqueViolation(error) ? Effect.fail(new NameTaken()) : Effect.die(error))
         ),
       takenNames: (names: ReadonlyArray<string>) => Effect.orDie(takenNames(names)),
@@ -397,9 +464,23 @@ export class VmRepo extends Effect.Service<VmRepo>()("fleet/VmRepo", {
       listVms: (filter: VmFilter, after: Option.Option<VmId>, limit: number) => Effect.orDie(listVms(filter, after, limit)),
       claimDue: (token: string, limit: number, leaseMs: number) => Effect.orDie(claimDue(token, limit, leaseMs)),
       nextDueInMs: Effect.orDie(nextDueInMs),
+      /**
+       * Applies a decision about an execution this controller holds (by its claim token), and the
+       * VM state it implies, with an event when the VM's state changes. False when the claim was
+       * lost (the lease expired and another controller took the execution over).
+       */
       recordOutcome: (execution: ClaimedExecution, token: string, update: ExecutionUpdate, vmState: VmState | undefined) =>
-        Effect.orDie(recordOutcome(execution, token, update, vmState)),
-      startExecution: (execution: NewExecution, change: VmChange) => Effect.orDie(startExecution(execution, change))
+        Effect.orDie(recordOutcomes([{ execution, token, update, vmState }])).pipe(Effect.map((recorded) => recorded.has(execution.id))),
+      recordOutcomes: (outcomes: ReadonlyArray<Outcome>) => Effect.orDie(recordOutcomes(outcomes)),
+      /**
+       * Starts a new execution for a VM whose state is one of `change.from` (a retry of a failed
+       * creation, a decommission), moving the VM to `change.to` with an event. False when the VM is
+       * not in one of those states (someone else changed it first).
+       */
+      startExecution: (execution: NewExecution, change: VmChange) =>
+        Effect.orDie(startExecutions([{ execution, change }])).pipe(Effect.map((started) => started.length > 0)),
+      startExecutions: (items: ReadonlyArray<{ readonly execution: NewExecution; readonly change: VmChange }>) =>
+        Effect.orDie(startExecutions(items))
     } as const
   })
 }) {}

@@ -1,13 +1,10 @@
 import { Config, Effect, Option } from "effect"
-import { randomBytes } from "node:crypto"
 import type { Actor } from "../auth/Actor.js"
 import { Catalog } from "../catalog/Catalog.js"
-import type { EnvironmentName, OsVersion, StackName } from "../catalog/Domain.js"
 import { Conflict, InvalidInput, Issue, NotFound } from "../common/Errors.js"
 import { uuidv7 } from "../common/Ids.js"
 import {
   type CreateVmRequest,
-  ExecutionRecordId,
   ExecutionView,
   RequestId,
   requestUri,
@@ -23,7 +20,7 @@ import {
   vmUri,
   VmWithHistory
 } from "./Domain.js"
-import { suffixFromBytes, vmName } from "./Naming.js"
+import { executionFor, freshNames } from "./Writes.js"
 import { type EventRow, type NewExecution, type NewVm, type VmFilter, VmRepo, type VmRow } from "./Repo.js"
 import { emptyCounts, requestState } from "./StateMachine.js"
 import { Wakeup } from "./Wakeup.js"
@@ -60,29 +57,6 @@ export class VmRequests extends Effect.Service<VmRequests>()("fleet/VmRequests",
     const wakeup = yield* Wakeup
     const config = yield* VmRequestsConfig
 
-    /** `count` fresh names for a fleet, none taken yet. */
-    const freshNames = (input: CreateVmRequest, count: number) =>
-      Effect.gen(function* () {
-        const parts = {
-          application: input.application,
-          environmentShort: catalog.shortEnvironment(input.environment as EnvironmentName),
-          stack: input.stack,
-          osShort: catalog.shortOsVersion(input.osVersion as OsVersion)
-        }
-        const names = new Set<string>()
-        for (let round = 0; names.size < count; round++) {
-          if (round > 10) return yield* Effect.dieMessage("could not find free VM names")
-          const candidates = new Set<string>()
-          while (candidates.size < count - names.size) {
-            const name = vmName(parts, suffixFromBytes(randomBytes(8)))
-            if (!names.has(name)) candidates.add(name)
-          }
-          const taken = yield* repo.takenNames([...candidates])
-          for (const name of candidates) if (!taken.has(name)) names.add(name)
-        }
-        return [...names]
-      })
-
     const create = (input: CreateVmRequest, actor: Actor, options: CreateOptions = {}) =>
       Effect.gen(function* () {
         const issues = [...catalog.checkVmShape(input)]
@@ -90,11 +64,10 @@ export class VmRequests extends Effect.Service<VmRequests>()("fleet/VmRequests",
           issues.push(Issue.at("count", `expected at most ${config.maxVmsPerRequest} VMs per request`))
         }
         if (issues.length > 0) return yield* Effect.fail(InvalidInput.fromIssues(issues))
-        const proc = Option.getOrThrow(catalog.createProcFor(input.stack as StackName, input.osVersion as OsVersion))
         const metadata = input.metadata ?? {}
         const requestId = RequestId.make(uuidv7())
         const accepted = yield* Effect.gen(function* () {
-          const names = yield* freshNames(input, input.count)
+          const names = yield* freshNames(repo, catalog, Array.from({ length: input.count }, () => input))
           const vms: Array<NewVm> = names.map((name) => ({
             id: VmId.make(uuidv7()),
             name,
@@ -106,22 +79,7 @@ export class VmRequests extends Effect.Service<VmRequests>()("fleet/VmRequests",
             metadata,
             createdBy: actor.email
           }))
-          const executions: Array<NewExecution> = vms.map((vm) => ({
-            id: ExecutionRecordId.make(uuidv7()),
-            vmId: vm.id,
-            kind: "create",
-            proc: proc.proc,
-            args: {
-              ...proc.args,
-              VM_NAME: vm.name,
-              APPLICATION: vm.application,
-              ENVIRONMENT: vm.environment,
-              STACK: vm.stack,
-              OS_VERSION: vm.osVersion,
-              MACHINE_TYPE: vm.machineType
-            },
-            emailId: actor.email
-          }))
+          const executions: Array<NewExecution> = vms.map((vm) => Option.getOrThrow(executionFor(catalog, "create", vm, actor.email)))
           yield* repo.insertRequest(
             {
               id: requestId,
@@ -218,27 +176,15 @@ export class VmRequests extends Effect.Service<VmRequests>()("fleet/VmRequests",
         const vm = yield* repo.findVm(id)
         if (Option.isNone(vm)) return yield* Effect.fail(NotFound.of("VM", id))
         const row = vm.value
-        const proc = kind === "create"
-          ? Option.map(catalog.createProcFor(row.stack as StackName, row.osVersion as OsVersion), (entry) => ({ proc: entry.proc, args: entry.args }))
-          : kind === "decommission"
-          ? Option.some(catalog.decommissionProc)
-          : catalog.readinessProc
-        if (Option.isNone(proc)) {
+        const execution = executionFor(catalog, kind, row, actor.email)
+        if (Option.isNone(execution)) {
           return yield* Effect.fail(new Conflict({ message: `the catalog has no ${kind} proc for ${row.stack} on ${row.osVersion}` }))
         }
-        const baseArgs = { VM_NAME: row.name, APPLICATION: row.application, ENVIRONMENT: row.environment }
-        const args = kind === "create"
-          ? { ...proc.value.args, ...baseArgs, STACK: row.stack, OS_VERSION: row.osVersion, MACHINE_TYPE: row.machineType }
-          : { ...proc.value.args, ...baseArgs }
-        const started = yield* repo.startExecution(
-          { id: ExecutionRecordId.make(uuidv7()), vmId: id, kind, proc: proc.value.proc, args, emailId: actor.email },
-          { vmId: id, from, to, reason, actor: actor.email, runId }
-        )
+        const started = yield* repo.startExecution(execution.value, { vmId: id, from, to, reason, actor: actor.email, runId })
         if (!started) {
           return yield* Effect.fail(new Conflict({ message: `VM ${row.name} is ${row.state}; expected ${from.join(" or ")}` }))
         }
         yield* wakeup.kick
-        return yield* getVm(id)
       })
 
     return {
@@ -249,6 +195,9 @@ export class VmRequests extends Effect.Service<VmRequests>()("fleet/VmRequests",
       /** Creates a failed or timed-out VM again, under the same name. */
       retry: (id: VmId, actor: Actor) =>
         startExecution(id, "create", ["failed", "timed_out"], "pending", "creation retried with the same name", actor, undefined),
+      /** Runs the catalog's readiness proc on a ready VM (its state does not change). */
+      check: (id: VmId, actor: Actor, options: { readonly runId?: string } = {}) =>
+        startExecution(id, "check", ["ready"], "ready", "readiness check started", actor, options.runId),
       /** Asks proctor to remove a ready VM. */
       decommission: (id: VmId, actor: Actor, options: { readonly runId?: string; readonly reason?: string } = {}) =>
         startExecution(id, "decommission", ["ready"], "decommissioning", options.reason ?? "decommission requested", actor, options.runId),

@@ -1,13 +1,13 @@
-import { Duration, Effect, Queue } from "effect"
+import { Context, Effect, Layer } from "effect"
+import { makeSignal, type Signal } from "../common/Signal.js"
+
+/** Wakes the reconciler: executions were written that are due now. */
+export class Wakeup extends Effect.Service<Wakeup>()("fleet/Wakeup", { effect: makeSignal }) {}
 
 /**
- * A nudge for the reconciler: new work was written, look now rather than at the next tick.
- * Kicks coalesce (one pending kick at most); the database stays the source of truth.
+ * Kicked by the reconciler whenever a VM settles (ready, failed, timed out, decommissioned), for
+ * whoever waits on VMs (the executor). Optional: without it nobody is told.
  */
-export class Wakeup extends Effect.Service<Wakeup>()("fleet/Wakeup", {
-  effect: Effect.map(Queue.sliding<void>(1), (queue) => ({
-    kick: Effect.asVoid(Queue.offer(queue, undefined)),
-    /** Returns when kicked, or after `timeout` at the latest. */
-    wait: (timeout: Duration.DurationInput) => Queue.take(queue).pipe(Effect.timeout(timeout), Effect.ignore)
-  }))
-}) {}
+export class VmSettled extends Context.Tag("fleet/VmSettled")<VmSettled, Signal>() {
+  static readonly layer = Layer.effect(VmSettled, makeSignal)
+}

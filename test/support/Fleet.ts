@@ -1,17 +1,18 @@
 import { HttpServer } from "@effect/platform"
 import { NodeContext, NodeHttpServer } from "@effect/platform-node"
-import { ConfigProvider, Effect, Layer, Redacted, type Scope } from "effect"
-import { createServer } from "node:http"
-import { AuthenticationAnonymous } from "../../src/auth/Anonymous.js"
+import { ConfigProvider, type Context, Effect, Layer, type LogLevel, Redacted, type Scope } from "effect"
+import { AuthLive } from "../../src/auth/Authentication.js"
+import { Tokens } from "../../src/auth/Tokens.js"
 import { Catalog } from "../../src/catalog/Catalog.js"
 import { FleetClient } from "../../src/client/Client.js"
 import { layerFromUrl } from "../../src/db/Database.js"
-import { ServeApi } from "../../src/http/Server.js"
+import { createFleetServer, ServeApi } from "../../src/http/Server.js"
 import { layerWith, makePino } from "../../src/logging/Logger.js"
 import { ProctorClient } from "../../src/proctor/ProctorClient.js"
 import { ProctorSimulator, type SimulatorHandle, type SimulatorOptions } from "../../src/proctor/Simulator.js"
 import { ReconcilerLoop } from "../../src/vms/Reconciler.js"
-import { VmServicesLive } from "../../src/main.js"
+import { ServicesLive } from "../../src/main.js"
+import { ExecutorLoop } from "../../src/executor/Executor.js"
 import { freshDatabase } from "./Database.js"
 import { Writable } from "node:stream"
 
@@ -25,7 +26,20 @@ export const testSettings: Record<string, string> = {
   FLEET_SUBMIT_BACKOFF: "10 millis",
   FLEET_SUBMIT_BACKOFF_MAX: "50 millis",
   FLEET_RESUBMIT_DELAY: "100 millis",
-  PROCTOR_TIMEOUT: "2 seconds"
+  PROCTOR_TIMEOUT: "2 seconds",
+  // Generous, so that polling tests never meet the per-token rate limit (test/api covers it).
+  FLEET_RATE_LIMIT: "1000",
+  FLEET_RATE_BURST: "2000",
+  // Revocations take effect at once (test/api/tokens.test.ts covers the cache).
+  FLEET_TOKEN_CACHE_TTL: "0 millis"
+}
+
+/** What a test token may do (see `TestFleet.createToken`). */
+export interface TestTokenSpec {
+  readonly name: string
+  readonly ownerEmail?: string
+  readonly scopes: ReadonlyArray<string>
+  readonly applications?: ReadonlyArray<string>
 }
 
 /** Every log line a test fleet wrote, as parsed JSON. */
@@ -48,6 +62,12 @@ export interface TestFleet {
   readonly simulator: SimulatorHandle
   readonly databaseUrl: string
   readonly logs: CapturedLogs
+  /** An admin API token (owner admin@example.com); `client` sends it. */
+  readonly token: string
+  /** Makes another API token and returns its secret. */
+  readonly createToken: (spec: TestTokenSpec) => Effect.Effect<string>
+  /** Runs an effect with the fleet's services (Runs, VmRequests, the SqlClient, ...). */
+  readonly use: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E>
 }
 
 /**
@@ -60,6 +80,12 @@ export const startFleet = (options: {
   readonly reconcile?: boolean
   /** Procs the simulator should not know, as if proctor lacked them. */
   readonly withoutProcs?: ReadonlyArray<string>
+  /** Proctor's Access-Token: the simulator requires it (for these users) and the client sends it. */
+  readonly proctorAuth?: { readonly accessToken: string; readonly users: ReadonlyArray<string> }
+  /** The minimum level of captured log lines (Info unless set). */
+  readonly logLevel?: LogLevel.LogLevel
+  /** Connections of the fleet's database pool (5 unless set). */
+  readonly poolSize?: number
 } = {}): Effect.Effect<TestFleet, never, Scope.Scope> =>
   Effect.gen(function* () {
     const { url } = yield* freshDatabase
@@ -69,27 +95,41 @@ export const startFleet = (options: {
     const simulator = yield* ProctorSimulator.start({
       procs: ProctorSimulator.procsFromCatalog(catalog).filter((proc) => !options.withoutProcs?.includes(proc.name)),
       durationMs: { create: 30, destroy: 20, check: 10 },
+      ...(options.proctorAuth === undefined
+        ? {}
+        : { auth: { tokens: Object.fromEntries(options.proctorAuth.users.map((user) => [user, options.proctorAuth!.accessToken])) } }),
       ...options.simulator
     }).pipe(Effect.orDie)
-    const services = VmServicesLive.pipe(
+    const services = ServicesLive.pipe(
       Layer.provideMerge(Layer.mergeAll(
         Layer.succeed(Catalog, catalog),
-        ProctorClient.layerFrom({ url: simulator.url }),
-        layerFromUrl(Redacted.make(url), 5)
+        ProctorClient.layerFrom({
+          url: simulator.url,
+          ...(options.proctorAuth === undefined ? {} : { accessToken: Redacted.make(options.proctorAuth.accessToken) })
+        }),
+        layerFromUrl(Redacted.make(url), options.poolSize ?? 5)
       ))
     )
     const app = Layer.mergeAll(
-      ServeApi.pipe(Layer.provideMerge(NodeHttpServer.layer(createServer, { host: "127.0.0.1", port: 0 }))),
-      options.reconcile === false ? Layer.empty : ReconcilerLoop
+      ServeApi.pipe(Layer.provideMerge(NodeHttpServer.layer(createFleetServer, { host: "127.0.0.1", port: 0 }))),
+      options.reconcile === false ? Layer.empty : Layer.merge(ReconcilerLoop, ExecutorLoop)
     ).pipe(
-      Layer.provide(AuthenticationAnonymous),
-      Layer.provide(services),
+      Layer.provide(AuthLive),
+      Layer.provideMerge(services),
       Layer.provide(NodeContext.layer),
-      Layer.provide(layerWith(makePino({ format: "json", destination: logs.stream }))),
+      Layer.provide(layerWith(makePino({ format: "json", destination: logs.stream }), options.logLevel)),
       Layer.provide(Layer.setConfigProvider(ConfigProvider.fromMap(settings)))
     )
     const context = yield* Layer.build(app).pipe(Effect.orDie)
     const baseUrl = yield* HttpServer.addressFormattedWith((address) => Effect.succeed(address)).pipe(Effect.provide(context))
-    const client = yield* FleetClient.make({ baseUrl })
-    return { baseUrl, client, simulator, databaseUrl: url, logs }
+    const createToken = (spec: TestTokenSpec) =>
+      Effect.gen(function* () {
+        const tokens = yield* Tokens
+        const { secret } = yield* tokens.create({ ownerEmail: `${spec.name}@example.com`, ...spec }, "test@example.com")
+        return Redacted.value(secret)
+      }).pipe(Effect.provide(Tokens.Default.pipe(Layer.provide(layerFromUrl(Redacted.make(url), 1)))), Effect.scoped, Effect.orDie)
+    const token = yield* createToken({ name: "test-admin", ownerEmail: "admin@example.com", scopes: ["admin"] })
+    const client = yield* FleetClient.make({ baseUrl, token })
+    const use = <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.provide(effect, context as Context.Context<R>) as Effect.Effect<A, E>
+    return { baseUrl, client, simulator, databaseUrl: url, logs, use, token, createToken }
   })

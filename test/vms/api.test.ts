@@ -36,13 +36,17 @@ const rowCounts = (databaseUrl: string) =>
 
 const post = (fleet: TestFleet, path: string, body: string, contentType = "application/json") =>
   Effect.promise(async () => {
-    const response = await fetch(`${fleet.baseUrl}${path}`, { method: "POST", body, headers: { "content-type": contentType } })
+    const response = await fetch(`${fleet.baseUrl}${path}`, {
+      method: "POST",
+      body,
+      headers: { "content-type": contentType, authorization: `Bearer ${fleet.token}` }
+    })
     return { status: response.status, body: (await response.json()) as Record<string, unknown> }
   })
 
 const get = (fleet: TestFleet, path: string) =>
   Effect.promise(async () => {
-    const response = await fetch(`${fleet.baseUrl}${path}`)
+    const response = await fetch(`${fleet.baseUrl}${path}`, { headers: { authorization: `Bearer ${fleet.token}` } })
     return { status: response.status, body: (await response.json()) as Record<string, unknown> }
   })
 

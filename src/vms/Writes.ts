@@ -1,0 +1,82 @@
+import { Effect, Option } from "effect"
+import { randomBytes } from "node:crypto"
+import type { CatalogData } from "../catalog/Catalog.js"
+import type { EnvironmentName, OsVersion, StackName } from "../catalog/Domain.js"
+import { uuidv7 } from "../common/Ids.js"
+import { ExecutionKind, ExecutionRecordId, type VmId } from "./Domain.js"
+import { suffixFromBytes, vmName } from "./Naming.js"
+import type { NewExecution, VmRepo } from "./Repo.js"
+
+/**
+ * What fleet decides before proctor hears of a VM: its name, and the execution that will create,
+ * check or decommission it. One place for the API's requests and the executor's steps.
+ */
+
+export interface NamedShape {
+  readonly application: string
+  readonly environment: string
+  readonly stack: string
+  readonly osVersion: string
+}
+
+/** A fresh name for each shape (repeat a shape for several VMs of it): none taken yet, no two alike. */
+export const freshNames = (repo: VmRepo, catalog: CatalogData, shapes: ReadonlyArray<NamedShape>) =>
+  Effect.gen(function* () {
+    const names: Array<string | undefined> = shapes.map(() => undefined)
+    const chosen = new Set<string>()
+    for (let round = 0; names.some((name) => name === undefined); round++) {
+      if (round > 10) return yield* Effect.dieMessage("could not find free VM names")
+      const candidates = new Map<number, string>()
+      shapes.forEach((shape, index) => {
+        if (names[index] !== undefined) return
+        const name = vmName({
+          application: shape.application,
+          environmentShort: catalog.shortEnvironment(shape.environment as EnvironmentName),
+          stack: shape.stack,
+          osShort: catalog.shortOsVersion(shape.osVersion as OsVersion)
+        }, suffixFromBytes(randomBytes(8)))
+        if (!chosen.has(name)) candidates.set(index, name)
+      })
+      const taken = candidates.size === 0 ? new Set<string>() : yield* repo.takenNames([...candidates.values()])
+      for (const [index, name] of candidates) {
+        if (taken.has(name) || chosen.has(name)) continue
+        names[index] = name
+        chosen.add(name)
+      }
+    }
+    return names as Array<string>
+  })
+
+export interface ExecutionTarget extends NamedShape {
+  readonly id: VmId
+  readonly name: string
+  readonly machineType: string
+}
+
+/**
+ * The execution of `kind` for a VM, with the catalog's proc and the args every proc of that kind
+ * receives (the VM's name always among them); none when the catalog has no such proc.
+ */
+export const executionFor = (
+  catalog: CatalogData,
+  kind: ExecutionKind,
+  vm: ExecutionTarget,
+  emailId: string
+): Option.Option<NewExecution> => {
+  const proc = kind === "create"
+    ? catalog.createProcFor(vm.stack as StackName, vm.osVersion as OsVersion)
+    : kind === "decommission"
+    ? Option.some(catalog.decommissionProc)
+    : catalog.readinessProc
+  return Option.map(proc, (entry) => {
+    const base = { ...entry.args, VM_NAME: vm.name, APPLICATION: vm.application, ENVIRONMENT: vm.environment }
+    return {
+      id: ExecutionRecordId.make(uuidv7()),
+      vmId: vm.id,
+      kind,
+      proc: entry.proc,
+      args: kind === "create" ? { ...base, STACK: vm.stack, OS_VERSION: vm.osVersion, MACHINE_TYPE: vm.machineType } : base,
+      emailId
+    }
+  })
+}
