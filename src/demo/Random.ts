@@ -2,6 +2,8 @@
  * A small seeded pseudo-random generator (mulberry32) for demo data: the same seed always gives
  * the same inventory, on every machine. Not for anything that needs real randomness.
  */
+import { mulberry32 } from "../common/Random.js"
+
 export interface Random {
   /** A number in [0, 1). */
   readonly next: () => number
@@ -29,14 +31,7 @@ export const seedOf = (seed: number | string): number => {
 const alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
 
 export const makeRandom = (seed: number | string): Random => {
-  let state = seedOf(seed)
-  const next = (): number => {
-    state = (state + 0x6d2b79f5) >>> 0
-    let t = state
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
+  const next = mulberry32(seedOf(seed))
   const int = (min: number, max: number) => min + Math.floor(next() * (max - min + 1))
   return {
     next,

@@ -8,6 +8,7 @@
  * the next time anything reads the state.
  */
 import { Schema } from "effect"
+import { mulberry32 } from "../common/Random.js"
 import { type FailureState, formatProctorTime } from "./Domain.js"
 
 export type ProcKind = "create" | "destroy" | "check"
@@ -91,17 +92,6 @@ export const applyPatch = (knobs: SimulatorKnobs, patch: KnobsPatch): SimulatorK
 // ---------------------------------------------------------------------------------------------
 // Pure pieces
 
-/** A small, fast, seedable PRNG (mulberry32): the same seed gives the same sequence everywhere. */
-export const makeRandom = (seed: number): () => number => {
-  let state = seed >>> 0
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0
-    let t = state
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 export type Outcome = "success" | "failure" | "stuck"
 export type Phase = "CREATED" | "JOB_READY" | "POD_READY" | "DONE"
@@ -325,7 +315,7 @@ export class SimulatorModel {
 
   constructor(options: SimulatorModelOptions) {
     this.knobsValue = options.knobs ?? defaultKnobs
-    this.random = makeRandom(this.knobsValue.seed)
+    this.random = mulberry32(this.knobsValue.seed)
     this.procs = new Map(options.procs.map((proc) => [proc.name, proc]))
   }
 
@@ -343,7 +333,7 @@ export class SimulatorModel {
 
   configure(patch: KnobsPatch): SimulatorKnobs {
     this.knobsValue = applyPatch(this.knobsValue, patch)
-    if (patch.seed !== undefined) this.random = makeRandom(patch.seed)
+    if (patch.seed !== undefined) this.random = mulberry32(patch.seed)
     return this.knobsValue
   }
 

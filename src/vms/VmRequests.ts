@@ -29,13 +29,17 @@ export const VmRequestsConfig = Config.all({
   maxVmsPerRequest: Config.integer("FLEET_MAX_VMS_PER_REQUEST").pipe(Config.withDefault(50))
 })
 
-const toVm = (row: VmRow): Vm => new Vm({ ...row, uri: vmUri(row.id) })
+// Views are built from rows the repository has already decoded: validating them again would only
+// repeat that work on every read.
+const trusted = { disableValidation: true } as const
+
+const toVm = (row: VmRow): Vm => new Vm({ ...row, uri: vmUri(row.id) }, trusted)
 
 const toEvent = (row: EventRow): VmEvent =>
-  new VmEvent({ at: row.at, from: row.fromState, to: row.toState, reason: row.reason, actor: row.actor })
+  new VmEvent({ at: row.at, from: row.fromState, to: row.toState, reason: row.reason, actor: row.actor }, trusted)
 
 const withHistory = (row: VmRow, events: ReadonlyArray<EventRow>): VmWithHistory =>
-  new VmWithHistory({ ...toVm(row), history: events.map(toEvent) })
+  new VmWithHistory({ ...toVm(row), history: events.map(toEvent) }, trusted)
 
 /** Cursors are the last id of a page; opaque to clients. */
 export const encodeCursor = (id: VmId): string => Buffer.from(id, "utf8").toString("base64url")
@@ -118,7 +122,7 @@ export class VmRequests extends Effect.Service<VmRequests>()("fleet/VmRequests",
       Effect.gen(function* () {
         const request = yield* repo.findRequest(id)
         if (Option.isNone(request)) return yield* Effect.fail(NotFound.of("VM request", id))
-        const [vms, events] = yield* Effect.all([repo.vmsOfRequest(id), repo.eventsOfRequest(id)])
+        const [vms, events] = yield* Effect.all([repo.vmsOfRequest(id), repo.eventsOfRequest(id)], { concurrency: 2 })
         const byVm = new Map<string, Array<EventRow>>()
         for (const event of events) {
           if (event.vmId === null) continue
@@ -134,18 +138,18 @@ export class VmRequests extends Effect.Service<VmRequests>()("fleet/VmRequests",
           state: requestState(vms.map((vm) => vm.state)),
           counts,
           vms: vms.map((vm) => withHistory(vm, byVm.get(vm.id) ?? []))
-        })
+        }, trusted)
       })
 
     const getVm = (id: VmId) =>
       Effect.gen(function* () {
         const vm = yield* repo.findVm(id)
         if (Option.isNone(vm)) return yield* Effect.fail(NotFound.of("VM", id))
-        const [events, executions] = yield* Effect.all([repo.eventsOfVm(id), repo.executionsOfVm(id)])
+        const [events, executions] = yield* Effect.all([repo.eventsOfVm(id), repo.executionsOfVm(id)], { concurrency: 2 })
         return new VmDetail({
           ...withHistory(vm.value, events),
-          executions: executions.map((execution) => new ExecutionView(execution))
-        })
+          executions: executions.map((execution) => new ExecutionView(execution, trusted))
+        }, trusted)
       })
 
     const list = (filter: VmFilter, cursor: string | undefined, limit: number) =>
@@ -159,7 +163,7 @@ export class VmRequests extends Effect.Service<VmRequests>()("fleet/VmRequests",
         return new VmPage({
           items: items.map(toVm),
           nextCursor: rows.length > limit ? encodeCursor(items[items.length - 1]!.id) : null
-        })
+        }, trusted)
       })
 
     /** Starts an execution of a VM in one of `from`, moving it to `to`; a Conflict when it is in another state. */

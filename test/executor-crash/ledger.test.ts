@@ -1,6 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import type { ExecutionRecord, SimulatorLedger, VmRecord } from "../../src/proctor/SimulatorModel.js"
-import { checkLedger, peakOverlap, type StepRecord } from "./support.js"
+import { peakOverlap } from "../support/Intervals.js"
+import { checkLedger, type StepRecord } from "./support.js"
 
 /**
  * The invariant checker the process-level tests rely on must itself catch what it claims to:

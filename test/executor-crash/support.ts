@@ -4,6 +4,7 @@
  * keep, checked against the proctor simulator's ledger.
  */
 import { NodeContext } from "@effect/platform-node"
+import { type Interval, peakOverlap } from "../support/Intervals.js"
 import { SqlClient } from "@effect/sql"
 import { Context, Effect, Layer, Redacted } from "effect"
 import { Catalog } from "../../src/catalog/Catalog.js"
@@ -220,16 +221,7 @@ export const snapshot = (sql: SqlClient.SqlClient, runId: string) =>
 // ---------------------------------------------------------------------------------------------
 // A seeded random source (mulberry32), so a failing draw of kill moments can be replayed
 
-export const seededRandom = (seed: number): (() => number) => {
-  let state = seed >>> 0
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0
-    let t = state
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
+export { mulberry32 as seededRandom } from "../../src/common/Random.js"
 
 // ---------------------------------------------------------------------------------------------
 // The invariants, from the ledger
@@ -262,24 +254,6 @@ export interface LedgerReport {
   readonly executions: number
   /** VM names with more than one execution of one kind (resubmissions after a lost answer or a kill). */
   readonly resubmitted: number
-}
-
-interface Interval {
-  readonly from: number
-  readonly to: number
-}
-
-/** The most intervals open at one instant (an interval ending at t does not overlap one starting at t). */
-export const peakOverlap = (intervals: ReadonlyArray<Interval>): number => {
-  const edges = intervals.flatMap((interval) => [[interval.from, 1], [interval.to, -1]] as const)
-    .sort((a, b) => a[0] - b[0] || a[1] - b[1])
-  let current = 0
-  let peak = 0
-  for (const [, delta] of edges) {
-    current += delta
-    peak = Math.max(peak, current)
-  }
-  return peak
 }
 
 /**

@@ -1,4 +1,5 @@
 import { SqlClient } from "@effect/sql"
+import { peakOverlap } from "../support/Intervals.js"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { waitForRequest, waitUntil } from "../../src/client/Client.js"
@@ -41,19 +42,10 @@ ${strategy}
 `
 
 /** The most executions that were under way at one instant, among those submitted at or after `since`. */
-const peakInFlight = (ledger: SimulatorLedger, since: number) => {
-  const edges = ledger.executions
+const peakInFlight = (ledger: SimulatorLedger, since: number) =>
+  peakOverlap(ledger.executions
     .filter((execution) => execution.submittedAt >= since)
-    .flatMap((execution) => [[execution.submittedAt, 1], [execution.finishedAt ?? Number.MAX_SAFE_INTEGER, -1]] as const)
-    .sort((a, b) => a[0] - b[0] || a[1] - b[1])
-  let current = 0
-  let peak = 0
-  for (const [, delta] of edges) {
-    current += delta
-    peak = Math.max(peak, current)
-  }
-  return peak
-}
+    .map((execution) => ({ from: execution.submittedAt, to: execution.finishedAt ?? Number.MAX_SAFE_INTEGER })))
 
 describe("runs", () => {
   it.scopedLive("replace every VM of the moving fleets within the limits, old VMs only after their replacement is ready", () =>
@@ -97,9 +89,8 @@ describe("runs", () => {
       for (const name of ["payments-api/production/java", "search-api/staging/go"]) {
         const windows = steps
           .filter((step) => step.fleet === name)
-          .map((step) => [step.startedAt!.getTime(), step.finishedAt!.getTime()] as const)
-        const peak = Math.max(...windows.map(([start]) => windows.filter(([from, to]) => from <= start && start < to).length))
-        expect(peak).toBeLessThanOrEqual(2)
+          .map((step) => ({ from: step.startedAt!.getTime(), to: step.finishedAt!.getTime() }))
+        expect(peakOverlap(windows)).toBeLessThanOrEqual(2)
       }
       // Environment order: every staging step ended before the first production step started.
       const stagingEnd = Math.max(...steps.filter((step) => step.fleet.includes("/staging/")).map((step) => step.finishedAt!.getTime()))

@@ -3,6 +3,7 @@
  * against facts recomputed here from the input, not against the planner's own bookkeeping.
  */
 import { describe, expect, it } from "@effect/vitest"
+import { peakOverlap } from "../support/Intervals.js"
 import { Schema } from "effect"
 import fc from "fast-check"
 import type { ApplicationName, EnvironmentName, MachineType, OsVersion, StackName } from "../../src/catalog/Domain.js"
@@ -115,18 +116,6 @@ const expectedSelection = ({ vms, spec, now }: Input): ReadonlyArray<InventoryVm
     pass(spec.select.applications, entry.application))
 }
 
-/** The most intervals [start, end) that overlap at one instant. */
-const maxOverlap = (intervals: ReadonlyArray<readonly [number, number]>): number => {
-  const events = intervals.filter(([start, end]) => end > start).flatMap(([start, end]) => [[start, 1], [end, -1]] as const)
-  events.sort((a, b) => a[0] - b[0] || a[1] - b[1])
-  let current = 0
-  let most = 0
-  for (const [, delta] of events) {
-    current += delta
-    most = Math.max(most, current)
-  }
-  return most
-}
 
 const runs = { numRuns: 200 }
 
@@ -181,9 +170,9 @@ describe("planner laws", () => {
         const batches = new Map<number, number>()
         for (const step of steps) batches.set(step.batch, (batches.get(step.batch) ?? 0) + 1)
         for (const count of batches.values()) expect(count).toBeLessThanOrEqual(allowed)
-        expect(maxOverlap(steps.map((step) => [step.estimatedStart, step.estimatedEnd]))).toBeLessThanOrEqual(allowed)
+        expect(peakOverlap(steps.map((step) => ({ from: step.estimatedStart, to: step.estimatedEnd })))).toBeLessThanOrEqual(allowed)
       }
-      expect(maxOverlap(plan.fleets.map((fleet) => [fleet.estimatedStart, fleet.estimatedEnd]))).toBeLessThanOrEqual(input.spec.strategy.maxFleetsInParallel)
+      expect(peakOverlap(plan.fleets.map((fleet) => ({ from: fleet.estimatedStart, to: fleet.estimatedEnd })))).toBeLessThanOrEqual(input.spec.strategy.maxFleetsInParallel)
     }), runs)
   })
 

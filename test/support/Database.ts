@@ -1,7 +1,7 @@
 import { NodeFileSystem } from "@effect/platform-node"
 import { SqlClient } from "@effect/sql"
 import { PgClient } from "@effect/sql-pg"
-import { Effect, Layer, Redacted, Scope } from "effect"
+import { Effect, Layer, Logger, LogLevel, Redacted, Scope } from "effect"
 import { randomBytes } from "node:crypto"
 import { layerFromUrl } from "../../src/db/Database.js"
 import { migrate } from "../../src/db/Migrations.js"
@@ -51,7 +51,7 @@ export const freshDatabase: Effect.Effect<{ readonly url: string; readonly name:
   )
   const url = withDatabase(server, name)
   yield* migrate.pipe(
-    Effect.provide(Layer.merge(layerFromUrl(Redacted.make(url), 1), NodeFileSystem.layer)),
+    Effect.provide(Layer.mergeAll(layerFromUrl(Redacted.make(url), 1), NodeFileSystem.layer, Logger.minimumLogLevel(LogLevel.Warning))),
     Effect.scoped,
     Effect.orDie
   )
