@@ -163,6 +163,8 @@ const program = Effect.gen(function* () {
     (directory) => Effect.sync(() => rmSync(directory, { recursive: true, force: true }))
   )
   const fleet = yield* spawnController({
+    // The production bundle, as the Docker image runs it (`npm run build` first: the npm script does).
+    entry: "bundle",
     env: {
       FLEET_MODE: "production",
       FLEET_RATE_LIMIT: "0",

@@ -124,6 +124,8 @@ const program = Effect.gen(function* () {
     Object.entries(env).filter((entry): entry is [string, string] => /^(FLEET_|DATABASE_POOL_SIZE$)/.test(entry[0]) && entry[1] !== undefined)
   )
   const controller = yield* spawnController({
+    // The production bundle, as the Docker image runs it (`npm run build` first: the npm script does).
+    entry: "bundle",
     env: {
       FLEET_MODE: "production",
       FLEET_POLL_INITIAL: pollInitial,

@@ -183,6 +183,8 @@ const program = Effect.gen(function* () {
   // controller has not yet seen finish (after that it polls by the proc's typical run time).
   const settings = { FLEET_POLL_INITIAL: "100 millis", ...passThrough }
   const controller = yield* spawnController({
+    // The production bundle, as the Docker image runs it (`npm run build` first: the npm script does).
+    entry: "bundle",
     env: {
       FLEET_MODE: "production",
       FLEET_RATE_LIMIT: "0",

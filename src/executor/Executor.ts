@@ -10,6 +10,11 @@ import { advanceStep, decide, grantRollbacks, progress, type SchedulingStep } fr
 import { type ExecutionIntent, makeStepWrites } from "./StepWrites.js"
 
 export const ExecutorConfig = Config.all({
+  /** How long the executor gathers settled VMs after a wake-up before it advances the runs. */
+  batchMs: Config.duration("FLEET_EXECUTOR_BATCH").pipe(
+    Config.withDefault(Duration.millis(10)),
+    Config.map(Duration.toMillis)
+  ),
   /** Longest sleep between two looks at the active runs. */
   intervalMs: Config.duration("FLEET_EXECUTOR_INTERVAL").pipe(
     Config.withDefault(Duration.seconds(1)),
@@ -259,6 +264,10 @@ export class Executor extends Effect.Service<Executor>()("fleet/Executor", {
               ...(reason === undefined ? {} : { reason })
             }, actor)
           }
+          if (state !== run.state || currentWave !== run.currentWave) {
+            const level = state === "failed" || state === "aborted" || pauseReason === "failure-budget" ? Effect.logWarning : Effect.logInfo
+            yield* level(`Run ${run.name}: ${run.state} → ${state}${pauseReason === null ? "" : ` (${pauseReason})`}${reason === undefined ? "" : `: ${reason}`}`)
+          }
           // The run itself moved on (a wave, a state): what it allows now is decided by another advance at once.
           const again = state !== run.state || currentWave !== run.currentWave
           return { moved: changes.length > 0 || again, again }
@@ -293,6 +302,8 @@ export class Executor extends Effect.Service<Executor>()("fleet/Executor", {
         const bake = yield* runs.nextBakeInMs.pipe(Effect.catchAllCause(() => Effect.succeed(Option.none<number>())))
         const wait = Option.match(bake, { onNone: () => settings.intervalMs, onSome: (ms) => Math.min(settings.intervalMs, Math.max(5, ms)) })
         yield* Effect.raceFirst(settled.wait(Duration.millis(wait)), changed.wait(Duration.millis(wait)))
+        // VMs settle in bursts: a short pause lets one advance handle the burst, in one transaction.
+        if (settings.batchMs > 0) yield* Effect.sleep(Duration.millis(settings.batchMs))
       }
     })
 

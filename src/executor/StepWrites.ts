@@ -3,7 +3,7 @@ import type { CatalogData } from "../catalog/Catalog.js"
 import { InvalidInput } from "../common/Errors.js"
 import { uuidv7 } from "../common/Ids.js"
 import { RequestId, VmId, type VmState } from "../vms/Domain.js"
-import { type ExecutionTarget, executionFor, freshNames } from "../vms/Writes.js"
+import { type ExecutionTarget, executionFor, newNames } from "../vms/Writes.js"
 import type { NewExecution, NewRequest, VmChange, VmRepo } from "../vms/Repo.js"
 import type { RunRow, StepChange, StepRow } from "./Repo.js"
 
@@ -85,8 +85,8 @@ export const makeStepWrites = (vmRepo: VmRepo, catalog: CatalogData) => {
           valid.push(step)
         }
       }
-      const build = Effect.gen(function* () {
-        const names = yield* freshNames(vmRepo, catalog, valid.map((step) => ({ ...step, osVersion: step.targetOs })))
+      const build = Effect.sync(() => {
+        const names = newNames(catalog, valid.map((step) => ({ ...step, osVersion: step.targetOs })))
         return valid.map((step, index): NewRequest & { readonly step: StepRow } => {
           const requestId = RequestId.make(uuidv7())
           const metadata = { ...metadataOf(step.oldVmId), replaces: step.oldVmName, run: run.id }

@@ -50,6 +50,10 @@ export class Reconciler extends Effect.Service<Reconciler>()("fleet/Reconciler",
     // When the loop means to wake next (epoch ms; +Infinity while it is awake): a handler that
     // schedules an execution earlier than that wakes it, and only then.
     let wakeAt = Number.POSITIVE_INFINITY
+    // The earliest time an execution this controller rescheduled is due again. Other controllers'
+    // executions, and ones whose controller died, are found by the idle look (FLEET_RECONCILE_INTERVAL);
+    // new ones written in this process come with a kick.
+    let nextDueAt = Number.POSITIVE_INFINITY
     const unknownStatuses = new Set<string>()
     // How long each proc's executions take (proctor's own timestamps), to poll them when they are likely done.
     const typical = new TypicalDurations()
@@ -128,12 +132,19 @@ export class Reconciler extends Effect.Service<Reconciler>()("fleet/Reconciler",
         const update = execution.state === "running" ? yield* poll(execution) : yield* submit(execution)
         const vmState = vmStateFor(execution.kind, update.state)
         const recorded = yield* record({ execution, token, update, vmState })
-        if (recorded && update.dueInMs !== null && Date.now() + update.dueInMs < wakeAt) yield* wakeup.kick
+        if (recorded && update.dueInMs !== null) {
+          const dueAt = Date.now() + update.dueInMs
+          nextDueAt = Math.min(nextDueAt, dueAt)
+          if (dueAt < wakeAt) yield* wakeup.kick
+        }
         if (!recorded) {
           yield* Effect.logWarning("lost the claim on this execution (lease expired); another controller has it")
         } else if (update.state !== execution.state || update.proctorId !== undefined) {
           if (update.dueInMs === null && Option.isSome(settled)) yield* settled.value.kick
-          const level = update.state === "failed" || update.state === "timed_out" ? Effect.logWarning : Effect.logInfo
+          // Outcomes at info (a failure as a warning); the steps in between at debug: the events table has them all.
+          const level = update.state === "failed" || update.state === "timed_out"
+            ? Effect.logWarning
+            : update.dueInMs === null ? Effect.logInfo : Effect.logDebug
           yield* level(`${execution.kind} execution ${execution.state} → ${update.state}: ${update.reason}`)
         } else {
           yield* Effect.logDebug(update.reason)
@@ -176,11 +187,10 @@ export class Reconciler extends Effect.Service<Reconciler>()("fleet/Reconciler",
         )
         // A full claim may have left more due: claim again. Otherwise everything due was taken.
         if (claimed > 0 && claimed >= free) continue
-        const busy = (yield* Ref.get(inFlight)) >= settings.concurrency
-        const next = busy ? settings.idleMs : yield* repo.nextDueInMs.pipe(
-          Effect.map((due) => due._tag === "Some" ? Math.min(settings.idleMs, Math.max(5, due.value)) : settings.idleMs),
-          Effect.catchAllCause(() => Effect.succeed(settings.idleMs))
-        )
+        const now = Date.now()
+        // Everything due by now was just claimed (or waits for capacity, which a finishing handler frees with a kick).
+        if (nextDueAt <= now) nextDueAt = Number.POSITIVE_INFINITY
+        const next = Math.min(settings.idleMs, Math.max(5, nextDueAt - now))
         wakeAt = Date.now() + next
         yield* wakeup.wait(Duration.millis(next))
       }

@@ -98,6 +98,23 @@ export const EventRow = Schema.Struct({
 })
 export type EventRow = typeof EventRow.Type
 
+/** Timestamps inside JSON arrive as ISO text. */
+const JsonTimestamp = Schema.Date
+
+export const VmDetailRow = Schema.Struct({
+  ...VmRow.fields,
+  history: Schema.Array(Schema.Struct({ ...EventRow.fields, at: JsonTimestamp })),
+  executions: Schema.Array(Schema.Struct({
+    ...ExecutionRow.fields,
+    dueAt: Schema.NullOr(JsonTimestamp),
+    deadlineAt: Schema.NullOr(JsonTimestamp),
+    createdAt: JsonTimestamp,
+    submittedAt: Schema.NullOr(JsonTimestamp),
+    finishedAt: Schema.NullOr(JsonTimestamp)
+  }))
+})
+export type VmDetailRow = typeof VmDetailRow.Type
+
 export interface NewVm {
   readonly id: VmId
   readonly name: string
@@ -167,63 +184,68 @@ export class VmRepo extends Effect.Service<VmRepo>()("fleet/VmRepo", {
      * Writes VM requests with their VMs, executions and events, a few statements for the lot (the
      * executor writes a run's replacements this way, many at a time).
      */
-    const insertRequests = (batch: ReadonlyArray<NewRequest>, runId: string | null) =>
-      sql.withTransaction(
-        Effect.gen(function* () {
-          for (let offset = 0; offset < batch.length; offset += 200) {
-            const chunk = batch.slice(offset, offset + 200)
-            yield* sql`insert into vm_requests ${
-              sql.insert(chunk.map(({ request }) => ({ ...request, metadata: JSON.stringify(request.metadata) })))
-            }`
-            yield* sql`insert into vms ${
-              sql.insert(chunk.flatMap(({ request, vms }) =>
-                vms.map((vm) => ({ ...vm, requestId: request.id, metadata: JSON.stringify(vm.metadata), state: "pending" }))
-              ))
-            }`
-            yield* sql`insert into executions ${
-              sql.insert(chunk.flatMap(({ executions }) =>
-                executions.map((execution) => ({
-                  ...execution,
-                  args: JSON.stringify(execution.args),
-                  state: "pending"
-                }))
-              ))
-            }`
-            yield* sql`insert into events ${
-              sql.insert(chunk.flatMap(({ request, vms }) => [
-                {
-                  actor: request.requestedBy,
-                  kind: "request.accepted",
-                  application: request.application,
-                  requestId: request.id,
-                  vmId: null,
-                  runId,
-                  fromState: null,
-                  toState: null,
-                  reason: `${request.count} VM(s) requested`
-                },
-                ...vms.map((vm) => ({
-                  actor: request.requestedBy,
-                  kind: "vm.state",
-                  application: vm.application,
-                  requestId: request.id,
-                  vmId: vm.id,
-                  runId,
-                  fromState: null,
-                  toState: "pending",
-                  reason: `accepted as ${vm.name}`
-                }))
-              ]))
-            }`
-          }
-        })
-      )
-
-    /** The names among these that are taken already. */
-    const takenNames = (names: ReadonlyArray<string>) =>
-      sql<{ name: string }>`select name from vms where ${sql.in("name", names)}`.pipe(
-        Effect.map((rows) => new Set(rows.map((row) => row.name)))
-      )
+    /**
+     * Writes requests with their VMs (pending), their executions (due now) and the events saying
+     * so, in one statement: atomic on its own, one round trip whatever the batch's size. A name
+     * taken in the meantime fails the whole statement (the unique index), and nothing is written.
+     */
+    const insertRequests = (batch: ReadonlyArray<NewRequest>, runId: string | null) => {
+      const requests = batch.map(({ request }) => ({
+        id: request.id,
+        application: request.application,
+        environment: request.environment,
+        stack: request.stack,
+        os_version: request.osVersion,
+        machine_type: request.machineType,
+        count: request.count,
+        metadata: request.metadata,
+        requested_by: request.requestedBy
+      }))
+      const vms = batch.flatMap(({ request, vms }) => vms.map((vm) => ({
+        id: vm.id,
+        request_id: request.id,
+        name: vm.name,
+        application: vm.application,
+        environment: vm.environment,
+        stack: vm.stack,
+        os_version: vm.osVersion,
+        machine_type: vm.machineType,
+        metadata: vm.metadata,
+        created_by: vm.createdBy
+      })))
+      const executions = batch.flatMap(({ executions }) => executions.map((execution) => ({
+        id: execution.id,
+        vm_id: execution.vmId,
+        kind: execution.kind,
+        proc: execution.proc,
+        args: execution.args,
+        email_id: execution.emailId
+      })))
+      const events = batch.flatMap(({ request, vms }) => [
+        { actor: request.requestedBy, kind: "request.accepted", application: request.application, request_id: request.id, vm_id: null, to_state: null, reason: `${request.count} VM(s) requested` },
+        ...vms.map((vm) => ({ actor: request.requestedBy, kind: "vm.state", application: vm.application, request_id: request.id, vm_id: vm.id, to_state: "pending", reason: `accepted as ${vm.name}` }))
+      ])
+      return sql`
+        with requests as (
+          insert into vm_requests (id, application, environment, stack, os_version, machine_type, count, metadata, requested_by)
+          select * from jsonb_to_recordset(${JSON.stringify(requests)}::jsonb) as t(
+            id uuid, application text, environment text, stack text, os_version text, machine_type text, count int, metadata jsonb, requested_by text)
+          returning id
+        ), new_vms as (
+          insert into vms (id, request_id, name, application, environment, stack, os_version, machine_type, metadata, created_by, state)
+          select *, 'pending' from jsonb_to_recordset(${JSON.stringify(vms)}::jsonb) as t(
+            id uuid, request_id uuid, name text, application text, environment text, stack text, os_version text, machine_type text, metadata jsonb, created_by text)
+          returning id
+        ), new_executions as (
+          insert into executions (id, vm_id, kind, proc, args, email_id, state)
+          select *, 'pending' from jsonb_to_recordset(${JSON.stringify(executions)}::jsonb) as t(
+            id uuid, vm_id uuid, kind text, proc text, args jsonb, email_id text)
+          returning id
+        )
+        insert into events (actor, kind, application, request_id, vm_id, to_state, reason, run_id)
+        select *, ${runId}::uuid from jsonb_to_recordset(${JSON.stringify(events)}::jsonb) as t(
+          actor text, kind text, application text, request_id uuid, vm_id uuid, to_state text, reason text)`
+    }
 
     const findRequest = SqlSchema.findOne({
       Request: RequestId,
@@ -251,16 +273,27 @@ export class VmRepo extends Effect.Service<VmRepo>()("fleet/VmRepo", {
       execute: (id) => sql`select * from vms where id = ${id}`
     })
 
-    const eventsOfVm = SqlSchema.findAll({
+    /** A VM with its history and its executions, in one round trip. */
+    const findVmDetail = SqlSchema.findOne({
       Request: VmId,
-      Result: EventRow,
-      execute: (id) => sql`select vm_id, at, from_state, to_state, reason, actor from events where vm_id = ${id} order by id`
-    })
-
-    const executionsOfVm = SqlSchema.findAll({
-      Request: VmId,
-      Result: ExecutionRow,
-      execute: (id) => sql`select * from executions where vm_id = ${id} order by created_at, id`
+      Result: VmDetailRow,
+      execute: (id) =>
+        sql`
+          select v.*,
+            coalesce((
+              select json_agg(json_build_object(
+                'vmId', e.vm_id, 'at', e.at, 'fromState', e.from_state, 'toState', e.to_state, 'reason', e.reason, 'actor', e.actor
+              ) order by e.id) from events e where e.vm_id = v.id
+            ), '[]') as history,
+            coalesce((
+              select json_agg(json_build_object(
+                'id', x.id, 'vmId', x.vm_id, 'kind', x.kind, 'proc', x.proc, 'args', x.args, 'emailId', x.email_id, 'state', x.state,
+                'proctorId', x.proctor_id, 'proctorStatus', x.proctor_status, 'submissions', x.submissions, 'polls', x.polls,
+                'dueAt', x.due_at, 'deadlineAt', x.deadline_at, 'reason', x.reason, 'createdAt', x.created_at,
+                'submittedAt', x.submitted_at, 'finishedAt', x.finished_at
+              ) order by x.created_at, x.id) from executions x where x.vm_id = v.id
+            ), '[]') as executions
+          from vms v where v.id = ${id}`
     })
 
     const listVms = (filter: VmFilter, after: Option.Option<VmId>, limit: number) =>
@@ -324,12 +357,6 @@ export class VmRepo extends Effect.Service<VmRepo>()("fleet/VmRepo", {
             from claimed c join vms v on v.id = c.vm_id`
       })(undefined)
 
-    /** Milliseconds until the next execution is due (0 if one is due now), or none if nothing is scheduled. */
-    const nextDueInMs = sql<{ waitMs: number | null }>`
-      select (greatest(0, extract(epoch from (min(due_at) - now()))) * 1000)::float8 as wait_ms
-      from executions where due_at is not null having count(*) > 0`.pipe(
-      Effect.map((rows) => Option.fromNullable(rows[0]?.waitMs ?? null))
-    )
 
     /**
      * Applies decisions about executions this controller holds (each by its claim token), and the
@@ -454,16 +481,13 @@ export class VmRepo extends Effect.Service<VmRepo>()("fleet/VmRepo", {
         insertRequests(batch, runId).pipe(
           Effect.catchAll((error) => isUniqueViolation(error) ? Effect.fail(new NameTaken()) : Effect.die(error))
         ),
-      takenNames: (names: ReadonlyArray<string>) => Effect.orDie(takenNames(names)),
       findRequest: (id: RequestId) => Effect.orDie(findRequest(id)),
       vmsOfRequest: (id: RequestId) => Effect.orDie(vmsOfRequest(id)),
       eventsOfRequest: (id: RequestId) => Effect.orDie(eventsOfRequest(id)),
       findVm: (id: VmId) => Effect.orDie(findVm(id)),
-      eventsOfVm: (id: VmId) => Effect.orDie(eventsOfVm(id)),
-      executionsOfVm: (id: VmId) => Effect.orDie(executionsOfVm(id)),
+      findVmDetail: (id: VmId) => Effect.orDie(findVmDetail(id)),
       listVms: (filter: VmFilter, after: Option.Option<VmId>, limit: number) => Effect.orDie(listVms(filter, after, limit)),
       claimDue: (token: string, limit: number, leaseMs: number) => Effect.orDie(claimDue(token, limit, leaseMs)),
-      nextDueInMs: Effect.orDie(nextDueInMs),
       /**
        * Applies a decision about an execution this controller holds (by its claim token), and the
        * VM state it implies, with an event when the VM's state changes. False when the claim was

@@ -20,7 +20,7 @@ import {
   vmUri,
   VmWithHistory
 } from "./Domain.js"
-import { executionFor, freshNames } from "./Writes.js"
+import { executionFor, newNames } from "./Writes.js"
 import { type EventRow, type NewExecution, type NewVm, type VmFilter, VmRepo, type VmRow } from "./Repo.js"
 import { emptyCounts, requestState } from "./StateMachine.js"
 import { Wakeup } from "./Wakeup.js"
@@ -71,7 +71,7 @@ export class VmRequests extends Effect.Service<VmRequests>()("fleet/VmRequests",
         const metadata = input.metadata ?? {}
         const requestId = RequestId.make(uuidv7())
         const accepted = yield* Effect.gen(function* () {
-          const names = yield* freshNames(repo, catalog, Array.from({ length: input.count }, () => input))
+          const names = newNames(catalog, Array.from({ length: input.count }, () => input))
           const vms: Array<NewVm> = names.map((name) => ({
             id: VmId.make(uuidv7()),
             name,
@@ -143,11 +143,11 @@ export class VmRequests extends Effect.Service<VmRequests>()("fleet/VmRequests",
 
     const getVm = (id: VmId) =>
       Effect.gen(function* () {
-        const vm = yield* repo.findVm(id)
-        if (Option.isNone(vm)) return yield* Effect.fail(NotFound.of("VM", id))
-        const [events, executions] = yield* Effect.all([repo.eventsOfVm(id), repo.executionsOfVm(id)], { concurrency: 2 })
+        const found = yield* repo.findVmDetail(id)
+        if (Option.isNone(found)) return yield* Effect.fail(NotFound.of("VM", id))
+        const { history, executions, ...vm } = found.value
         return new VmDetail({
-          ...withHistory(vm.value, events),
+          ...withHistory(vm, history),
           executions: executions.map((execution) => new ExecutionView(execution, trusted))
         }, trusted)
       })

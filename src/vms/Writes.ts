@@ -1,11 +1,11 @@
-import { Effect, Option } from "effect"
+import { Option } from "effect"
 import { randomBytes } from "node:crypto"
 import type { CatalogData } from "../catalog/Catalog.js"
 import type { EnvironmentName, OsVersion, StackName } from "../catalog/Domain.js"
 import { uuidv7 } from "../common/Ids.js"
 import { ExecutionKind, ExecutionRecordId, type VmId } from "./Domain.js"
 import { suffixFromBytes, vmName } from "./Naming.js"
-import type { NewExecution, VmRepo } from "./Repo.js"
+import type { NewExecution } from "./Repo.js"
 
 /**
  * What fleet decides before proctor hears of a VM: its name, and the execution that will create,
@@ -19,33 +19,28 @@ export interface NamedShape {
   readonly osVersion: string
 }
 
-/** A fresh name for each shape (repeat a shape for several VMs of it): none taken yet, no two alike. */
-export const freshNames = (repo: VmRepo, catalog: CatalogData, shapes: ReadonlyArray<NamedShape>) =>
-  Effect.gen(function* () {
-    const names: Array<string | undefined> = shapes.map(() => undefined)
-    const chosen = new Set<string>()
-    for (let round = 0; names.some((name) => name === undefined); round++) {
-      if (round > 10) return yield* Effect.dieMessage("could not find free VM names")
-      const candidates = new Map<number, string>()
-      shapes.forEach((shape, index) => {
-        if (names[index] !== undefined) return
-        const name = vmName({
-          application: shape.application,
-          environmentShort: catalog.shortEnvironment(shape.environment as EnvironmentName),
-          stack: shape.stack,
-          osShort: catalog.shortOsVersion(shape.osVersion as OsVersion)
-        }, suffixFromBytes(randomBytes(8)))
-        if (!chosen.has(name)) candidates.set(index, name)
-      })
-      const taken = candidates.size === 0 ? new Set<string>() : yield* repo.takenNames([...candidates.values()])
-      for (const [index, name] of candidates) {
-        if (taken.has(name) || chosen.has(name)) continue
-        names[index] = name
-        chosen.add(name)
+/**
+ * A new name for each shape (repeat a shape for several VMs of it), no two alike. Whether one is
+ * taken already is left to the unique index: the write then fails with NameTaken, and the caller
+ * draws new names — rare enough (30 random bits per name within a fleet) not to check first.
+ */
+export const newNames = (catalog: CatalogData, shapes: ReadonlyArray<NamedShape>): Array<string> => {
+  const names = new Set<string>()
+  return shapes.map((shape) => {
+    while (true) {
+      const name = vmName({
+        application: shape.application,
+        environmentShort: catalog.shortEnvironment(shape.environment as EnvironmentName),
+        stack: shape.stack,
+        osShort: catalog.shortOsVersion(shape.osVersion as OsVersion)
+      }, suffixFromBytes(randomBytes(8)))
+      if (!names.has(name)) {
+        names.add(name)
+        return name
       }
     }
-    return names as Array<string>
   })
+}
 
 export interface ExecutionTarget extends NamedShape {
   readonly id: VmId

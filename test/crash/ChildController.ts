@@ -68,7 +68,13 @@ export interface SpawnOptions {
   /** How long to wait for `Listening on` (default 60 seconds: tsx compiles the sources on a cold cache). */
   readonly startTimeout?: Duration.DurationInput
   readonly args?: ReadonlyArray<string>
-  /** Flags for node itself (e.g. --cpu-prof), before bin/fleet.js. */
+  /**
+   * What to run: the TypeScript sources through tsx (`bin/fleet.js`, the default: tests exercise
+   * the code as it is), or the production bundle (`dist/fleet.mjs`, from `npm run build`: what the
+   * Docker image runs, without a TypeScript loader in the process — for benchmarks).
+   */
+  readonly entry?: "sources" | "bundle"
+  /** Flags for node itself (e.g. --cpu-prof), before the entry point. */
   readonly nodeArgs?: ReadonlyArray<string>
   /**
    * Write stdout to this file (read back from it) instead of a pipe, so that the child never waits
@@ -128,7 +134,8 @@ const spawnOnce = (options: SpawnOptions): Effect.Effect<ControllerProcess, Port
     const child: ChildProcess = yield* Effect.acquireRelease(
       Effect.sync(() => {
         const stdoutFd = options.stdoutFile === undefined ? undefined : openSync(options.stdoutFile, "w")
-        const child = spawn(process.execPath, [...(options.nodeArgs ?? []), "bin/fleet.js", ...(options.args ?? ["serve"])], {
+        const entry = options.entry === "bundle" ? "dist/fleet.mjs" : "bin/fleet.js"
+        const child = spawn(process.execPath, [...(options.nodeArgs ?? []), entry, ...(options.args ?? ["serve"])], {
           cwd: repoRoot,
           env,
           stdio: ["ignore", stdoutFd ?? "pipe", "pipe"]
