@@ -41,8 +41,14 @@ export const makePinoLogger = (target: pino.Logger): Logger.Logger<unknown, void
     const fields: Record<string, unknown> = {}
     for (const [key, value] of HashMap.toEntries(annotations)) fields[key] = value
     for (const span of List.toArray(spans)) fields[`span.${span.label}`] = span.startTime
-    if (!Cause.isEmpty(cause)) fields["err"] = Cause.pretty(cause, { renderErrorCause: true })
-    target[pinoLevel(logLevel)](fields, messageText(message))
+    let text = messageText(message)
+    if (!Cause.isEmpty(cause)) {
+      const pretty = Cause.pretty(cause, { renderErrorCause: true })
+      fields["err"] = pretty
+      // A failure logged on its own (as at start-up) still gets a readable message: its first line.
+      if (text === "") text = pretty.split("\n")[0] ?? ""
+    }
+    target[pinoLevel(logLevel)](fields, text)
   })
 
 export type LogFormat = "json" | "pretty"
