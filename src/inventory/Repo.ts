@@ -2,7 +2,7 @@ import { SqlClient } from "@effect/sql"
 import { Effect, Schema } from "effect"
 import type { ApplicationName, EnvironmentName, MachineType, OsVersion, StackName } from "../catalog/Domain.js"
 import { type InventorySnapshot, type InventoryVm, VmState } from "../planner/Domain.js"
-import { applicationGlobsClause, type VmFilter } from "../vms/Repo.js"
+import { type VmFilter, vmFilterClauses } from "../vms/Repo.js"
 import { type Dimension, InventoryGroup } from "./Domain.js"
 
 const isVmState = Schema.is(VmState)
@@ -22,12 +22,7 @@ export class InventoryRepo extends Effect.Service<InventoryRepo>()("fleet/Invent
 
     const where = (filter: VmFilter, includeDecommissioned: boolean) => {
       const clauses = [
-        ...(filter.application === undefined ? [] : [sql`application = ${filter.application}`]),
-        ...(filter.environment === undefined ? [] : [sql`environment = ${filter.environment}`]),
-        ...(filter.stack === undefined ? [] : [sql`stack = ${filter.stack}`]),
-        ...(filter.osVersion === undefined ? [] : [sql`os_version = ${filter.osVersion}`]),
-        ...(filter.state === undefined ? [] : [sql`state = ${filter.state}`]),
-        ...applicationGlobsClause(sql, filter.applicationGlobs),
+        ...vmFilterClauses(sql, filter),
         ...(includeDecommissioned || filter.state === "decommissioned" ? [] : [sql`state <> 'decommissioned'`])
       ]
       return clauses.length === 0 ? sql`` : sql`where ${sql.and(clauses)}`

@@ -8,6 +8,7 @@
  * the next time anything reads the state.
  */
 import { Schema } from "effect"
+import type { ExecutionFields } from "./V2Wire.js"
 import { mulberry32 } from "../common/Random.js"
 import { type FailureState, formatProctorTime } from "./Domain.js"
 
@@ -222,16 +223,8 @@ interface MutableVm {
   destroyedBy: string | null
 }
 
-/** What proctor returns about one execution. */
-export interface ExecutionView {
-  readonly id: string
-  readonly jobName: string
-  readonly name: string
-  readonly imageTag: string
-  readonly createdAt: string
-  readonly updatedAt: string
-  readonly status: string
-}
+/** What proctor returns about one execution (its wire fields). */
+export type ExecutionView = ExecutionFields
 
 export type SubmitResult =
   | { readonly _tag: "UnknownProc"; readonly proc: string }

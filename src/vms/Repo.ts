@@ -154,8 +154,18 @@ export interface VmFilter {
 }
 
 /** The SQL condition for VmFilter.applicationGlobs, if any. */
-export const applicationGlobsClause = (sql: SqlClient.SqlClient, globs: ReadonlyArray<string> | undefined) =>
+const applicationGlobsClause = (sql: SqlClient.SqlClient, globs: ReadonlyArray<string> | undefined) =>
   globs === undefined ? [] : [sql.or(globs.map((glob) => sql`application like ${likePattern(glob)}`))]
+
+/** The SQL conditions of a VM filter (to be joined with `and`): one definition for lists and counts. */
+export const vmFilterClauses = (sql: SqlClient.SqlClient, filter: VmFilter) => [
+  ...(filter.application === undefined ? [] : [sql`application = ${filter.application}`]),
+  ...(filter.environment === undefined ? [] : [sql`environment = ${filter.environment}`]),
+  ...(filter.stack === undefined ? [] : [sql`stack = ${filter.stack}`]),
+  ...(filter.osVersion === undefined ? [] : [sql`os_version = ${filter.osVersion}`]),
+  ...(filter.state === undefined ? [] : [sql`state = ${filter.state}`]),
+  ...applicationGlobsClause(sql, filter.applicationGlobs)
+]
 
 /** A decision about a claimed execution, and the VM state it implies (none when the VM's state does not change). */
 export interface Outcome {
@@ -302,12 +312,7 @@ export class VmRepo extends Effect.Service<VmRepo>()("fleet/VmRepo", {
         Result: VmRow,
         execute: () => {
           const clauses = [
-            ...(filter.application === undefined ? [] : [sql`application = ${filter.application}`]),
-            ...(filter.environment === undefined ? [] : [sql`environment = ${filter.environment}`]),
-            ...(filter.stack === undefined ? [] : [sql`stack = ${filter.stack}`]),
-            ...(filter.osVersion === undefined ? [] : [sql`os_version = ${filter.osVersion}`]),
-            ...(filter.state === undefined ? [] : [sql`state = ${filter.state}`]),
-            ...applicationGlobsClause(sql, filter.applicationGlobs),
+            ...vmFilterClauses(sql, filter),
             ...(Option.isSome(after) ? [sql`id < ${after.value}`] : [])
           ]
           return sql`select * from vms ${clauses.length > 0 ? sql`where ${sql.and(clauses)}` : sql``}
