@@ -16,20 +16,23 @@
  * (fleet's, Info: its default), BENCH_CPU_PROF=<dir> (a V8 CPU profile of fleet), BENCH_STRICT=1 (exit 1
  * when a target is missed).
  */
-import { NodeContext, NodeRuntime } from "@effect/platform-node"
-import { SqlClient } from "@effect/sql"
+import { NodeRuntime } from "@effect/platform-node"
 import autocannon from "autocannon"
-import { Context, Deferred, Effect, Exit, Layer, Redacted } from "effect"
+import { Deferred, Effect, Exit } from "effect"
 import { spawn } from "node:child_process"
-import { randomBytes } from "node:crypto"
-import { mkdtempSync, readFileSync, rmSync } from "node:fs"
-import { cpus, loadavg, tmpdir } from "node:os"
+import { cpus, loadavg } from "node:os"
 import { join } from "node:path"
-import { Catalog } from "../src/catalog/Catalog.js"
-import { layerFromUrl } from "../src/db/Database.js"
-import { migrate } from "../src/db/Migrations.js"
-import { ProctorSimulator } from "../src/proctor/Simulator.js"
-import { adminToken, freePort, httpJson, repoRoot, spawnController } from "../test/crash/ChildController.js"
+import { adminToken, freePort, httpJson, repoRoot } from "../test/crash/ChildController.js"
+import { startSimulator } from "../test/executor-crash/support.js"
+import {
+  cpuProfileNodeArgs,
+  processCpuSeconds,
+  scopedTempDirectory,
+  scratchDatabase,
+  serverUrl,
+  spawnBundledController,
+  verdict
+} from "./support.js"
 
 const env = process.env
 const duration = Number(env["BENCH_DURATION"] ?? 10)
@@ -40,26 +43,6 @@ const logLevel = env["BENCH_LOG_LEVEL"] ?? "Info"
 const strict = env["BENCH_STRICT"] === "1"
 const cpuProfileDir = env["BENCH_CPU_PROF"]
 const targets = { throughputRatio: 0.6, p99AtRateMs: 50 }
-
-const serverUrl = env["DATABASE_URL"] ?? env["TEST_DATABASE_URL"] ?? "postgres://postgres@127.0.0.1:5432/postgres"
-const withDatabase = (url: string, database: string) => {
-  const parsed = new URL(url)
-  parsed.pathname = `/${database}`
-  return parsed.toString()
-}
-
-const admin = (statement: string) =>
-  Effect.gen(function* () {
-    const sql = yield* SqlClient.SqlClient
-    yield* sql.unsafe(statement)
-  }).pipe(Effect.provide(layerFromUrl(Redacted.make(serverUrl), 1)), Effect.scoped, Effect.orDie)
-
-/** User + system CPU seconds of a process, from /proc/<pid>/stat (fields 14 and 15; 100 ticks a second). */
-const cpuSeconds = (pid: number): number => {
-  const stat = readFileSync(`/proc/${pid}/stat`, "utf8")
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
-  return (Number(fields[11]) + Number(fields[12])) / 100
-}
 
 interface Figures {
   readonly requestsPerSecond: number
@@ -74,9 +57,9 @@ interface Figures {
 /** One autocannon pass against the server with this pid. */
 const cannon = (pid: number, options: autocannon.Options) =>
   Effect.suspend(() => {
-    const cpuBefore = cpuSeconds(pid)
+    const cpuBefore = processCpuSeconds(pid)
     return Effect.promise(() => autocannon({ ...options, duration: options.duration ?? duration })).pipe(
-      Effect.map((result) => ({ result, cpu: cpuSeconds(pid) - cpuBefore }))
+      Effect.map((result) => ({ result, cpu: processCpuSeconds(pid) - cpuBefore }))
     )
   }).pipe(
     Effect.map(({ cpu, result }): Figures => ({
@@ -141,40 +124,21 @@ const spawnBaseline = (databaseUrl: string) =>
   })
 
 const program = Effect.gen(function* () {
-  const database = `fleet_bench_${randomBytes(5).toString("hex")}`
-  yield* Effect.acquireRelease(admin(`create database ${database}`), () => admin(`drop database if exists ${database} with (force)`))
-  const databaseUrl = withDatabase(serverUrl, database)
-  const sql = yield* Layer.build(layerFromUrl(Redacted.make(databaseUrl), 2)).pipe(
-    Effect.map((context) => Context.get(context, SqlClient.SqlClient)),
-    Effect.orDie
-  )
-  yield* migrate.pipe(Effect.provideService(SqlClient.SqlClient, sql), Effect.provide(NodeContext.layer), Effect.orDie)
+  const { name: database, url: databaseUrl } = yield* scratchDatabase
   const token = yield* adminToken(databaseUrl, "bench-admin")
 
-  const catalog = yield* Effect.provide(Catalog, Catalog.layer.pipe(Layer.provide(NodeContext.layer))).pipe(Effect.orDie)
-  const simulator = yield* ProctorSimulator.start({
-    procs: ProctorSimulator.procsFromCatalog(catalog),
+  const simulator = yield* startSimulator({
     responseLatencyMs: 0,
     durationMs: { create: 0, destroy: 0, check: 0 }
-  }).pipe(Effect.orDie)
+  })
 
-  const logDirectory = yield* Effect.acquireRelease(
-    Effect.sync(() => mkdtempSync(join(tmpdir(), "fleet-bench-http-"))),
-    (directory) => Effect.sync(() => rmSync(directory, { recursive: true, force: true }))
-  )
-  const fleet = yield* spawnController({
-    // The production bundle, as the Docker image runs it (`npm run build` first: the npm script does).
-    entry: "bundle",
-    env: {
-      FLEET_MODE: "production",
-      FLEET_RATE_LIMIT: "0",
-      LOG_LEVEL: logLevel,
-      DATABASE_POOL_SIZE: poolSize,
-      DATABASE_URL: databaseUrl,
-      PROCTOR_URL: simulator.url
-    },
-    stdoutFile: join(logDirectory, "controller.log"),
-    ...(cpuProfileDir === undefined ? {} : { nodeArgs: ["--cpu-prof", `--cpu-prof-dir=${cpuProfileDir}`] })
+  const logDirectory = yield* scopedTempDirectory("fleet-bench-http-")
+  const fleet = yield* spawnBundledController({
+    settings: { LOG_LEVEL: logLevel, DATABASE_POOL_SIZE: poolSize },
+    databaseUrl,
+    proctorUrl: simulator.url,
+    logFile: join(logDirectory, "controller.log"),
+    nodeArgs: cpuProfileNodeArgs(cpuProfileDir)
   })
 
   // One VM, ready, with its history and execution: what GET /v1/vms/{id} reads.
@@ -200,7 +164,6 @@ const program = Effect.gen(function* () {
     `p99 ${String(figures.p99).padStart(4)} ms   server CPU ${figures.cpuMicros.toFixed(0).padStart(5)} µs/request` +
     (figures.non2xx + figures.errors > 0 ? `   (${figures.non2xx} non-2xx, ${figures.errors} errors)` : "")
   const ratio = (name: "getMax" | "postMax") => fleetFigures[name].requestsPerSecond / baselineFigures[name].requestsPerSecond
-  const verdict = (ok: boolean) => (ok ? "met" : "MISSED")
   const getRatio = ratio("getMax")
   const postRatio = ratio("postMax")
   const p99s = [fleetFigures.getRate.p99, fleetFigures.postRate.p99]

@@ -18,13 +18,11 @@ import { NodeContext } from "@effect/platform-node"
 import { SqlClient } from "@effect/sql"
 import { Effect, Layer, Logger, LogLevel, Redacted } from "effect"
 import { spawn } from "node:child_process"
-import { randomBytes } from "node:crypto"
 import { cpus, loadavg } from "node:os"
 import { readFileSync } from "node:fs"
 import { fileURLToPath } from "node:url"
 import { Catalog } from "../src/catalog/Catalog.js"
 import { layerFromUrl } from "../src/db/Database.js"
-import { migrate } from "../src/db/Migrations.js"
 import { insertVms } from "../src/demo/Seed.js"
 import { generateBenchmarkInventory } from "../src/demo/Synthetic.js"
 import { InventoryRepo } from "../src/inventory/Repo.js"
@@ -33,6 +31,7 @@ import { buildPlan } from "../src/planner/Planner.js"
 import { PlanService } from "../src/planner/PlanService.js"
 import { renderPlan } from "../src/planner/Report.js"
 import { decodePlanSpec, plansDirectory } from "../src/planner/Spec.js"
+import { median, scratchDatabase, serverUrl } from "./support.js"
 
 const targets = { coreMs: 1_000, endToEndMs: 3_000, rssMb: 500 }
 const specFile = join(plansDirectory, "retire-deprecated.yaml")
@@ -42,17 +41,10 @@ const fleets = Number(process.env["BENCH_FLEETS"] ?? 10_000)
 const perFleet = Number(process.env["BENCH_VMS_PER_FLEET"] ?? 10)
 const runs = Math.max(1, Number(process.env["BENCH_RUNS"] ?? 5))
 
-const median = (values: ReadonlyArray<number>) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!
 const ms = (value: number) => `${Math.round(value).toLocaleString("en-US")} ms`
 const mb = (kilobytes: number) => kilobytes / 1024
 
 const quiet = Logger.minimumLogLevel(LogLevel.Warning)
-
-const withDatabase = (url: string, database: string) => {
-  const parsed = new URL(url)
-  parsed.pathname = `/${database}`
-  return parsed.toString()
-}
 
 interface Measured {
   readonly vms: number
@@ -158,25 +150,14 @@ const runMeasure = (url: string) =>
   })
 
 const main = Effect.gen(function* () {
-  const server = process.env["DATABASE_URL"] ?? process.env["TEST_DATABASE_URL"] ?? "postgres://postgres@127.0.0.1:5432/postgres"
-  const name = `fleet_bench_${randomBytes(5).toString("hex")}`
-  const admin = (statement: string) =>
-    Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe(statement)).pipe(
-      Effect.provide(layerFromUrl(Redacted.make(server), 1)),
-      Effect.scoped
-    )
-  const url = withDatabase(server, name)
+  const { name, url, sql } = yield* scratchDatabase.pipe(Logger.withMinimumLogLevel(LogLevel.Warning))
   console.log(`Planner benchmark: ${fleets.toLocaleString("en-US")} fleets × ${perFleet} VMs, half on deprecated versions; ${runs} runs each`)
-  console.log(`  database ${name} on ${new URL(server).host} (dropped at the end)`)
-  yield* Effect.acquireRelease(admin(`create database ${name}`), () =>
-    admin(`drop database if exists ${name} with (force)`).pipe(Effect.orDie))
+  console.log(`  database ${name} on ${new URL(serverUrl).host} (dropped at the end)`)
 
   const setupStarted = performance.now()
   yield* Effect.gen(function* () {
-    yield* migrate
     const catalog = yield* Catalog
     const vms = generateBenchmarkInventory(catalog, { fleets, vmsPerFleet: perFleet })
-    const sql = yield* SqlClient.SqlClient
     yield* insertVms(vms, {
       createdBy: "bench-plan",
       reason: "benchmark data",
@@ -187,7 +168,8 @@ const main = Effect.gen(function* () {
     process.stderr.write("\n")
     yield* sql`analyze vms`
   }).pipe(
-    Effect.provide(Layer.mergeAll(layerFromUrl(Redacted.make(url), 1), Catalog.layer).pipe(Layer.provideMerge(NodeContext.layer))),
+    Effect.provideService(SqlClient.SqlClient, sql),
+    Effect.provide(Catalog.layer.pipe(Layer.provide(NodeContext.layer))),
     Effect.provide(quiet)
   )
   console.log(`  setup (generate, insert, analyze): ${ms(performance.now() - setupStarted)}`)

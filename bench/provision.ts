@@ -18,19 +18,31 @@
  * on), BENCH_STRICT=1 (exit 1 when a target is missed). Any FLEET_* variable set here is passed
  * to the controller (e.g. FLEET_RECONCILER_CONCURRENCY, DATABASE_POOL_SIZE).
  */
-import { NodeContext, NodeRuntime } from "@effect/platform-node"
-import { SqlClient } from "@effect/sql"
-import { Context, Effect, Layer, Logger, LogLevel, Redacted, Schema } from "effect"
-import { randomBytes } from "node:crypto"
-import { mkdtempSync, readFileSync, rmSync } from "node:fs"
-import { cpus, tmpdir } from "node:os"
+import { NodeRuntime } from "@effect/platform-node"
+import { Effect, Logger, LogLevel, Schema } from "effect"
+import { cpus } from "node:os"
 import { join } from "node:path"
-import { Catalog } from "../src/catalog/Catalog.js"
-import { layerFromUrl } from "../src/db/Database.js"
-import { migrate } from "../src/db/Migrations.js"
-import { ProctorSimulator } from "../src/proctor/Simulator.js"
 import { VmRequestAccepted } from "../src/vms/Domain.js"
-import { adminToken, httpJson, spawnController } from "../test/crash/ChildController.js"
+import { adminToken, httpJson } from "../test/crash/ChildController.js"
+import { startSimulator } from "../test/executor-crash/support.js"
+import {
+  backendCpuSeconds,
+  backendCpuSecondsBetween,
+  clockTicksPerSecond,
+  committedTransactions,
+  controllerSettingsFromEnv,
+  cpuProfileNodeArgs,
+  fixed,
+  machineCpuTicks,
+  percentile,
+  processCpuSeconds,
+  processMemoryMb,
+  scopedTempDirectory,
+  scratchDatabase,
+  serverUrl,
+  spawnBundledController,
+  verdict
+} from "./support.js"
 
 const env = process.env
 const requests = Number(env["BENCH_REQUESTS"] ?? 100)
@@ -46,125 +58,33 @@ const total = requests * perRequest
 
 const targets = { vmsPerSecond: 200, callsPerVm: 3, peakRssMb: 300 }
 
-const serverUrl = env["DATABASE_URL"] ?? env["TEST_DATABASE_URL"] ?? "postgres://postgres@127.0.0.1:5432/postgres"
-const withDatabase = (url: string, database: string) => {
-  const parsed = new URL(url)
-  parsed.pathname = `/${database}`
-  return parsed.toString()
-}
-
-/** Clock ticks per second for /proc/<pid>/stat (getconf CLK_TCK; 100 on Linux). */
-const clockTicks = 100
-
-/** User + system CPU seconds of a process, from /proc/<pid>/stat (fields 14 and 15). */
-const cpuSeconds = (pid: number): number => {
-  const stat = readFileSync(`/proc/${pid}/stat`, "utf8")
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
-  return (Number(fields[11]) + Number(fields[12])) / clockTicks
-}
-
-/** A line of /proc/<pid>/status in MB (VmHWM: peak resident set; VmRSS: now). */
-const statusMb = (pid: number, key: "VmHWM" | "VmRSS"): number => {
-  const match = new RegExp(`^${key}:\\s+(\\d+) kB`, "m").exec(readFileSync(`/proc/${pid}/status`, "utf8"))
-  return match ? Number(match[1]) / 1024 : Number.NaN
-}
-
-/** Busy and total jiffies of the whole machine, from /proc/stat. */
-const machineTicks = (): { busy: number; total: number } => {
-  const cpu = readFileSync("/proc/stat", "utf8").split("\n")[0]!.trim().split(/\s+/).slice(1).map(Number)
-  const idle = (cpu[3] ?? 0) + (cpu[4] ?? 0)
-  const sum = cpu.reduce((a, b) => a + b, 0)
-  return { busy: sum - idle, total: sum }
-}
-
-const percentile = (values: ReadonlyArray<number>, p: number): number => {
-  if (values.length === 0) return Number.NaN
-  const sorted = [...values].sort((a, b) => a - b)
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!
-}
-
-const fixed = (value: number, digits = 2) => value.toFixed(digits)
-const verdict = (ok: boolean) => (ok ? "met" : "MISSED")
-
-const admin = (statement: string) =>
-  Effect.gen(function* () {
-    const sql = yield* SqlClient.SqlClient
-    yield* sql.unsafe(statement)
-  }).pipe(Effect.provide(layerFromUrl(Redacted.make(serverUrl), 1)), Effect.scoped, Effect.orDie)
-
 const program = Effect.gen(function* () {
   // A database of our own, migrated before the controller starts so that a token can be made in it.
-  const database = `fleet_bench_${randomBytes(5).toString("hex")}`
-  yield* Effect.acquireRelease(admin(`create database ${database}`), () => admin(`drop database if exists ${database} with (force)`))
-  const databaseUrl = withDatabase(serverUrl, database)
-  const sql = yield* Layer.build(layerFromUrl(Redacted.make(databaseUrl), 2)).pipe(
-    Effect.map((context) => Context.get(context, SqlClient.SqlClient)),
-    Effect.orDie
-  )
-  yield* migrate.pipe(
-    Effect.provideService(SqlClient.SqlClient, sql),
-    Effect.provide(NodeContext.layer),
-    Logger.withMinimumLogLevel(LogLevel.Warning),
-    Effect.orDie
-  )
+  const { name: database, url: databaseUrl, sql } = yield* scratchDatabase.pipe(Logger.withMinimumLogLevel(LogLevel.Warning))
   const token = yield* adminToken(databaseUrl, "bench-admin")
 
-  const catalog = yield* Effect.provide(Catalog, Catalog.layer.pipe(Layer.provide(NodeContext.layer))).pipe(Effect.orDie)
-  const simulator = yield* ProctorSimulator.start({
-    procs: ProctorSimulator.procsFromCatalog(catalog),
+  const simulator = yield* startSimulator({
     responseLatencyMs: 0,
     durationMs: { create: createMs, destroy: createMs, check: createMs }
-  }).pipe(Effect.orDie)
+  })
 
-  const logDirectory = yield* Effect.acquireRelease(
-    Effect.sync(() => mkdtempSync(join(tmpdir(), "fleet-bench-"))),
-    (directory) => Effect.sync(() => rmSync(directory, { recursive: true, force: true }))
-  )
-  const passThrough = Object.fromEntries(
-    Object.entries(env).filter((entry): entry is [string, string] => /^(FLEET_|DATABASE_POOL_SIZE$)/.test(entry[0]) && entry[1] !== undefined)
-  )
-  const controller = yield* spawnController({
-    // The production bundle, as the Docker image runs it (`npm run build` first: the npm script does).
-    entry: "bundle",
-    env: {
-      FLEET_MODE: "production",
-      FLEET_POLL_INITIAL: pollInitial,
-      FLEET_RATE_LIMIT: "0",
-      LOG_LEVEL: logLevel,
-      ...passThrough,
-      DATABASE_URL: databaseUrl,
-      PROCTOR_URL: simulator.url
-    },
-    // Its logs go to a file, as in production (to a file or a log collector): through a pipe to
-    // this busy process, pino's synchronous writes would wait for this process to read them.
-    stdoutFile: join(logDirectory, "controller.log"),
-    ...(cpuProfileDir === undefined ? {} : { nodeArgs: ["--cpu-prof", `--cpu-prof-dir=${cpuProfileDir}`] })
+  const logDirectory = yield* scopedTempDirectory("fleet-bench-")
+  const passThrough = controllerSettingsFromEnv()
+  const controller = yield* spawnBundledController({
+    settings: { FLEET_POLL_INITIAL: pollInitial, LOG_LEVEL: logLevel, ...passThrough },
+    databaseUrl,
+    proctorUrl: simulator.url,
+    logFile: join(logDirectory, "controller.log"),
+    nodeArgs: cpuProfileNodeArgs(cpuProfileDir)
   })
   const pid = controller.pid
   const statsBefore = yield* simulator.stats
-  const cpuAtStart = cpuSeconds(pid)
-  const machineAtStart = machineTicks()
+  const cpuAtStart = processCpuSeconds(pid)
+  const machineAtStart = machineCpuTicks()
   const selfAtStart = process.cpuUsage()
-  /** CPU seconds of the PostgreSQL backends serving the benchmark's database (the controller's pool and ours). */
-  const postgresCpu = sql<{ pid: number }>`select pid from pg_stat_activity where datname = ${database}`.pipe(
-    Effect.map((rows) =>
-      new Map(rows.map((row) => {
-        try {
-          return [row.pid, cpuSeconds(row.pid)] as const
-        } catch {
-          return [row.pid, 0] as const
-        }
-      }))
-    ),
-    Effect.orDie
-  )
-  const postgresAtStart = yield* postgresCpu
-  const transactions = sql<{ commits: number }>`
-    select xact_commit::float8 as commits from pg_stat_database where datname = ${database}`.pipe(
-    Effect.map((rows) => rows[0]?.commits ?? 0),
-    Effect.orDie
-  )
-  const commitsAtStart = yield* transactions
+  // The PostgreSQL backends serving the benchmark's database: the controller's pool and ours.
+  const postgresAtStart = yield* backendCpuSeconds(sql, database)
+  const commitsAtStart = yield* committedTransactions(sql, database)
 
   // Optional: what the database is busy with, sampled every 10 ms while the run lasts.
   const samples = new Map<string, number>()
@@ -223,15 +143,14 @@ const program = Effect.gen(function* () {
   }
   const settledAt = Date.now()
   sampling = false
-  const cpuAtEnd = cpuSeconds(pid)
-  const machineAtEnd = machineTicks()
+  const cpuAtEnd = processCpuSeconds(pid)
+  const machineAtEnd = machineCpuTicks()
   const self = process.cpuUsage(selfAtStart)
-  const postgresAtEnd = yield* postgresCpu
-  const commits = (yield* transactions) - commitsAtStart
-  let postgresSeconds = 0
-  for (const [backend, seconds] of postgresAtEnd) postgresSeconds += seconds - (postgresAtStart.get(backend) ?? 0)
-  const peakRssMb = statusMb(pid, "VmHWM")
-  const rssNowMb = statusMb(pid, "VmRSS")
+  const postgresAtEnd = yield* backendCpuSeconds(sql, database)
+  const commits = (yield* committedTransactions(sql, database)) - commitsAtStart
+  const postgresSeconds = backendCpuSecondsBetween(postgresAtStart, postgresAtEnd)
+  const peakRssMb = processMemoryMb(pid, "VmHWM")
+  const rssNowMb = processMemoryMb(pid, "VmRSS")
   const stats = yield* simulator.stats
 
   const [perVm] = yield* sql<{ polls: number; submissions: number }>`
@@ -251,7 +170,7 @@ const program = Effect.gen(function* () {
   const submits = stats.submit.accepted + stats.submit.failed + stats.submit.lost - statsBefore.submit.accepted - statsBefore.submit.failed - statsBefore.submit.lost
   const statusCalls = stats.status.ok + stats.status.notFound - statsBefore.status.ok - statsBefore.status.notFound
   const machineBusy = (machineAtEnd.busy - machineAtStart.busy) / Math.max(1, machineAtEnd.total - machineAtStart.total)
-  const machineBusySeconds = (machineAtEnd.busy - machineAtStart.busy) / clockTicks
+  const machineBusySeconds = (machineAtEnd.busy - machineAtStart.busy) / clockTicksPerSecond
   const controllerSeconds = cpuAtEnd - cpuAtStart
   const selfSeconds = (self.user + self.system) / 1e6
   const oursSeconds = controllerSeconds + postgresSeconds + selfSeconds

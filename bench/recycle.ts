@@ -42,23 +42,37 @@
  * output, copied there at the end), BENCH_STRICT=1 (exit 1 when a target is missed).
  * Any FLEET_* or DATABASE_POOL_SIZE variable set here is passed to the controller.
  */
-import { NodeContext, NodeRuntime } from "@effect/platform-node"
+import { NodeRuntime } from "@effect/platform-node"
 import { SqlClient } from "@effect/sql"
-import { Context, Effect, Layer, Redacted } from "effect"
-import { randomBytes, randomUUID } from "node:crypto"
+import { Effect } from "effect"
+import { randomUUID } from "node:crypto"
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs"
 import { availableParallelism, tmpdir } from "node:os"
 import { join } from "node:path"
 import * as YAML from "yaml"
-import { Catalog, defaultCatalogPath } from "../src/catalog/Catalog.js"
-import { layerFromUrl } from "../src/db/Database.js"
-import { migrate } from "../src/db/Migrations.js"
+import { defaultCatalogPath } from "../src/catalog/Catalog.js"
 import { insertVms } from "../src/demo/Seed.js"
 import type { InventoryVm } from "../src/planner/Domain.js"
-import { ProctorSimulator } from "../src/proctor/Simulator.js"
 import { vmName } from "../src/vms/Naming.js"
-import { adminToken, spawnController } from "../test/crash/ChildController.js"
-import { readRun, recyclePlan, savePlan, startRun, waitFor } from "../test/executor-crash/support.js"
+import { adminToken } from "../test/crash/ChildController.js"
+import { readRun, recyclePlan, savePlan, startRun, startSimulator, waitFor } from "../test/executor-crash/support.js"
+import {
+  backendCpuSeconds,
+  backendCpuSecondsBetween,
+  committedTransactions,
+  controllerSettingsFromEnv,
+  cpuProfileNodeArgs,
+  fixed,
+  machineCpuTicks,
+  mean,
+  percentile,
+  processCpuSeconds,
+  processMemoryMb,
+  scratchDatabase,
+  serverUrl,
+  spawnBundledController,
+  verdict
+} from "./support.js"
 
 const env = process.env
 const steps = Number(env["BENCH_STEPS"] ?? 1000)
@@ -76,49 +90,6 @@ const nodeArgs = (env["BENCH_NODE_ARGS"] ?? "").split(" ").filter((arg) => arg !
 
 const targets = { ratio: 1.15, peakRssMb: 300 }
 
-const serverUrl = env["DATABASE_URL"] ?? env["TEST_DATABASE_URL"] ?? "postgres://postgres@127.0.0.1:5432/postgres"
-const withDatabase = (url: string, database: string) => {
-  const parsed = new URL(url)
-  parsed.pathname = `/${database}`
-  return parsed.toString()
-}
-
-/** User + system CPU seconds of a process, from /proc/<pid>/stat (fields 14 and 15, in clock ticks of 1/100 s). */
-const cpuSeconds = (pid: number): number => {
-  const stat = readFileSync(`/proc/${pid}/stat`, "utf8")
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
-  return (Number(fields[11]) + Number(fields[12])) / 100
-}
-
-/** VmHWM (peak resident set) of a process in MB, from /proc/<pid>/status. */
-const peakRssMb = (pid: number): number => {
-  const match = /^VmHWM:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"))
-  return match ? Number(match[1]) / 1024 : Number.NaN
-}
-
-/** Busy and total jiffies of the whole machine, from /proc/stat. */
-const machineTicks = (): { busy: number; total: number } => {
-  const cpu = readFileSync("/proc/stat", "utf8").split("\n")[0]!.trim().split(/\s+/).slice(1).map(Number)
-  const idle = (cpu[3] ?? 0) + (cpu[4] ?? 0)
-  const sum = cpu.reduce((a, b) => a + b, 0)
-  return { busy: sum - idle, total: sum }
-}
-
-const fixed = (value: number, digits = 2) => value.toFixed(digits)
-const verdict = (ok: boolean) => (ok ? "met" : "MISSED")
-const mean = (values: ReadonlyArray<number>) => (values.length === 0 ? Number.NaN : values.reduce((a, b) => a + b, 0) / values.length)
-const percentile = (values: ReadonlyArray<number>, p: number): number => {
-  if (values.length === 0) return Number.NaN
-  const sorted = [...values].sort((a, b) => a - b)
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!
-}
-
-const admin = (statement: string) =>
-  Effect.gen(function* () {
-    const sql = yield* SqlClient.SqlClient
-    yield* sql.unsafe(statement)
-  }).pipe(Effect.provide(layerFromUrl(Redacted.make(serverUrl), 1)), Effect.scoped, Effect.orDie)
-
 /** The shipped catalog, without its readiness proc unless BENCH_READINESS=1; the path of the file used. */
 const catalogFile = (directory: string): string => {
   if (readiness) return defaultCatalogPath
@@ -132,14 +103,7 @@ const catalogFile = (directory: string): string => {
 const stacks = ["java", "go", "python", "node"] as const
 
 const program = Effect.gen(function* () {
-  const database = `fleet_bench_${randomBytes(5).toString("hex")}`
-  yield* Effect.acquireRelease(admin(`create database ${database}`), () => admin(`drop database if exists ${database} with (force)`))
-  const databaseUrl = withDatabase(serverUrl, database)
-  const sql = yield* Layer.build(layerFromUrl(Redacted.make(databaseUrl), 2)).pipe(
-    Effect.map((context) => Context.get(context, SqlClient.SqlClient)),
-    Effect.orDie
-  )
-  yield* migrate.pipe(Effect.provideService(SqlClient.SqlClient, sql), Effect.provide(NodeContext.layer), Effect.orDie)
+  const { name: database, url: databaseUrl, sql } = yield* scratchDatabase
   const token = yield* adminToken(databaseUrl, "bench-admin")
 
   // The old fleets, straight into the inventory.
@@ -169,35 +133,21 @@ const program = Effect.gen(function* () {
 
   const workDirectory = mkdtempSync(join(tmpdir(), "fleet-bench-recycle-"))
   const catalogPath = catalogFile(workDirectory)
-  const catalog = yield* Effect.provide(Catalog, Catalog.layer.pipe(Layer.provide(NodeContext.layer))).pipe(Effect.orDie)
-  const simulator = yield* ProctorSimulator.start({
-    procs: ProctorSimulator.procsFromCatalog(catalog),
+  const simulator = yield* startSimulator({
     responseLatencyMs: 0,
     durationMs: { create: createMs, destroy: destroyMs, check: checkMs }
-  }).pipe(Effect.orDie)
+  })
 
-  const passThrough = Object.fromEntries(
-    Object.entries(env).filter((entry): entry is [string, string] => /^(FLEET_|DATABASE_POOL_SIZE$)/.test(entry[0]) && entry[1] !== undefined)
-  )
+  const passThrough = controllerSettingsFromEnv()
   // Settings beyond the defaults, all documented ones: the first status poll of a proc the
   // controller has not yet seen finish (after that it polls by the proc's typical run time).
   const settings = { FLEET_POLL_INITIAL: "100 millis", ...passThrough }
-  const controller = yield* spawnController({
-    // The production bundle, as the Docker image runs it (`npm run build` first: the npm script does).
-    entry: "bundle",
-    env: {
-      FLEET_MODE: "production",
-      FLEET_RATE_LIMIT: "0",
-      LOG_LEVEL: logLevel,
-      FLEET_CATALOG: catalogPath,
-      ...settings,
-      DATABASE_URL: databaseUrl,
-      PROCTOR_URL: simulator.url
-    },
-    // Its logs go to a file, as in production: through a pipe to this busy process, pino's
-    // synchronous writes would wait for this process to read them.
-    stdoutFile: join(workDirectory, "controller.log"),
-    nodeArgs: [...nodeArgs, ...(cpuProfileDir === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${cpuProfileDir}`])]
+  const controller = yield* spawnBundledController({
+    settings: { LOG_LEVEL: logLevel, FLEET_CATALOG: catalogPath, ...settings },
+    databaseUrl,
+    proctorUrl: simulator.url,
+    logFile: join(workDirectory, "controller.log"),
+    nodeArgs: [...nodeArgs, ...cpuProfileNodeArgs(cpuProfileDir)]
   })
   const pid = controller.pid
 
@@ -212,38 +162,24 @@ const program = Effect.gen(function* () {
   ], ["environments: { include: [production] }"]))
   if (plan.steps !== steps) return yield* Effect.dieMessage(`the plan has ${plan.steps} steps, expected ${steps}`)
 
-  const transactions = sql<{ commits: number }>`select xact_commit::float8 as commits from pg_stat_database where datname = ${database}`.pipe(
-    Effect.map((rows) => rows[0]?.commits ?? 0),
-    Effect.orDie
-  )
-  /** CPU seconds of the PostgreSQL backends serving the benchmark's database (the controller's pool and this process's). */
-  const postgresCpu = sql<{ pid: number }>`select pid from pg_stat_activity where datname = ${database}`.pipe(
-    Effect.map((rows) => new Map(rows.map((row) => {
-      try {
-        return [row.pid, cpuSeconds(row.pid)] as const
-      } catch {
-        return [row.pid, 0] as const
-      }
-    }))),
-    Effect.orDie
-  )
-  const commitsAtStart = yield* transactions
-  const postgresAtStart = yield* postgresCpu
+  const commitsAtStart = yield* committedTransactions(sql, database)
+  // The PostgreSQL backends serving the benchmark's database: the controller's pool and this process's.
+  const postgresAtStart = yield* backendCpuSeconds(sql, database)
   const statsBefore = yield* simulator.stats
-  const cpuAtStart = cpuSeconds(pid)
-  const machineAtStart = machineTicks()
+  const cpuAtStart = processCpuSeconds(pid)
+  const machineAtStart = machineCpuTicks()
   const ownAtStart = process.cpuUsage()
   const run = yield* startRun(controller.baseUrl, token, plan.id)
   const finished = yield* waitFor(readRun(sql, run.id), (row) => row.finishedAt !== null || row.state === "paused", `run ${run.id} to finish`, {
     timeoutMs: 300_000,
     everyMs: 20
   })
-  const cpuAtEnd = cpuSeconds(pid)
-  const machineAtEnd = machineTicks()
+  const cpuAtEnd = processCpuSeconds(pid)
+  const machineAtEnd = machineCpuTicks()
   const own = process.cpuUsage(ownAtStart)
-  const postgresAtEnd = yield* postgresCpu
-  const postgresSeconds = [...postgresAtEnd].reduce((sum, [backend, seconds]) => sum + seconds - (postgresAtStart.get(backend) ?? 0), 0)
-  const peakMb = peakRssMb(pid)
+  const postgresAtEnd = yield* backendCpuSeconds(sql, database)
+  const postgresSeconds = backendCpuSecondsBetween(postgresAtStart, postgresAtEnd)
+  const peakMb = processMemoryMb(pid, "VmHWM")
   const stats = yield* simulator.stats
   if (finished.state !== "succeeded") return yield* Effect.dieMessage(`the run ended ${finished.state}, not succeeded`)
 
@@ -302,7 +238,7 @@ const program = Effect.gen(function* () {
   yield* controller.stop("SIGTERM").pipe(Effect.timeout("30 seconds"), Effect.option)
   // The statistics collector counts a backend's commits when it goes idle, at most a second late.
   yield* Effect.sleep("1100 millis")
-  const commits = (yield* transactions) - commitsAtStart
+  const commits = (yield* committedTransactions(sql, database)) - commitsAtStart
   if (outputFile !== undefined) writeFileSync(outputFile, controller.output())
 
   const makespan = (finished.finishedAt!.getTime() - finished.createdAt.getTime()) / 1000
