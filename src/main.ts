@@ -95,7 +95,7 @@ export const InfrastructureLive = Layer.mergeAll(ProctorLive, Migrated).pipe(
   Layer.provideMerge(NodeContext.layer)
 )
 
-/** `fleet serve`: the HTTP API and the reconciler loop. */
+/** `fleet serve`: the HTTP API and the loops (reconciler, executor, scheduler), with the start-up proc check and the demo token. */
 export const ControllerLive = Layer.mergeAll(HttpServerLive, ReconcilerLoop, ExecutorLoop, SchedulerLoop, ProcCheck, DemoAdminToken).pipe(
   Layer.provide(AuthLive),
   Layer.provide(ServicesLive),
