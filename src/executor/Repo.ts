@@ -393,9 +393,6 @@ export class RunRepo extends Effect.Service<RunRepo>()("fleet/RunRepo", {
       Effect.map((rows) => Option.fromNullable(rows[0]?.waitMs ?? null))
     )
 
-    const runReport = (id: RunId) =>
-      sql<{ report: string; plan: unknown }>`select report, plan from runs where id = ${id}`.pipe(Effect.map((rows) => Option.fromNullable(rows[0])))
-
     const runApplications = (id: RunId) =>
       sql<{ application: string }>`select distinct application from steps where run_id = ${id}`.pipe(
         Effect.map((rows) => rows.map((row) => row.application))
@@ -423,7 +420,6 @@ export class RunRepo extends Effect.Service<RunRepo>()("fleet/RunRepo", {
       listSteps: (runId: RunId, state: Option.Option<StepState>, afterIndex: number, limit: number) =>
         die(listSteps(runId, state, afterIndex, limit)),
       nextBakeInMs: die(nextBakeInMs),
-      runReport: (id: RunId) => die(runReport(id)),
       runApplications: (id: RunId) => die(runApplications(id)),
       withTransaction: sql.withTransaction
     } as const

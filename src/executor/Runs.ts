@@ -200,11 +200,6 @@ export class Runs extends Effect.Service<Runs>()("fleet/Runs", {
           const items = rows.slice(0, limit)
           return new StepPage({ items: items.map(toStepView), nextCursor: rows.length > limit ? items[items.length - 1]!.index : null })
         }),
-      report: (id: RunId) =>
-        Effect.flatMap(repo.runReport(id), Option.match({
-          onNone: () => Effect.fail(NotFound.of("run", id)),
-          onSome: (row) => Effect.succeed(row.report)
-        })),
       /** No new step starts; steps under way finish. */
       pause: (id: RunId, actor: Actor) =>
         control(id, ["running"], "pause", (run) =>

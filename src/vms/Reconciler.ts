@@ -196,15 +196,7 @@ export class Reconciler extends Effect.Service<Reconciler>()("fleet/Reconciler",
       }
     })
 
-    /** Handles everything due now and waits for it; for tests and one-shot tools. */
-    const drainOnce = Effect.gen(function* () {
-      const token = randomUUID()
-      const claimed = yield* repo.claimDue(token, settings.concurrency, settings.leaseMs)
-      yield* Effect.forEach(claimed, (execution) => handle(execution, token), { concurrency: "unbounded", discard: true })
-      return claimed.length
-    })
-
-    return { controllerId, run, drainOnce, inFlight: Ref.get(inFlight) } as const
+    return { controllerId, run, inFlight: Ref.get(inFlight) } as const
   }),
   dependencies: [VmRepo.Default, Wakeup.Default]
 }) {}

@@ -493,13 +493,6 @@ export class VmRepo extends Effect.Service<VmRepo>()("fleet/VmRepo", {
       findVmDetail: (id: VmId) => Effect.orDie(findVmDetail(id)),
       listVms: (filter: VmFilter, after: Option.Option<VmId>, limit: number) => Effect.orDie(listVms(filter, after, limit)),
       claimDue: (token: string, limit: number, leaseMs: number) => Effect.orDie(claimDue(token, limit, leaseMs)),
-      /**
-       * Applies a decision about an execution this controller holds (by its claim token), and the
-       * VM state it implies, with an event when the VM's state changes. False when the claim was
-       * lost (the lease expired and another controller took the execution over).
-       */
-      recordOutcome: (execution: ClaimedExecution, token: string, update: ExecutionUpdate, vmState: VmState | undefined) =>
-        Effect.orDie(recordOutcomes([{ execution, token, update, vmState }])).pipe(Effect.map((recorded) => recorded.has(execution.id))),
       recordOutcomes: (outcomes: ReadonlyArray<Outcome>) => Effect.orDie(recordOutcomes(outcomes)),
       /**
        * Starts a new execution for a VM whose state is one of `change.from` (a retry of a failed

@@ -1,22 +1,5 @@
 import type { ExecutionKind, ExecutionState, RequestState, VmState } from "./Domain.js"
 
-/**
- * The VM state machine, as the transitions it allows. Every change is written to the event log
- * with its reason.
- */
-export const vmTransitions: Readonly<Record<VmState, ReadonlyArray<VmState>>> = {
-  pending: ["submitting"],
-  submitting: ["provisioning", "failed"],
-  provisioning: ["ready", "failed", "timed_out", "submitting"],
-  ready: ["decommissioning"],
-  failed: ["pending"],
-  timed_out: ["pending"],
-  decommissioning: ["decommissioned", "ready"],
-  decommissioned: []
-}
-
-export const canTransition = (from: VmState, to: VmState): boolean => vmTransitions[from].includes(to)
-
 export const terminalVmStates: ReadonlyArray<VmState> = ["ready", "failed", "timed_out", "decommissioned"]
 
 /** What an execution's state means for its VM; undefined when it does not change the VM. */

@@ -199,9 +199,6 @@ export class VmRequests extends Effect.Service<VmRequests>()("fleet/VmRequests",
       /** Creates a failed or timed-out VM again, under the same name. */
       retry: (id: VmId, actor: Actor) =>
         startExecution(id, "create", ["failed", "timed_out"], "pending", "creation retried with the same name", actor, undefined),
-      /** Runs the catalog's readiness proc on a ready VM (its state does not change). */
-      check: (id: VmId, actor: Actor, options: { readonly runId?: string } = {}) =>
-        startExecution(id, "check", ["ready"], "ready", "readiness check started", actor, options.runId),
       /** Asks proctor to remove a ready VM. */
       decommission: (id: VmId, actor: Actor, options: { readonly runId?: string; readonly reason?: string } = {}) =>
         startExecution(id, "decommission", ["ready"], "decommissioning", options.reason ?? "decommission requested", actor, options.runId),
