@@ -60,7 +60,19 @@ export class Reconciler extends Effect.Service<Reconciler>()("fleet/Reconciler",
 
     // Outcomes are written in groups, one statement per group: while one group is written, the
     // next gathers. Alone, an outcome is written at once; under load, many share a round trip.
-    const outcomes = yield* Queue.unbounded<{ readonly outcome: Outcome; readonly recorded: Deferred.Deferred<boolean> }>()
+    // An update's dueInMs counts from when it was decided: the time it waited to be written is
+    // taken off, so that a busy writer does not delay the next look at the execution.
+    interface Written {
+      readonly deadlineAt: Date | null
+      readonly dueInMs: number | null
+    }
+    interface Pending {
+      readonly outcome: Outcome
+      readonly decidedAt: number
+      /** None when the claim was lost; else the execution's deadline and the delay the database was given. */
+      readonly recorded: Deferred.Deferred<Option.Option<Written>>
+    }
+    const outcomes = yield* Queue.unbounded<Pending>()
     yield* Effect.forkScoped(Effect.forever(Effect.gen(function* () {
       const group = [yield* Queue.take(outcomes), ...Chunk.toReadonlyArray(yield* Queue.takeUpTo(outcomes, 255))]
       // One outcome per VM in a statement; another one for the same VM goes with the next group.
@@ -75,16 +87,27 @@ export class Reconciler extends Effect.Service<Reconciler>()("fleet/Reconciler",
         }
       }
       if (later.length > 0) yield* Queue.offerAll(outcomes, later)
-      const written = yield* Effect.exit(repo.recordOutcomes(now.map((item) => item.outcome)))
-      for (const { outcome, recorded } of now) {
+      const writingAt = Date.now()
+      const adjusted = now.map(({ decidedAt, outcome }) => {
+        const dueInMs = outcome.update.dueInMs
+        return dueInMs === null ? outcome : { ...outcome, update: { ...outcome.update, dueInMs: Math.max(0, dueInMs - (writingAt - decidedAt)) } }
+      })
+      const written = yield* Effect.exit(repo.recordOutcomes(adjusted))
+      for (const [index, { outcome, recorded }] of now.entries()) {
         yield* Exit.isSuccess(written)
-          ? Deferred.succeed(recorded, written.value.has(outcome.execution.id))
+          ? Deferred.succeed(
+            recorded,
+            Option.map(Option.fromNullable(written.value.get(outcome.execution.id)), ({ deadlineAt }) => ({ deadlineAt, dueInMs: adjusted[index]!.update.dueInMs }))
+          )
           : Deferred.failCause(recorded, written.cause)
       }
     })))
-    /** Writes an outcome with the next group; false when the claim on the execution was lost. */
-    const record = (outcome: Outcome) =>
-      Effect.flatMap(Deferred.make<boolean>(), (recorded) => Effect.zipRight(Queue.offer(outcomes, { outcome, recorded }), Deferred.await(recorded)))
+    /** Writes an outcome, decided at `decidedAt`, with the next group. */
+    const record = (outcome: Outcome, decidedAt: number) =>
+      Effect.flatMap(
+        Deferred.make<Option.Option<Written>>(),
+        (recorded) => Effect.zipRight(Queue.offer(outcomes, { outcome, decidedAt, recorded }), Deferred.await(recorded))
+      )
 
     const submit = (execution: ClaimedExecution) =>
       proctor.submit({ proc: execution.proc, args: execution.args, emailId: execution.emailId }).pipe(
@@ -126,35 +149,72 @@ export class Reconciler extends Effect.Service<Reconciler>()("fleet/Reconciler",
           Effect.map((outcome) => afterPoll(outcome, execution, execution.claimedAt, settings.follow, Math.random(), typical.typicalMs(execution.proc)))
         )
 
-    /** One claimed execution: one proctor exchange, one recorded decision. */
-    const handle = (execution: ClaimedExecution, token: string) =>
+    /** While `effect` runs, the execution it waits for does not count against the concurrency. */
+    const outsideCapacity = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+      Effect.acquireUseRelease(
+        Effect.flatMap(Ref.getAndUpdate(inFlight, (n) => n - 1), (before) => before >= settings.concurrency ? wakeup.kick : Effect.void),
+        () => effect,
+        () => Ref.update(inFlight, (n) => n + 1)
+      )
+
+    /**
+     * One claimed execution: a proctor exchange and its recorded decision, again and again for as
+     * long as the next look is due within a lease. Those looks are made here, the claim kept (and
+     * the lease pushed past each one), instead of by whichever controller claims the execution
+     * when it is due: the wake-up and the claim's round trip are saved, and the look comes when it
+     * is due. A later one is left to the database (the claim is given up).
+     */
+    const handle = (claimed: ClaimedExecution, token: string) =>
       Effect.gen(function* () {
-        const update = execution.state === "running" ? yield* poll(execution) : yield* submit(execution)
-        const vmState = vmStateFor(execution.kind, update.state)
-        const recorded = yield* record({ execution, token, update, vmState })
-        if (recorded && update.dueInMs !== null) {
-          const dueAt = Date.now() + update.dueInMs
-          nextDueAt = Math.min(nextDueAt, dueAt)
-          if (dueAt < wakeAt) yield* wakeup.kick
-        }
-        if (!recorded) {
-          yield* Effect.logWarning("lost the claim on this execution (lease expired); another controller has it")
-        } else if (update.state !== execution.state || update.proctorId !== undefined) {
-          if (update.dueInMs === null && Option.isSome(settled)) yield* settled.value.kick
-          // Outcomes at info (a failure as a warning); the steps in between at debug: the events table has them all.
-          const level = update.state === "failed" || update.state === "timed_out"
-            ? Effect.logWarning
-            : update.dueInMs === null ? Effect.logInfo : Effect.logDebug
-          yield* level(`${execution.kind} execution ${execution.state} → ${update.state}: ${update.reason}`)
-        } else {
-          yield* Effect.logDebug(update.reason)
+        let execution = claimed
+        while (true) {
+          const update = execution.state === "running" ? yield* poll(execution) : yield* submit(execution)
+          const vmState = vmStateFor(execution.kind, update.state)
+          // Only a poll is followed here: a (re)submission is counted by the claim that starts it.
+          const keep = update.state === "running" && update.dueInMs !== null && update.dueInMs <= settings.leaseMs
+          const recorded = yield* record({ execution, token, update, vmState, ...(keep ? { keepClaimMs: settings.leaseMs } : {}) }, Date.now())
+          if (Option.isNone(recorded)) {
+            return yield* Effect.logWarning("lost the claim on this execution (lease expired); another controller has it")
+          }
+          if (update.state !== execution.state || update.proctorId !== undefined) {
+            if (update.dueInMs === null && Option.isSome(settled)) yield* settled.value.kick
+            // Outcomes at info (a failure as a warning); the steps in between at debug: the events table has them all.
+            const level = update.state === "failed" || update.state === "timed_out"
+              ? Effect.logWarning
+              : update.dueInMs === null ? Effect.logInfo : Effect.logDebug
+            yield* level(`${execution.kind} execution ${execution.state} → ${update.state}: ${update.reason}`)
+          } else {
+            yield* Effect.logDebug(update.reason)
+          }
+          const { deadlineAt, dueInMs } = recorded.value
+          if (dueInMs === null) return
+          // The database counted the delay from no later than now: waking then finds the execution due.
+          const dueAt = Date.now() + dueInMs
+          if (!keep) {
+            nextDueAt = Math.min(nextDueAt, dueAt)
+            if (dueAt < wakeAt) yield* wakeup.kick
+            return
+          }
+          // Stopped meanwhile: the claim is given up, so that the next controller need not wait out the lease.
+          yield* outsideCapacity(Effect.sleep(Duration.millis(dueInMs))).pipe(Effect.onInterrupt(() => repo.releaseClaim(execution.id, token)))
+          execution = {
+            ...execution,
+            previousState: execution.state,
+            state: update.state,
+            proctorId: update.proctorId ?? execution.proctorId,
+            proctorStatus: update.proctorStatus ?? execution.proctorStatus,
+            polls: update.polls,
+            deadlineAt,
+            wasDueAt: new Date(dueAt),
+            claimedAt: new Date()
+          }
         }
       }).pipe(
         Effect.annotateLogs({
-          vm: execution.vmName,
-          requestId: execution.requestId ?? undefined,
-          execution: execution.id,
-          proc: execution.proc
+          vm: claimed.vmName,
+          requestId: claimed.requestId ?? undefined,
+          execution: claimed.id,
+          proc: claimed.proc
         }),
         Effect.catchAllCause((cause) => Effect.logError("handling an execution failed; it will be retried after its lease", cause))
       )

@@ -173,7 +173,17 @@ export interface Outcome {
   readonly token: string
   readonly update: ExecutionUpdate
   readonly vmState: VmState | undefined
+  /**
+   * Keep the claim (the controller follows the execution itself until `dueInMs`): the execution
+   * stays with this claim token, due to others only this much after `dueInMs` (a lease), so that
+   * if the controller dies, another takes it over then. Absent: the claim is given up and the
+   * execution is due again after `dueInMs` to whichever controller claims it.
+   */
+  readonly keepClaimMs?: number
 }
+
+/** What recording outcomes did to each execution whose claim held (by id): its deadline, as now written. */
+export type Recorded = ReadonlyMap<string, { readonly deadlineAt: Date | null }>
 
 /** A change of a VM's state caused by something other than one of its executions (a retry, a decommission). */
 export interface VmChange {
@@ -369,13 +379,13 @@ export class VmRepo extends Effect.Service<VmRepo>()("fleet/VmRepo", {
      * whatever their number. The ids recorded: an execution whose claim was lost (the lease
      * expired and another controller took it over) is left alone. At most one outcome per VM.
      */
-    const recordOutcomes = (outcomes: ReadonlyArray<Outcome>) =>
+    const recordOutcomes = (outcomes: ReadonlyArray<Outcome>): Effect.Effect<Recorded, SqlError.SqlError> =>
       outcomes.length === 0
-        ? Effect.succeed(new Set<string>())
-        : sql<{ id: string }>`
+        ? Effect.succeed(new Map())
+        : sql<{ id: string; deadlineAt: Date | null }>`
             with input as (
               select * from jsonb_to_recordset(${
-                JSON.stringify(outcomes.map(({ execution, token, update, vmState }) => ({
+                JSON.stringify(outcomes.map(({ execution, keepClaimMs, token, update, vmState }) => ({
                   id: execution.id,
                   token,
                   kind: execution.kind,
@@ -384,28 +394,30 @@ export class VmRepo extends Effect.Service<VmRepo>()("fleet/VmRepo", {
                   proctor_status: update.proctorStatus ?? null,
                   polls: update.polls,
                   due_in_ms: update.dueInMs,
+                  keep_claim_ms: keepClaimMs ?? null,
                   deadline_in_ms: update.deadlineInMs,
                   reason: update.reason,
                   vm_state: vmState ?? null
                 })))
               }::jsonb) as t(id uuid, token uuid, kind text, state text, proctor_id text, proctor_status text, polls int,
-                             due_in_ms float8, deadline_in_ms float8, reason text, vm_state text)
+                             due_in_ms float8, keep_claim_ms float8, deadline_in_ms float8, reason text, vm_state text)
             ), e as (
               update executions x set
                 state = i.state,
                 proctor_id = coalesce(i.proctor_id, x.proctor_id),
                 proctor_status = coalesce(i.proctor_status, x.proctor_status),
                 polls = i.polls,
-                due_at = case when i.due_in_ms is null then null else now() + i.due_in_ms * interval '1 millisecond' end,
+                due_at = case when i.due_in_ms is null then null
+                              else now() + (i.due_in_ms + coalesce(i.keep_claim_ms, 0)) * interval '1 millisecond' end,
                 deadline_at = coalesce(x.deadline_at, now() + i.deadline_in_ms * interval '1 millisecond'),
                 submitted_at = case when i.state = 'running' then coalesce(x.submitted_at, now()) else x.submitted_at end,
                 finished_at = case when i.due_in_ms is null then now() else null end,
                 reason = i.reason,
-                claimed_by = null,
+                claimed_by = case when i.keep_claim_ms is null or i.due_in_ms is null then null else x.claimed_by end,
                 updated_at = now()
               from input i
               where x.id = i.id and x.claimed_by = i.token
-              returning x.id, x.vm_id, i.kind, i.vm_state, i.reason
+              returning x.id, x.vm_id, x.deadline_at, i.kind, i.vm_state, i.reason
             ), before as (
               select v.id, v.state, v.request_id, v.application, e.id as execution_id, e.kind, e.vm_state, e.reason
               from vms v join e on v.id = e.vm_id
@@ -424,7 +436,7 @@ export class VmRepo extends Effect.Service<VmRepo>()("fleet/VmRepo", {
               select 'fleet', 'vm.state', application, request_id, id, execution_id, from_state, vm_state, reason
               from moved
             )
-            select id from e`.pipe(Effect.map((rows) => new Set(rows.map((row) => row.id))))
+            select id, deadline_at from e`.pipe(Effect.map((rows) => new Map(rows.map((row) => [row.id, { deadlineAt: row.deadlineAt }]))))
 
     /**
      * Starts new executions, each for a VM whose state is one of its `change.from` (a retry of a
@@ -494,6 +506,10 @@ export class VmRepo extends Effect.Service<VmRepo>()("fleet/VmRepo", {
       listVms: (filter: VmFilter, after: Option.Option<VmId>, limit: number) => Effect.orDie(listVms(filter, after, limit)),
       claimDue: (token: string, limit: number, leaseMs: number) => Effect.orDie(claimDue(token, limit, leaseMs)),
       recordOutcomes: (outcomes: ReadonlyArray<Outcome>) => Effect.orDie(recordOutcomes(outcomes)),
+      /** Gives up a claim kept between two looks (the controller is stopping): the execution is due at once, to anyone. */
+      releaseClaim: (id: ExecutionRecordId, token: string) =>
+        sql`update executions set claimed_by = null, due_at = now(), updated_at = now()
+            where id = ${id} and claimed_by = ${token} and finished_at is null`.pipe(Effect.asVoid, Effect.orDie),
       /**
        * Starts a new execution for a VM whose state is one of `change.from` (a retry of a failed
        * creation, a decommission), moving the VM to `change.to` with an event. False when the VM is

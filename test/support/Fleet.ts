@@ -86,9 +86,11 @@ export const startFleet = (options: {
   readonly logLevel?: LogLevel.LogLevel
   /** Connections of the fleet's database pool (5 unless set). */
   readonly poolSize?: number
+  /** A database (from `freshDatabase`) that outlives this fleet; a fresh one for the fleet's scope unless set. */
+  readonly databaseUrl?: string
 } = {}): Effect.Effect<TestFleet, never, Scope.Scope> =>
   Effect.gen(function* () {
-    const { url } = yield* freshDatabase
+    const url = options.databaseUrl ?? (yield* freshDatabase).url
     const logs = new CapturedLogs()
     const settings = new Map(Object.entries({ ...testSettings, ...options.settings }))
     const catalog = yield* Effect.provide(Catalog, Catalog.layer.pipe(Layer.provide(NodeContext.layer))).pipe(Effect.orDie)
