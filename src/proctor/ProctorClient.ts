@@ -1,6 +1,5 @@
-import { Headers, HttpClient, type HttpClientError, HttpClientRequest } from "@effect/platform"
-import { NodeHttpClient } from "@effect/platform-node"
-import { Config, type ConfigError, Context, Duration, Effect, Either, Layer, Option, Redacted } from "effect"
+import { Config, type ConfigError, Context, Duration, Effect, Either, Layer, Option, Redacted, type Scope } from "effect"
+import { Agent, request } from "undici"
 import {
   classifyOtherFailure,
   classifySubmitFailure,
@@ -13,7 +12,7 @@ import {
 } from "./Domain.js"
 import { instrumentProctor } from "../metrics/Proctor.js"
 import { headers as v2Headers, V2Wire } from "./V2Wire.js"
-import type { ProctorWire } from "./Wire.js"
+import type { ProctorWire, WireRequest } from "./Wire.js"
 
 /** How to reach proctor, resolved. */
 export interface ProctorSettings {
@@ -89,48 +88,65 @@ const scrub = (secret: Option.Option<Redacted.Redacted<string>>) => (text: strin
     }
   })
 
-const describeTransport = (operation: string, error: HttpClientError.HttpClientError): string => {
-  const cause = error.cause instanceof Error
-    ? [error.cause.message, error.cause.cause instanceof Error ? error.cause.cause.message : undefined].filter(Boolean).join(": ")
-    : undefined
-  return `${operation}: ${error.reason} error${cause ? ` (${cause})` : ""}`
+/** What a failed exchange says: the transport's message and its cause's, never a header. */
+const describeTransport = (operation: string, error: unknown): string => {
+  const message = (value: unknown) => (value instanceof Error ? value.message : undefined)
+  const cause = [message(error), error instanceof Error ? message(error.cause) : undefined].filter(Boolean).join(": ")
+  return `${operation}: transport error${cause ? ` (${cause})` : ""}`
 }
 
-const redactedHeaderNames = [v2Headers.accessToken.toLowerCase()]
+/**
+ * Keep-alive connections to proctor, closed with the client's scope. Enough for every execution
+ * the reconciler handles at once (FLEET_RECONCILER_CONCURRENCY) and then some.
+ */
+const connectionPool = Effect.acquireRelease(
+  Effect.sync(() => new Agent({ connections: 256, keepAliveTimeout: 30_000 })),
+  (agent) => Effect.promise(() => agent.destroy())
+)
 
-/** Builds the client for explicit settings over whatever `HttpClient` is provided. */
-export const makeProctorClient = (settings: ProctorSettings, wire: ProctorWire = V2Wire) =>
+/**
+ * Builds the client for explicit settings. Each call is one request through undici, proctor's
+ * answer read whole; a request not answered within the timeout is aborted. (Not @effect/platform's
+ * HttpClient: every execution makes a few of these calls, and on this hot path its request and
+ * response wrappers cost three times the exchange itself; see README.md, "Benchmarks".)
+ */
+export const makeProctorClient = (settings: ProctorSettings, wire: ProctorWire = V2Wire): Effect.Effect<ProctorClientService, never, Scope.Scope> =>
   Effect.gen(function* () {
-    const base = yield* HttpClient.HttpClient
+    const agent = yield* connectionPool
     const clean = scrub(settings.accessToken)
     const root = settings.url.replace(/\/+$/, "")
-    const client = base.pipe(
-      HttpClient.mapRequest((request) => {
-        let withHeaders = HttpClientRequest.prependUrl(request, root)
-        if (Option.isSome(settings.accessToken)) {
-          withHeaders = HttpClientRequest.setHeader(withHeaders, v2Headers.accessToken, Redacted.value(settings.accessToken.value))
-        }
-        if (Option.isSome(settings.clientVersion)) {
-          withHeaders = HttpClientRequest.setHeader(withHeaders, v2Headers.clientVersion, settings.clientVersion.value)
-        }
-        return withHeaders
-      }),
-      HttpClient.withTracerPropagation(false)
-    )
+    const fixedHeaders: Record<string, string> = {}
+    if (Option.isSome(settings.accessToken)) fixedHeaders[v2Headers.accessToken] = Redacted.value(settings.accessToken.value)
+    if (Option.isSome(settings.clientVersion)) fixedHeaders[v2Headers.clientVersion] = settings.clientVersion.value
+    const timeoutMs = Duration.toMillis(settings.timeout)
     const timeoutReason = `no answer within ${Duration.format(settings.timeout)}`
 
     /** One request, its whole answer read, every failure of the exchange itself counted as transient. */
-    const exchange = (operation: string, request: HttpClientRequest.HttpClientRequest, emailId: string) =>
-      client.execute(HttpClientRequest.setHeader(request, v2Headers.email, emailId)).pipe(
-        Effect.flatMap((response) => Effect.map(response.text, (text): Answer => ({ status: response.status, text }))),
-        Effect.mapError((error) => new ProctorTransientError({ reason: clean(describeTransport(operation, error)) })),
-        Effect.timeoutFail({
-          duration: settings.timeout,
-          onTimeout: () => new ProctorTransientError({ reason: `${operation}: ${timeoutReason}` })
-        }),
-        // Spans and logged requests redact these header names; proctor's token is not among the defaults.
-        Effect.locallyWith(Headers.currentRedactedNames, (names) => [...names, ...redactedHeaderNames])
-      )
+    const exchange = (operation: string, call: WireRequest, emailId: string) =>
+      Effect.async<Answer, ProctorTransientError>((resume, interrupted) => {
+        const abort = new AbortController()
+        const stop = () => abort.abort()
+        interrupted.addEventListener("abort", stop, { once: true })
+        let timedOut = false
+        const timer = setTimeout(() => {
+          timedOut = true
+          abort.abort()
+        }, timeoutMs)
+        const done = (answer: Effect.Effect<Answer, ProctorTransientError>) => {
+          clearTimeout(timer)
+          interrupted.removeEventListener("abort", stop)
+          resume(answer)
+        }
+        const headers: Record<string, string> = { ...fixedHeaders, [v2Headers.email]: emailId }
+        if (call.body !== undefined) headers["content-type"] = "application/json"
+        request(`${root}${call.path}`, { method: call.method, headers, body: call.body ?? null, dispatcher: agent, signal: abort.signal })
+          .then((response) => response.body.text().then((text) => ({ status: response.statusCode, text })))
+          .then(
+            (answer) => done(Effect.succeed(answer)),
+            (error: unknown) =>
+              done(Effect.fail(new ProctorTransientError({ reason: timedOut ? `${operation}: ${timeoutReason}` : clean(describeTransport(operation, error)) })))
+          )
+      })
 
     const decodeOk = <A>(operation: string, answer: Answer, decode: (text: string) => Either.Either<A, string>) =>
       Either.match(decode(answer.text), {
@@ -187,17 +203,15 @@ export const makeProctorClient = (settings: ProctorSettings, wire: ProctorWire =
 
 /** Proctor's HTTP API, one call per method, errors classified as transient or permanent. */
 export class ProctorClient extends Context.Tag("fleet/ProctorClient")<ProctorClient, ProctorClientService>() {
-  /** Over the `HttpClient` provided by the caller. */
-  static readonly layer = (settings: ProctorSettings): Layer.Layer<ProctorClient, never, HttpClient.HttpClient> =>
-    Layer.effect(ProctorClient, makeProctorClient(settings))
+  /** For explicit settings; its connections are closed with the layer. */
+  static readonly layer = (settings: ProctorSettings): Layer.Layer<ProctorClient> => Layer.scoped(ProctorClient, makeProctorClient(settings))
 
-  /** From explicit values, over Node's undici client. */
-  static readonly layerFrom = (options: ProctorClientOptions): Layer.Layer<ProctorClient> =>
-    ProctorClient.layer(ProctorSettings.make(options)).pipe(Layer.provide(NodeHttpClient.layerUndici))
+  /** From explicit values. */
+  static readonly layerFrom = (options: ProctorClientOptions): Layer.Layer<ProctorClient> => ProctorClient.layer(ProctorSettings.make(options))
 
-  /** From `PROCTOR_*` configuration, over Node's undici client. */
-  static readonly layerConfig: Layer.Layer<ProctorClient, ConfigError.ConfigError> = Layer.effect(
+  /** From `PROCTOR_*` configuration. */
+  static readonly layerConfig: Layer.Layer<ProctorClient, ConfigError.ConfigError> = Layer.scoped(
     ProctorClient,
     Effect.flatMap(ProctorConfig, (settings) => makeProctorClient(settings))
-  ).pipe(Layer.provide(NodeHttpClient.layerUndici))
+  )
 }

@@ -1,4 +1,3 @@
-import { HttpClientRequest } from "@effect/platform"
 import { Either, ParseResult, Schema } from "effect"
 import { Execution, type ExecutionId, ProcMetadata } from "./Domain.js"
 import { parseJsonWithIds, type ProctorWire, type SubmitBody } from "./Wire.js"
@@ -121,11 +120,10 @@ export const submitBodyText = (body: SubmitBody): string => JSON.stringify({ nam
 
 export const V2Wire: ProctorWire = {
   version: "v2",
-  submitRequest: (body) =>
-    HttpClientRequest.post(paths.execution).pipe(HttpClientRequest.bodyText(submitBodyText(body), "application/json")),
-  statusRequest: (id: ExecutionId) => HttpClientRequest.get(paths.status(id)),
-  metadataRequest: HttpClientRequest.get(paths.metadata),
-  pingRequest: HttpClientRequest.get(paths.ping),
+  submitRequest: (body) => ({ method: "POST", path: paths.execution, body: submitBodyText(body) }),
+  statusRequest: (id: ExecutionId) => ({ method: "GET", path: paths.status(id) }),
+  metadataRequest: { method: "GET", path: paths.metadata },
+  pingRequest: { method: "GET", path: paths.ping },
   decodeExecution,
   decodeProcs
 }

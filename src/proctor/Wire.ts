@@ -1,4 +1,3 @@
-import type { HttpClientRequest } from "@effect/platform"
 import { Either } from "effect"
 import type { Execution, ExecutionId, ProcMetadata } from "./Domain.js"
 
@@ -8,6 +7,14 @@ export interface SubmitBody {
   readonly args: Readonly<Record<string, string>>
 }
 
+/** One request to proctor, before the client adds the server's address and its headers. */
+export interface WireRequest {
+  readonly method: "GET" | "POST"
+  readonly path: string
+  /** A JSON body. */
+  readonly body?: string
+}
+
 /**
  * One generation of proctor's HTTP API: how to build each request and read each answer.
  * The client holds everything else (headers, timeouts, error classification), so adding the
@@ -15,10 +22,10 @@ export interface SubmitBody {
  */
 export interface ProctorWire {
   readonly version: string
-  readonly submitRequest: (body: SubmitBody) => HttpClientRequest.HttpClientRequest
-  readonly statusRequest: (id: ExecutionId) => HttpClientRequest.HttpClientRequest
-  readonly metadataRequest: HttpClientRequest.HttpClientRequest
-  readonly pingRequest: HttpClientRequest.HttpClientRequest
+  readonly submitRequest: (body: SubmitBody) => WireRequest
+  readonly statusRequest: (id: ExecutionId) => WireRequest
+  readonly metadataRequest: WireRequest
+  readonly pingRequest: WireRequest
   /** Reads an execution from a response body; Left is a human-readable reason. */
   readonly decodeExecution: (text: string) => Either.Either<Execution, string>
   readonly decodeProcs: (text: string) => Either.Either<ReadonlyArray<ProcMetadata>, string>
