@@ -293,12 +293,19 @@ export class Executor extends Effect.Service<Executor>()("fleet/Executor", {
       return again
     })
 
-    /** Until interrupted: advance the runs, then sleep until a VM settles, a run changes, a bake ends, or the interval passes. */
+    /**
+     * Until interrupted: advance the runs, then sleep until a VM settles, a run changes, a bake
+     * ends, or the interval passes. What settled or changed while the runs were being advanced is
+     * taken up at once: it has gathered meanwhile, as a wait would have let it.
+     */
     const run = Effect.gen(function* () {
       yield* Effect.logInfo("Executor started")
       while (true) {
         const again = yield* tick.pipe(Effect.catchAllCause((cause) => Effect.as(Effect.logError("executor tick failed", cause), false)))
         if (again) continue
+        const settledMeanwhile = yield* settled.takePending
+        const changedMeanwhile = yield* changed.takePending
+        if (settledMeanwhile || changedMeanwhile) continue
         const bake = yield* runs.nextBakeInMs.pipe(Effect.catchAllCause(() => Effect.succeed(Option.none<number>())))
         const wait = Option.match(bake, { onNone: () => settings.intervalMs, onSome: (ms) => Math.min(settings.intervalMs, Math.max(5, ms)) })
         yield* Effect.raceFirst(settled.wait(Duration.millis(wait)), changed.wait(Duration.millis(wait)))
