@@ -95,10 +95,15 @@ export const InfrastructureLive = Layer.mergeAll(ProctorLive, Migrated).pipe(
   Layer.provideMerge(NodeContext.layer)
 )
 
-/** `fleet serve`: the HTTP API and the loops (reconciler, executor, scheduler), with the start-up proc check and the demo token. */
+/**
+ * `fleet serve`: the HTTP API and the loops (reconciler, executor, scheduler), with the start-up
+ * proc check and the demo token. Spans are off: fleet exports no traces, and every SQL statement
+ * and proctor call would otherwise build one (with a captured stack) only to drop it.
+ */
 export const ControllerLive = Layer.mergeAll(HttpServerLive, ReconcilerLoop, ExecutorLoop, SchedulerLoop, ProcCheck, DemoAdminToken).pipe(
   Layer.provide(AuthLive),
   Layer.provide(ServicesLive),
   Layer.provide(InfrastructureLive),
-  Layer.provide(LoggerLive)
+  Layer.provide(LoggerLive),
+  Layer.provide(Layer.setTracerEnabled(false))
 )
