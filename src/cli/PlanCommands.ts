@@ -38,20 +38,20 @@ export const cliActor = Config.string("FLEET_ACTOR").pipe(
   Effect.map((email) => ({ email }))
 )
 
-const formatOption = Options.choice("format", reportFormats).pipe(
+export const formatOption = Options.choice("format", reportFormats).pipe(
   Options.withAlias("f"),
   Options.withDefault("text" as ReportFormat),
   Options.withDescription("report format: text (a terminal), markdown (a pull request), json (the plan itself), html (one self-contained page)")
 )
 
-const outOption = Options.file("out").pipe(
+export const outOption = Options.file("out").pipe(
   Options.withAlias("o"),
   Options.optional,
   Options.withDescription("write the report to this file instead of stdout")
 )
 
 /** Writes `text` to the file, or to stdout. */
-const emit = (text: string, out: Option.Option<string>) =>
+export const emit = (text: string, out: Option.Option<string>) =>
   Option.match(out, {
     onNone: () => Console.log(text.endsWith("\n") ? text.slice(0, -1) : text),
     onSome: (path) =>

@@ -2,9 +2,12 @@ import { Args, Command, Options } from "@effect/cli"
 import { Console, Duration, Effect, Option, Schema } from "effect"
 import { InvalidInput } from "../common/Errors.js"
 import { RunId, type RunView, StepState } from "../executor/Domain.js"
+import { Plan } from "../planner/Domain.js"
 import { PlanId } from "../planner/Records.js"
+import { renderPlan } from "../planner/Report.js"
 import { connect, connectionOptions, explainFailure, jsonOption } from "./Connection.js"
 import { printJson, table } from "./Output.js"
+import { emit, formatOption, outOption } from "./PlanCommands.js"
 
 const uuidArg = (name: string, description: string) => Args.text({ name }).pipe(Args.withDescription(description))
 
@@ -118,6 +121,23 @@ const steps = Command.make(
     )
 ).pipe(Command.withDescription("A run's steps (one per VM replaced)"))
 
+const plan = Command.make(
+  "plan",
+  { ...connectionOptions, id: uuidArg("run-id", "the run's id"), format: formatOption, out: outOption },
+  (options) =>
+    explainFailure(
+      Effect.gen(function* () {
+        const client = yield* connect(options)
+        const id = yield* decodeId(RunId, options.id, "run id")
+        const executed = yield* client.runs.getRunPlan({ path: { id }, urlParams: { format: "json" } })
+        const text = options.format === "json"
+          ? `${JSON.stringify(Schema.encodeSync(Plan)(executed), null, 2)}\n`
+          : renderPlan(executed, options.format)
+        yield* emit(text, options.out)
+      })
+    )
+).pipe(Command.withDescription("The plan a run executes, as a report (a scheduled run's: as recomputed when it fired)"))
+
 export const runsCommand = Command.make("runs").pipe(
   Command.withDescription("Follow and control runs of plans on a running fleet"),
   Command.withSubcommands([
@@ -125,6 +145,7 @@ export const runsCommand = Command.make("runs").pipe(
     withRun("show", (client, id) => client.runs.getRun({ path: { id } })).pipe(Command.withDescription("A run's state, progress and failures")),
     watch,
     steps,
+    plan,
     withRun("pause", (client, id) => client.runs.pauseRun({ path: { id } })).pipe(Command.withDescription("No new step starts; steps under way finish")),
     withRun("resume", (client, id) => client.runs.resumeRun({ path: { id } })).pipe(
       Command.withDescription("Resume a paused run (this also approves a wave waiting for approval)")

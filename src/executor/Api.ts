@@ -1,8 +1,9 @@
-import { HttpApiEndpoint, HttpApiGroup } from "@effect/platform"
+import { HttpApiEndpoint, HttpApiGroup, OpenApi } from "@effect/platform"
 import { Schema } from "effect"
 import { Forbidden } from "../auth/Errors.js"
 import { Authentication } from "../auth/Middleware.js"
-import { CountOrPercent, Duration, PositiveInt } from "../planner/Domain.js"
+import { documentFormats, FormatParams } from "../planner/Api.js"
+import { CountOrPercent, Duration, Plan, PositiveInt } from "../planner/Domain.js"
 import { PlanId, StalePlan } from "../planner/Records.js"
 import { Conflict, InvalidInput, NotFound, strictInput } from "../common/Errors.js"
 import { RunId, RunList, RunStarted, RunView, StepPage, StepState } from "./Domain.js"
@@ -70,6 +71,22 @@ export class RunsApi extends HttpApiGroup.make("runs")
       .addSuccess(RunView)
       .addError(NotFound)
       .addError(Forbidden)
+  )
+  .add(
+    HttpApiEndpoint.get("getRunPlan", "/v1/runs/:id/plan")
+      .setPath(runPath)
+      .setUrlParams(strictInput(FormatParams))
+      .addSuccess(Plan)
+      .addError(InvalidInput)
+      .addError(NotFound)
+      .addError(Forbidden)
+      .annotate(OpenApi.Summary, "The plan a run executes (format=json), or its report (text, markdown, html)")
+      .annotate(
+        OpenApi.Description,
+        "For a scheduled run, the plan as recomputed against the inventory when it fired. format=markdown answers " +
+          "the report stored with the run when it started."
+      )
+      .annotate(OpenApi.Transform, documentFormats([200]))
   )
   .add(
     HttpApiEndpoint.get("listSteps", "/v1/runs/:id/steps")

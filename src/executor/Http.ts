@@ -3,6 +3,7 @@ import { Effect, Option } from "effect"
 import { authorizeApplication, canSee, requireScope } from "../auth/Authorization.js"
 import { NotFound } from "../common/Errors.js"
 import { FleetApi } from "../http/Api.js"
+import { reportResponse } from "../planner/Http.js"
 import { PlanService } from "../planner/PlanService.js"
 import type { RunId } from "./Domain.js"
 import { Replacements } from "./Replacements.js"
@@ -54,6 +55,13 @@ export const RunsHttp = HttpApiBuilder.group(FleetApi, "runs", (handlers) =>
         Effect.gen(function* () {
           yield* visible(path.id, yield* requireScope("plans:read"))
           return yield* runs.get(path.id)
+        }))
+      .handle("getRunPlan", ({ path, urlParams }) =>
+        Effect.gen(function* () {
+          yield* visible(path.id, yield* requireScope("plans:read"))
+          const { plan, report } = yield* runs.plan(path.id)
+          const format = urlParams.format ?? "json"
+          return reportResponse(plan, format, format === "markdown" ? { rendered: report } : {}) ?? plan
         }))
       .handle("listSteps", ({ path, urlParams }) =>
         Effect.gen(function* () {

@@ -393,6 +393,12 @@ export class RunRepo extends Effect.Service<RunRepo>()("fleet/RunRepo", {
       Effect.map((rows) => Option.fromNullable(rows[0]?.waitMs ?? null))
     )
 
+    /** The plan a run executes (for a scheduled run, as recomputed when it fired) and the report stored with it. */
+    const runPlan = (id: RunId) =>
+      sql<{ plan: unknown; report: string }>`select plan, report from runs where id = ${id}`.pipe(
+        Effect.map((rows) => Option.fromNullable(rows[0]))
+      )
+
     const runApplications = (id: RunId) =>
       sql<{ application: string }>`select distinct application from steps where run_id = ${id}`.pipe(
         Effect.map((rows) => rows.map((row) => row.application))
@@ -421,6 +427,7 @@ export class RunRepo extends Effect.Service<RunRepo>()("fleet/RunRepo", {
         die(listSteps(runId, state, afterIndex, limit)),
       nextBakeInMs: die(nextBakeInMs),
       runApplications: (id: RunId) => die(runApplications(id)),
+      runPlan: (id: RunId) => die(runPlan(id)),
       withTransaction: sql.withTransaction
     } as const
   })

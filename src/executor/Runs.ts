@@ -1,8 +1,8 @@
-import { Effect, Option } from "effect"
+import { Effect, Option, Schema } from "effect"
 import type { Actor } from "../auth/Actor.js"
 import { Conflict, NotFound } from "../common/Errors.js"
 import { uuidv7 } from "../common/Ids.js"
-import type { Plan } from "../planner/Domain.js"
+import { Plan } from "../planner/Domain.js"
 import { renderPlan } from "../planner/Report.js"
 import { VmId } from "../vms/Domain.js"
 import {
@@ -188,6 +188,14 @@ export class Runs extends Effect.Service<Runs>()("fleet/Runs", {
     return {
       start,
       get: (id: RunId) => Effect.flatMap(find(id), view),
+      /** The plan the run executes and the report (Markdown) stored with the run when it started. */
+      plan: (id: RunId) =>
+        Effect.gen(function* () {
+          const stored = yield* repo.runPlan(id)
+          if (Option.isNone(stored)) return yield* Effect.fail(NotFound.of("run", id))
+          const plan = yield* Schema.decodeUnknown(Plan)(stored.value.plan).pipe(Effect.orDie)
+          return { plan, report: stored.value.report }
+        }),
       list: (limit: number) =>
         Effect.gen(function* () {
           const rows = yield* repo.listRuns(limit)

@@ -50,7 +50,7 @@ interface OperationDoc {
  * status one content type (the JSON one); the handlers answer format=text|markdown|html as text.
  * A JSON body is documented with the recycle plan's own schema (a component, as SavedPlan has it).
  */
-const documentFormats = (statuses: ReadonlyArray<number>) => (document: Record<string, unknown>): Record<string, unknown> => {
+export const documentFormats = (statuses: ReadonlyArray<number>) => (document: Record<string, unknown>): Record<string, unknown> => {
   const operation = document as OperationDoc
   for (const status of statuses) {
     const response = operation.responses?.[status]

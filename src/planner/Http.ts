@@ -21,11 +21,18 @@ const reportContentTypes: Record<Exclude<ReportFormat, "json">, string> = {
   html: "text/html; charset=utf-8"
 }
 
-/** A text report of `plan`, or undefined for json (answered with the endpoint's JSON schema). */
-const reportResponse = (plan: Plan, format: ReportFormat, options: { readonly status?: number; readonly headers?: Record<string, string> } = {}) =>
+/**
+ * A text report of `plan`, or undefined for json (answered with the endpoint's JSON schema).
+ * `rendered`: the report in this format already (as stored), instead of rendering it now.
+ */
+export const reportResponse = (
+  plan: Plan,
+  format: ReportFormat,
+  options: { readonly status?: number; readonly headers?: Record<string, string>; readonly rendered?: string } = {}
+) =>
   format === "json"
     ? undefined
-    : HttpServerResponse.text(renderPlan(plan, format), {
+    : HttpServerResponse.text(options.rendered ?? renderPlan(plan, format), {
       contentType: reportContentTypes[format],
       status: options.status ?? 200,
       ...(options.headers === undefined ? {} : { headers: options.headers })

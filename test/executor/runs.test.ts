@@ -245,6 +245,26 @@ schedule:
       expect(done.state).toBe("succeeded")
       const [report] = yield* fleet.use(Effect.flatMap(SqlClient.SqlClient, (sql) => sql<{ report: string }>`select report from runs where id = ${done.id}`))
       expect(report!.report).toContain("payments-api")
+
+      // The plan the run executed, as recomputed when it fired, and the report stored with it.
+      const executed = yield* fleet.client.runs.getRunPlan({ path: { id: done.id }, urlParams: {} })
+      expect(executed.name).toBe("nightly")
+      expect(executed.steps).toHaveLength(2)
+      expect(executed.fleets.map((moving) => moving.application)).toEqual(["payments-api"])
+      const fetchText = (path: string) =>
+        Effect.promise(async () => {
+          const response = await fetch(`${fleet.baseUrl}${path}`, { headers: { authorization: `Bearer ${fleet.token}` } })
+          return { status: response.status, contentType: response.headers.get("content-type"), text: await response.text() }
+        })
+      const markdown = yield* fetchText(`/v1/runs/${done.id}/plan?format=markdown`)
+      expect(markdown.status).toBe(200)
+      expect(markdown.contentType).toContain("text/markdown")
+      expect(markdown.text).toBe(report!.report)
+      const html = yield* fetchText(`/v1/runs/${done.id}/plan?format=html`)
+      expect(html.contentType).toContain("text/html")
+      expect(html.text).toContain("payments-api")
+      expect((yield* fetchText(`/v1/runs/${done.id}/plan?format=pdf`)).status).toBe(400)
+      expect((yield* fetchText("/v1/runs/01a215d9-0000-7000-8000-000000000000/plan")).status).toBe(404)
     }))
 
   it.scopedLive("pauses a scheduled run when its window closes and resumes it in the next window", () =>
