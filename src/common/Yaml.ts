@@ -21,5 +21,9 @@ export const parseYaml = (text: string, source: string): Effect.Effect<unknown, 
         )
       )
     }
-    return Effect.succeed(document.toJS({ maxAliasCount: 100 }) as unknown)
+    // What parses can still fail to become a value: an alias to no anchor, too many aliases.
+    return Effect.try({
+      try: () => document.toJS({ maxAliasCount: 100 }) as unknown,
+      catch: (error) => InvalidInput.one([], `${source}: ${error instanceof Error ? error.message : String(error)}`)
+    })
   })

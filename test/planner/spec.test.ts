@@ -50,6 +50,17 @@ describe("recycle plan specs", () => {
       expect(error.message).toMatch(/plan\.yaml:\d+:\d+/)
     }))
 
+  it.effect("refuses YAML that parses but has no value: an alias to no anchor, an alias bomb", () =>
+    Effect.gen(function* () {
+      const dangling = yield* Effect.flip(decodeSpec("%YAML 1.1\n---\n*undefined"))
+      expect(dangling._tag).toBe("InvalidInput")
+      expect(dangling.message).toContain("plan.yaml")
+      const bomb = ["a: &a [x, x, x, x, x, x, x, x, x, x]", "b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]", "c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]",
+        "d: [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]"].join("\n")
+      const exploded = yield* Effect.flip(decodeSpec(bomb))
+      expect(exploded._tag).toBe("InvalidInput")
+    }))
+
   it.effect("lists every problem at once: unknown keys, wrong types, catalog, cron, time zone, limits", () =>
     Effect.gen(function* () {
       const error = yield* Effect.flip(decodeSpec([
