@@ -2,7 +2,7 @@
  * `npm run bench:http`: fleet's HTTP API against a minimal baseline, on a real PostgreSQL.
  *
  * Two endpoints, with authentication on (an admin API token): `GET /v1/vms/{id}` and
- * `POST /v1/vm-requests` (count 1; the proctor simulator, in this process, answers with zero
+ * `POST /v1/vm-requests` (count 1; the proctor simulator, in a process of its own, answers with zero
  * latency and finishes executions at once). First fleet — the real `fleet serve`, in a child
  * process, reconciler included — then the baseline (bench/http-baseline.ts: `node:http` + `pg`,
  * the same SQL, the same pool size), each measured with autocannon in this process: a
@@ -23,7 +23,6 @@ import { spawn } from "node:child_process"
 import { cpus, loadavg } from "node:os"
 import { join } from "node:path"
 import { adminToken, freePort, httpJson, repoRoot } from "../test/crash/ChildController.js"
-import { startSimulator } from "../test/executor-crash/support.js"
 import {
   cpuProfileNodeArgs,
   processCpuSeconds,
@@ -31,6 +30,7 @@ import {
   scratchDatabase,
   serverUrl,
   spawnBundledController,
+  spawnSimulatorProcess,
   verdict
 } from "./support.js"
 
@@ -127,10 +127,7 @@ const program = Effect.gen(function* () {
   const { name: database, url: databaseUrl } = yield* scratchDatabase
   const token = yield* adminToken(databaseUrl, "bench-admin")
 
-  const simulator = yield* startSimulator({
-    responseLatencyMs: 0,
-    durationMs: { create: 0, destroy: 0, check: 0 }
-  })
+  const simulator = yield* spawnSimulatorProcess({ create: 0, destroy: 0, check: 0 })
 
   const logDirectory = yield* scopedTempDirectory("fleet-bench-http-")
   const fleet = yield* spawnBundledController({
@@ -185,7 +182,7 @@ const program = Effect.gen(function* () {
     `  fleet p99 at ${rate} req/s: GET ${p99s[0]} ms, POST ${p99s[1]} ms (target <= ${targets.p99AtRateMs} ms: ${verdict(Math.max(...p99s) <= targets.p99AtRateMs)})`,
     `  server CPU per request fleet / baseline: GET ${(fleetFigures.getMax.cpuMicros / baselineFigures.getMax.cpuMicros).toFixed(1)}x, ` +
       `POST ${(fleetFigures.postMax.cpuMicros / baselineFigures.postMax.cpuMicros).toFixed(1)}x (fleet's includes its reconciler following the VMs the POSTs create); ` +
-      `machine load average at the end ${loadavg()[0]!.toFixed(1)}`
+      `the simulator's process used ${processCpuSeconds(simulator.pid).toFixed(1)} CPU seconds in all; machine load average at the end ${loadavg()[0]!.toFixed(1)}`
   ]
   console.log(lines.join("\n"))
   const missed = Math.min(getRatio, postRatio) < targets.throughputRatio || Math.max(...p99s) > targets.p99AtRateMs

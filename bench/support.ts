@@ -4,14 +4,15 @@
  */
 import { NodeContext } from "@effect/platform-node"
 import { SqlClient } from "@effect/sql"
-import { Effect, Redacted, type Scope } from "effect"
+import { Deferred, Effect, Exit, Redacted, type Scope } from "effect"
+import { spawn } from "node:child_process"
 import { randomBytes } from "node:crypto"
 import { mkdtempSync, readFileSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { layerFromUrl } from "../src/db/Database.js"
 import { migrate } from "../src/db/Migrations.js"
-import { spawnController } from "../test/crash/ChildController.js"
+import { freePort, repoRoot, spawnController } from "../test/crash/ChildController.js"
 import { sqlClient } from "../test/executor-crash/support.js"
 
 // ---------------------------------------------------------------------------------------------
@@ -163,6 +164,35 @@ export const machineCpuTicks = (): { busy: number; total: number } => {
   const sum = cpu.reduce((a, b) => a + b, 0)
   return { busy: sum - idle, total: sum }
 }
+
+/**
+ * The proctor simulator in a process of its own (`fleet proctor-sim` from the bundle), so that
+ * its work neither shares an event loop with the load generator nor counts as this process's
+ * CPU; stopped with the scope. Ready when it prints the URL it listens on.
+ */
+export const spawnSimulatorProcess = (durationMs: { readonly create: number; readonly destroy: number; readonly check: number }) =>
+  Effect.gen(function* () {
+    const port = yield* freePort
+    const listening = yield* Deferred.make<string, string>()
+    const child = yield* Effect.acquireRelease(
+      Effect.sync(() => {
+        const child = spawn(process.execPath, [
+          "dist/fleet.mjs", "proctor-sim", "--port", String(port), "--latency", "0",
+          "--create-ms", String(durationMs.create), "--destroy-ms", String(durationMs.destroy), "--check-ms", String(durationMs.check)
+        ], { cwd: repoRoot, stdio: ["ignore", "pipe", "inherit"] })
+        child.stdout!.setEncoding("utf8")
+        child.stdout!.on("data", (chunk: string) => {
+          const match = /listening on (http:\/\/\S+)/.exec(chunk)
+          if (match) Deferred.unsafeDone(listening, Exit.succeed(match[1]!))
+        })
+        child.once("exit", (code) => Deferred.unsafeDone(listening, Exit.fail(`the simulator exited (${code})`)))
+        return child
+      }),
+      (child) => Effect.sync(() => child.kill("SIGKILL"))
+    )
+    const url = yield* Deferred.await(listening).pipe(Effect.timeout("30 seconds"), Effect.orDie)
+    return { url, pid: child.pid! }
+  })
 
 // ---------------------------------------------------------------------------------------------
 // Statistics and formatting
