@@ -269,43 +269,40 @@ export class RunRepo extends Effect.Service<RunRepo>()("fleet/RunRepo", {
       sql<{ wave: number; state: string; count: number }>`
         select wave, state, count(*)::int as count from steps where run_id = ${runId} group by wave, state`
 
-    /** Applies the changes (the last one for a step wins) in one statement, and logs each as an event. */
+    /** Applies the changes (the last one for a step wins) and logs each as an event, in one statement. */
     const changeSteps = (runId: RunId, changes: ReadonlyArray<StepChange>, actor: string) =>
       Effect.gen(function* () {
         if (changes.length === 0) return
         const last = [...new Map(changes.map((change) => [change.id as string, change])).values()]
         yield* sql`
-          update steps s set
-            state = c.state,
-            reason = c.reason,
-            new_vm_id = coalesce(c.new_vm_id, s.new_vm_id),
-            new_vm_name = coalesce(c.new_vm_name, s.new_vm_name),
-            bake_until = case when c.bake_seconds is null then s.bake_until else now() + c.bake_seconds * interval '1 second' end,
-            started_at = case when c.state = 'creating' then now() else s.started_at end,
-            finished_at = case when c.state in ('done', 'failed', 'cancelled', 'rolled_back') then now() else s.finished_at end,
-            updated_at = now()
-          from jsonb_to_recordset(${
-            JSON.stringify(last.map((change) => ({
-              id: change.id,
-              state: change.state,
-              reason: change.reason,
-              new_vm_id: change.newVmId ?? null,
-              new_vm_name: change.newVmName ?? null,
-              bake_seconds: change.bakeSeconds ?? null
-            })))
-          }::jsonb) as c(id uuid, state text, reason text, new_vm_id uuid, new_vm_name text, bake_seconds int)
-          where s.id = c.id and s.run_id = ${runId}`
-        yield* sql`insert into events ${
-          sql.insert(changes.map((change) => ({
-            actor,
-            kind: "step.state",
-            runId,
-            vmId: change.newVmId ?? null,
-            fromState: null,
-            toState: change.state,
-            reason: change.reason
-          })))
-        }`
+          with changed as (
+            update steps s set
+              state = c.state,
+              reason = c.reason,
+              new_vm_id = coalesce(c.new_vm_id, s.new_vm_id),
+              new_vm_name = coalesce(c.new_vm_name, s.new_vm_name),
+              bake_until = case when c.bake_seconds is null then s.bake_until else now() + c.bake_seconds * interval '1 second' end,
+              started_at = case when c.state = 'creating' then now() else s.started_at end,
+              finished_at = case when c.state in ('done', 'failed', 'cancelled', 'rolled_back') then now() else s.finished_at end,
+              updated_at = now()
+            from jsonb_to_recordset(${
+              JSON.stringify(last.map((change) => ({
+                id: change.id,
+                state: change.state,
+                reason: change.reason,
+                new_vm_id: change.newVmId ?? null,
+                new_vm_name: change.newVmName ?? null,
+                bake_seconds: change.bakeSeconds ?? null
+              })))
+            }::jsonb) as c(id uuid, state text, reason text, new_vm_id uuid, new_vm_name text, bake_seconds int)
+            where s.id = c.id and s.run_id = ${runId}
+          )
+          insert into events (actor, kind, run_id, vm_id, from_state, to_state, reason)
+          select ${actor}, 'step.state', ${runId}::uuid, e.vm_id, null, e.to_state, e.reason
+          from rows from (jsonb_to_recordset(${
+            JSON.stringify(changes.map((change) => ({ vm_id: change.newVmId ?? null, to_state: change.state, reason: change.reason })))
+          }::jsonb) as (vm_id uuid, to_state text, reason text)) with ordinality as e(vm_id, to_state, reason, position)
+          order by e.position`
       })
 
     /** The metadata of VMs, by id (the old VMs whose replacements a tick requests). */
