@@ -33,4 +33,6 @@ ENV FLEET_HOST=0.0.0.0 \
     PORT=8080 \
     LOG_FORMAT=json
 EXPOSE 8080
-CMD ["node", "dist/fleet.mjs", "serve"]
+# The heap grows by half its live size between full collections (V8's default: up to four times):
+# a controller's live heap is small and steady, and this keeps its peak RSS near it (README.md, Production).
+CMD ["node", "--heap-growing-percent=50", "dist/fleet.mjs", "serve"]

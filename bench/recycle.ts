@@ -37,8 +37,8 @@
  *
  * Knobs (environment): BENCH_STEPS (1000), BENCH_FLEETS (20), BENCH_MAX_IN_FLIGHT (50),
  * BENCH_CREATE_MS (200), BENCH_DESTROY_MS (100), BENCH_READINESS (0), BENCH_CHECK_MS (50),
- * BENCH_LOG_LEVEL (Info), BENCH_NODE_ARGS (flags for the controller's node, e.g.
- * "--max-old-space-size=160"), BENCH_CPU_PROF=<dir>, BENCH_OUTPUT=<file> (the controller's
+ * BENCH_LOG_LEVEL (Info), BENCH_NODE_ARGS (flags for the controller's node, after the Docker
+ * image's, e.g. "--max-old-space-size=160"), BENCH_CPU_PROF=<dir>, BENCH_OUTPUT=<file> (the controller's
  * output, copied there at the end), BENCH_STRICT=1 (exit 1 when a target is missed).
  * Any FLEET_* or DATABASE_POOL_SIZE variable set here is passed to the controller.
  */
@@ -68,6 +68,7 @@ import {
   percentile,
   processCpuSeconds,
   processMemoryMb,
+  productionNodeFlags,
   scratchDatabase,
   serverUrl,
   spawnBundledController,
@@ -254,7 +255,7 @@ const program = Effect.gen(function* () {
     `fleet bench:recycle: ${steps} replacements in ${fleets} fleets (one wave), maxInFlight ${maxInFlight}, ` +
       `maxFleetsInParallel ${fleets}, maxSurge 100%, bake 0; proctor simulator in-process (latency 0; create ${createMs} ms, ` +
       `${readiness ? `readiness check ${checkMs} ms, ` : "no readiness proc, "}decommission ${destroyMs} ms); PostgreSQL ${new URL(serverUrl).host}/${database}`,
-    `  controller: ${Object.entries(settings).map(([key, value]) => `${key}=${value}`).join(" ")}${nodeArgs.length > 0 ? `, node ${nodeArgs.join(" ")}` : ""}, ` +
+    `  controller: ${Object.entries(settings).map(([key, value]) => `${key}=${value}`).join(" ")}, node ${[...productionNodeFlags, ...nodeArgs].join(" ")}, ` +
       `LOG_LEVEL=${logLevel}, FLEET_CATALOG=${readiness ? "the shipped catalog" : "the shipped catalog without its readiness proc"}; other settings default`,
     `  ideal = max(N × (create + check + destroy) / maxInFlight, create + check + destroy)` +
       ` = max(${steps} × ${fixed(perStep, 3)} s / ${maxInFlight}, ${fixed(perStep, 3)} s) = ${fixed(ideal)} s`,

@@ -93,7 +93,8 @@ export const committedTransactions = (sql: SqlClient.SqlClient, database: string
 
 /**
  * The real `fleet serve` in a child process, so that its CPU time and memory (read from
- * /proc/<pid>) are its own: the production bundle, as the Docker image runs it (`npm run build`
+ * /proc/<pid>) are its own: the production bundle, as the Docker image runs it, with its node
+ * flags (`npm run build`
  * first: the npm scripts do), in production mode without a rate limit, on `databaseUrl` and the
  * simulator at `proctorUrl`. `settings` (LOG_LEVEL, FLEET_*, ...) come on top and may override
  * the mode and the rate limit. Its logs go to `logFile`, as in production (to a file or a log
@@ -117,8 +118,12 @@ export const spawnBundledController = (options: {
       PROCTOR_URL: options.proctorUrl
     },
     stdoutFile: options.logFile,
-    nodeArgs: options.nodeArgs
+    // The Docker image's node flags first (see its CMD); the caller's can override them.
+    nodeArgs: [...productionNodeFlags, ...options.nodeArgs]
   })
+
+/** The node flags the Docker image runs the controller with (Dockerfile, docker-compose.yml). */
+export const productionNodeFlags: ReadonlyArray<string> = ["--heap-growing-percent=50"]
 
 /** The FLEET_* and DATABASE_POOL_SIZE variables of this process: passed on to the controller, so that any setting can be tried without editing a benchmark. */
 export const controllerSettingsFromEnv = (): Record<string, string> =>
