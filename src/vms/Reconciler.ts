@@ -172,7 +172,8 @@ export class Reconciler extends Effect.Service<Reconciler>()("fleet/Reconciler",
           const vmState = vmStateFor(execution.kind, update.state)
           // Only a poll is followed here: a (re)submission is counted by the claim that starts it.
           const keep = update.state === "running" && update.dueInMs !== null && update.dueInMs <= settings.leaseMs
-          const recorded = yield* record({ execution, token, update, vmState, ...(keep ? { keepClaimMs: settings.leaseMs } : {}) }, Date.now())
+          const decidedAt = Date.now()
+          const recorded = yield* record({ execution, token, update, vmState, ...(keep ? { keepClaimMs: settings.leaseMs } : {}) }, decidedAt)
           if (Option.isNone(recorded)) {
             return yield* Effect.logWarning("lost the claim on this execution (lease expired); another controller has it")
           }
@@ -187,16 +188,20 @@ export class Reconciler extends Effect.Service<Reconciler>()("fleet/Reconciler",
             yield* Effect.logDebug(update.reason)
           }
           const { deadlineAt, dueInMs } = recorded.value
-          if (dueInMs === null) return
-          // The database counted the delay from no later than now: waking then finds the execution due.
-          const dueAt = Date.now() + dueInMs
+          if (dueInMs === null || update.dueInMs === null) return
           if (!keep) {
+            // The database counted the delay from no later than now: waking then finds the execution due.
+            const dueAt = Date.now() + dueInMs
             nextDueAt = Math.min(nextDueAt, dueAt)
             if (dueAt < wakeAt) yield* wakeup.kick
             return
           }
+          // Held, the next look needs no database: it comes when it was decided to, the write's time included.
+          const dueAt = decidedAt + update.dueInMs
           // Stopped meanwhile: the claim is given up, so that the next controller need not wait out the lease.
-          yield* outsideCapacity(Effect.sleep(Duration.millis(dueInMs))).pipe(Effect.onInterrupt(() => repo.releaseClaim(execution.id, token)))
+          yield* outsideCapacity(Effect.sleep(Duration.millis(Math.max(0, dueAt - Date.now())))).pipe(
+            Effect.onInterrupt(() => repo.releaseClaim(execution.id, token))
+          )
           execution = {
             ...execution,
             previousState: execution.state,
