@@ -18,11 +18,10 @@
  */
 import { NodeRuntime } from "@effect/platform-node"
 import autocannon from "autocannon"
-import { Deferred, Effect, Exit } from "effect"
-import { spawn } from "node:child_process"
+import { Effect } from "effect"
 import { cpus, loadavg } from "node:os"
 import { join } from "node:path"
-import { adminToken, freePort, httpJson, repoRoot } from "../test/crash/ChildController.js"
+import { adminToken, httpJson } from "../test/crash/ChildController.js"
 import {
   cpuProfileNodeArgs,
   processCpuSeconds,
@@ -30,6 +29,7 @@ import {
   scratchDatabase,
   serverUrl,
   spawnBundledController,
+  spawnServerProcess,
   spawnSimulatorProcess,
   verdict
 } from "./support.js"
@@ -97,31 +97,12 @@ const measure = (pid: number, baseUrl: string, token: string, vmId: string) =>
     return { getMax, getRate, postMax, postRate }
   })
 
-/** Starts the baseline in a child process and waits for its `Listening on` line. */
+/** The baseline in a child process, ready when it prints `Listening on <url>`. */
 const spawnBaseline = (databaseUrl: string) =>
-  Effect.gen(function* () {
-    const port = yield* freePort
-    const listening = yield* Deferred.make<string, string>()
-    const child = yield* Effect.acquireRelease(
-      Effect.sync(() => {
-        const child = spawn(process.execPath, ["--import", "tsx", "bench/http-baseline.ts"], {
-          cwd: repoRoot,
-          env: { ...process.env, DATABASE_URL: databaseUrl, PORT: String(port), DATABASE_POOL_SIZE: poolSize },
-          stdio: ["ignore", "pipe", "inherit"]
-        })
-        child.stdout!.setEncoding("utf8")
-        child.stdout!.on("data", (chunk: string) => {
-          const match = /Listening on (http:\/\/\S+)/.exec(chunk)
-          if (match) Deferred.unsafeDone(listening, Exit.succeed(match[1]!))
-        })
-        child.once("exit", (code) => Deferred.unsafeDone(listening, Exit.fail(`the baseline exited (${code})`)))
-        return child
-      }),
-      (child) => Effect.sync(() => child.kill("SIGKILL"))
-    )
-    const url = yield* Deferred.await(listening).pipe(Effect.timeout("60 seconds"), Effect.orDie)
-    return { url, pid: child.pid!, stop: Effect.sync(() => child.kill("SIGTERM")) }
-  })
+  spawnServerProcess("the baseline", (port) => ({
+    args: ["--import", "tsx", "bench/http-baseline.ts"],
+    env: { ...process.env, DATABASE_URL: databaseUrl, PORT: String(port), DATABASE_POOL_SIZE: poolSize }
+  }))
 
 const program = Effect.gen(function* () {
   const { name: database, url: databaseUrl } = yield* scratchDatabase

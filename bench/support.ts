@@ -171,33 +171,46 @@ export const machineCpuTicks = (): { busy: number; total: number } => {
 }
 
 /**
- * The proctor simulator in a process of its own (`fleet proctor-sim` from the bundle), so that
- * its work neither shares an event loop with the load generator nor counts as this process's
- * CPU; stopped with the scope. Ready when it prints the URL it listens on.
+ * A server in a child process of node, started from the repository root with the node
+ * arguments and environment `command` gives for a free port; ready when its output shows
+ * `listening on <url>` (in any case); killed when the scope closes, `stop` ends it sooner (SIGTERM).
  */
-export const spawnSimulatorProcess = (durationMs: { readonly create: number; readonly destroy: number; readonly check: number }) =>
+export const spawnServerProcess = (
+  what: string,
+  command: (port: number) => { readonly args: ReadonlyArray<string>; readonly env?: Record<string, string | undefined> }
+) =>
   Effect.gen(function* () {
     const port = yield* freePort
     const listening = yield* Deferred.make<string, string>()
     const child = yield* Effect.acquireRelease(
       Effect.sync(() => {
-        const child = spawn(process.execPath, [
-          "dist/fleet.mjs", "proctor-sim", "--port", String(port), "--latency", "0",
-          "--create-ms", String(durationMs.create), "--destroy-ms", String(durationMs.destroy), "--check-ms", String(durationMs.check)
-        ], { cwd: repoRoot, stdio: ["ignore", "pipe", "inherit"] })
+        const { args, env = process.env } = command(port)
+        const child = spawn(process.execPath, [...args], { cwd: repoRoot, env, stdio: ["ignore", "pipe", "inherit"] })
         child.stdout!.setEncoding("utf8")
         child.stdout!.on("data", (chunk: string) => {
-          const match = /listening on (http:\/\/\S+)/.exec(chunk)
+          const match = /listening on (http:\/\/\S+)/i.exec(chunk)
           if (match) Deferred.unsafeDone(listening, Exit.succeed(match[1]!))
         })
-        child.once("exit", (code) => Deferred.unsafeDone(listening, Exit.fail(`the simulator exited (${code})`)))
+        child.once("exit", (code) => Deferred.unsafeDone(listening, Exit.fail(`${what} exited (${code})`)))
         return child
       }),
       (child) => Effect.sync(() => child.kill("SIGKILL"))
     )
-    const url = yield* Deferred.await(listening).pipe(Effect.timeout("30 seconds"), Effect.orDie)
-    return { url, pid: child.pid! }
+    const url = yield* Deferred.await(listening).pipe(Effect.timeout("60 seconds"), Effect.orDie)
+    return { url, pid: child.pid!, stop: Effect.sync(() => child.kill("SIGTERM")) }
   })
+
+/**
+ * The proctor simulator in a process of its own (`fleet proctor-sim` from the bundle), so that
+ * its work neither shares an event loop with the load generator nor counts as this process's CPU.
+ */
+export const spawnSimulatorProcess = (durationMs: { readonly create: number; readonly destroy: number; readonly check: number }) =>
+  spawnServerProcess("the simulator", (port) => ({
+    args: [
+      "dist/fleet.mjs", "proctor-sim", "--port", String(port), "--latency", "0",
+      "--create-ms", String(durationMs.create), "--destroy-ms", String(durationMs.destroy), "--check-ms", String(durationMs.check)
+    ]
+  }))
 
 // ---------------------------------------------------------------------------------------------
 // Statistics and formatting
