@@ -30,18 +30,26 @@ const pinoLevel = (level: LogLevel.LogLevel): pino.Level => {
   }
 }
 
-const messageText = (message: unknown): string => {
-  const parts = Array.isArray(message) ? message : [message]
-  return parts.map((part) => (typeof part === "string" ? part : JSON.stringify(part))).join(" ")
-}
+const isFields = (part: unknown): part is Record<string, unknown> =>
+  typeof part === "object" && part !== null && Object.getPrototypeOf(part) === Object.prototype
 
-/** An Effect logger that writes each line through pino, annotations as fields. */
+/**
+ * An Effect logger that writes each line through pino, annotations as fields. A plain object
+ * among the message's parts is fields of the line too (`Effect.logInfo("Sent", { "http.status": 200 })`):
+ * for a line written on every request that is several times cheaper than `Effect.annotateLogs`,
+ * which changes the fiber's annotations twice.
+ */
 export const makePinoLogger = (target: pino.Logger): Logger.Logger<unknown, void> =>
   Logger.make(({ annotations, cause, logLevel, message, spans }) => {
     const fields: Record<string, unknown> = {}
     for (const [key, value] of HashMap.toEntries(annotations)) fields[key] = value
     for (const span of List.toArray(spans)) fields[`span.${span.label}`] = span.startTime
-    let text = messageText(message)
+    const texts: Array<string> = []
+    for (const part of Array.isArray(message) ? message : [message]) {
+      if (isFields(part)) Object.assign(fields, part)
+      else texts.push(typeof part === "string" ? part : JSON.stringify(part))
+    }
+    let text = texts.join(" ")
     if (!Cause.isEmpty(cause)) {
       const pretty = Cause.pretty(cause, { renderErrorCause: true })
       fields["err"] = pretty
@@ -68,7 +76,10 @@ export const makePino = (options: { readonly format: LogFormat; readonly destina
   if (options.format === "pretty") {
     return pino(base, pretty({ colorize: options.destination === undefined, sync: true, destination: options.destination ?? 1 }))
   }
-  return pino(base, options.destination ?? pino.destination({ dest: 1, sync: true }))
+  // Written asynchronously: a synchronous write per line was a tenth of a simple read's CPU. Lines
+  // written while one write is under way go out together; pino flushes what is left when the
+  // process exits (only a SIGKILL can lose the last lines).
+  return pino(base, options.destination ?? pino.destination({ dest: 1, sync: false }))
 }
 
 /** Replaces Effect's default logger: JSON lines on stdout, or readable lines when stdout is a terminal (LOG_FORMAT overrides). */

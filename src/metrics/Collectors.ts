@@ -2,7 +2,7 @@ import { SqlClient } from "@effect/sql"
 import { Effect, type Metric } from "effect"
 import { RunState, StepState } from "../executor/Domain.js"
 import { VmState } from "../vms/Domain.js"
-import { executionsInFlight, label, runsByState, stepsByState, vmsByState } from "./Metrics.js"
+import { executionsInFlight, labelSet, runsByState, stepsByState, vmsByState } from "./Metrics.js"
 
 /** A gauge by one label, counted from one table at scrape time. */
 interface DatabaseGauge {
@@ -66,7 +66,7 @@ export const collectDatabaseGauges = Effect.gen(function* () {
       seen.set(gauge.gauge, values)
       const counts = new Map(rows.filter((row) => row.gauge === index).map((row) => [row.value, row.count]))
       for (const value of counts.keys()) values.add(value)
-      for (const value of values) gauge.gauge.unsafeUpdate(counts.get(value) ?? 0, [label(gauge.label, value)])
+      for (const value of values) gauge.gauge.unsafeUpdate(counts.get(value) ?? 0, labelSet([gauge.label, value]))
     })
   }).pipe(
     Effect.catchAllCause((cause) => Effect.logWarning("could not read the database gauges for /metrics", cause))

@@ -1,9 +1,9 @@
-import { HttpApi, HttpApiBuilder, type HttpApp, HttpServerError, HttpServerRequest } from "@effect/platform"
-import { Effect, Exit } from "effect"
+import { HttpApi, HttpApiBuilder } from "@effect/platform"
+import { Effect } from "effect"
 import { requireScope } from "../auth/Authorization.js"
 import { FleetApi } from "../http/Api.js"
 import { collectDatabaseGauges } from "./Collectors.js"
-import { httpDuration, httpRequests, label } from "./Metrics.js"
+import { httpDuration, httpRequests, labelSet } from "./Metrics.js"
 import { renderRegistry } from "./Prometheus.js"
 
 export const MetricsHttp = HttpApiBuilder.group(FleetApi, "metrics", (handlers) =>
@@ -24,7 +24,7 @@ const extraRoutes: ReadonlyArray<readonly [string, string]> = [["GET", "/openapi
  * The route template a request matched (`/v1/vms/:id`), from FleetApi's endpoints, so that
  * metrics have one series per endpoint rather than per URL; `unmatched` for anything else.
  */
-export const makeRouteMatcher = (): ((method: string, url: string) => string) => {
+const makeRouteMatcher = (): ((method: string, url: string) => string) => {
   const routes: Array<{ readonly method: string; readonly pattern: RegExp; readonly path: string }> = []
   const add = (method: string, path: string) =>
     routes.push({
@@ -37,29 +37,23 @@ export const makeRouteMatcher = (): ((method: string, url: string) => string) =>
     onEndpoint: ({ endpoint }) => add(endpoint.method, endpoint.path)
   })
   for (const [method, path] of extraRoutes) add(method, path)
+  const byMethod = new Map<string, typeof routes>()
+  for (const route of routes) byMethod.set(route.method, [...(byMethod.get(route.method) ?? []), route])
   return (method, url) => {
     const query = url.indexOf("?")
     const path = query === -1 ? url : url.slice(0, query)
-    for (const route of routes) if (route.method === method && route.pattern.test(path)) return route.path
+    for (const route of byMethod.get(method) ?? []) if (route.pattern.test(path)) return route.path
     for (const route of routes) if (route.pattern.test(path)) return route.path
     return "unmatched"
   }
 }
 
-/** Counts and times every request by method, route and status. */
-export const httpMetrics = <E, R>(app: HttpApp.Default<E, R>): HttpApp.Default<E, R | HttpServerRequest.HttpServerRequest> => {
+/** Counts and times a request by method, route and status; `seconds` is the time it took. */
+export const makeHttpRequestRecorder = (): ((method: string, url: string, status: number, seconds: number) => void) => {
   const routeOf = makeRouteMatcher()
-  return Effect.gen(function* () {
-    const request = yield* HttpServerRequest.HttpServerRequest
-    const started = performance.now()
-    const exit = yield* Effect.exit(app)
-    const status = Exit.isSuccess(exit)
-      ? exit.value.status
-      : (yield* HttpServerError.causeResponse(exit.cause))[0].status
-    const method = request.method
-    const tags = [label("method", method), label("route", routeOf(method, request.url)), label("status", String(status))]
+  return (method, url, status, seconds) => {
+    const tags = labelSet(["method", method], ["route", routeOf(method, url)], ["status", String(status)])
     httpRequests.unsafeUpdate(1, tags)
-    httpDuration.unsafeUpdate((performance.now() - started) / 1000, tags)
-    return yield* exit
-  })
+    httpDuration.unsafeUpdate(seconds, tags)
+  }
 }

@@ -45,12 +45,27 @@ export const stepsByState = Metric.gauge("fleet_steps", { description: "Steps of
 
 /** Labels, cached: HTTP metrics are updated on every request. */
 const labelCache = new Map<string, MetricLabel.MetricLabel>()
-export const label = (key: string, value: string): MetricLabel.MetricLabel => {
+const label = (key: string, value: string): MetricLabel.MetricLabel => {
   const id = `${key}\u0000${value}`
   let cached = labelCache.get(id)
   if (cached === undefined) {
     cached = MetricLabel.make(key, value)
     if (labelCache.size < 10_000) labelCache.set(id, cached)
+  }
+  return cached
+}
+
+/**
+ * A set of labels as one array, the same array for the same values: a metric finds its series by
+ * the identity of the array it is updated with, and builds (and hashes) a new key for any other.
+ */
+const labelSetCache = new Map<string, ReadonlyArray<MetricLabel.MetricLabel>>()
+export const labelSet = (...pairs: ReadonlyArray<readonly [key: string, value: string]>): ReadonlyArray<MetricLabel.MetricLabel> => {
+  const id = pairs.map(([key, value]) => `${key}\u0000${value}`).join("\u0001")
+  let cached = labelSetCache.get(id)
+  if (cached === undefined) {
+    cached = pairs.map(([key, value]) => label(key, value))
+    if (labelSetCache.size < 10_000) labelSetCache.set(id, cached)
   }
   return cached
 }

@@ -1,6 +1,6 @@
 import { Effect } from "effect"
 import type { ProctorClientService } from "../proctor/ProctorClient.js"
-import { label, proctorCalls, proctorDuration } from "./Metrics.js"
+import { labelSet, proctorCalls, proctorDuration } from "./Metrics.js"
 
 const outcomeOf = (error: { readonly _tag: string }): string => {
   switch (error._tag) {
@@ -18,13 +18,12 @@ const outcomeOf = (error: { readonly _tag: string }): string => {
 const measured = <A, E extends { readonly _tag: string }, R>(operation: string, effect: Effect.Effect<A, E, R>) =>
   Effect.suspend(() => {
     const started = performance.now()
-    const operationLabel = label("operation", operation)
     return effect.pipe(
       Effect.tapBoth({
-        onSuccess: () => Effect.sync(() => proctorCalls.unsafeUpdate(1, [operationLabel, label("outcome", "ok")])),
-        onFailure: (error) => Effect.sync(() => proctorCalls.unsafeUpdate(1, [operationLabel, label("outcome", outcomeOf(error))]))
+        onSuccess: () => Effect.sync(() => proctorCalls.unsafeUpdate(1, labelSet(["operation", operation], ["outcome", "ok"]))),
+        onFailure: (error) => Effect.sync(() => proctorCalls.unsafeUpdate(1, labelSet(["operation", operation], ["outcome", outcomeOf(error)])))
       }),
-      Effect.ensuring(Effect.sync(() => proctorDuration.unsafeUpdate((performance.now() - started) / 1000, [operationLabel])))
+      Effect.ensuring(Effect.sync(() => proctorDuration.unsafeUpdate((performance.now() - started) / 1000, labelSet(["operation", operation]))))
     )
   })
 
