@@ -14,7 +14,7 @@ const keyPattern = /^[\x21-\x7e]{1,255}$/
 type Claim =
   | { readonly _tag: "Claimed"; readonly tokenId: string }
   | { readonly _tag: "NoToken" }
-  | { readonly _tag: "Replay"; readonly status: number; readonly contentType: string | null; readonly body: string }
+  | { readonly _tag: "Replay"; readonly status: number; readonly contentType: string | null; readonly location: string | null; readonly body: string }
   | { readonly _tag: "Mismatch" }
   | { readonly _tag: "InProgress" }
 
@@ -23,6 +23,7 @@ interface Stored {
   readonly requestHash: string
   readonly status: number | null
   readonly contentType: string | null
+  readonly location: string | null
   readonly body: string | null
 }
 
@@ -51,7 +52,7 @@ export class IdempotencyStore extends Effect.Service<IdempotencyStore>()("fleet/
             returning token_id`
           if (inserted[0] !== undefined) return { _tag: "Claimed", tokenId: inserted[0].tokenId } as const
           const [stored] = yield* sql<Stored>`
-            select k.token_id, k.request_hash, k.status, k.content_type, k.body
+            select k.token_id, k.request_hash, k.status, k.content_type, k.location, k.body
             from idempotency_keys k join api_tokens t on t.id = k.token_id
             where t.token_hash = ${tokenHash} and t.revoked_at is null and k.key = ${key} and k.expires_at > now()`
           if (stored === undefined) {
@@ -62,13 +63,13 @@ export class IdempotencyStore extends Effect.Service<IdempotencyStore>()("fleet/
           }
           if (stored.requestHash !== requestHash) return { _tag: "Mismatch" } as const
           if (stored.status === null || stored.body === null) return { _tag: "InProgress" } as const
-          return { _tag: "Replay", status: stored.status, contentType: stored.contentType, body: stored.body } as const
+          return { _tag: "Replay", status: stored.status, contentType: stored.contentType, location: stored.location, body: stored.body } as const
         }
         return { _tag: "InProgress" } as const
       }).pipe(Effect.orDie)
 
-    const complete = (tokenId: string, key: string, status: number, contentType: string | null, body: string) =>
-      sql`update idempotency_keys set status = ${status}, content_type = ${contentType}, body = ${body}
+    const complete = (tokenId: string, key: string, answer: { readonly status: number; readonly contentType: string | null; readonly location: string | null; readonly body: string }) =>
+      sql`update idempotency_keys set status = ${answer.status}, content_type = ${answer.contentType}, location = ${answer.location}, body = ${answer.body}
           where token_id = ${tokenId} and key = ${key}`.pipe(Effect.orDie, Effect.asVoid)
 
     const release = (tokenId: string, key: string) =>
@@ -109,7 +110,8 @@ const bodyText = (response: HttpServerResponse.HttpServerResponse): string | und
  *   runs uninterruptibly, and keeps its answer if it is a 2xx (otherwise the key is released,
  *   so a failed request can be retried with the same key);
  * - the same key again with the same method, URL and body gets that answer back (status and
- *   body, with `Idempotent-Replayed: true`) and nothing runs; with anything else, 422.
+ *   body, and its Location header if it had one, with `Idempotent-Replayed: true`) and nothing
+ *   runs; with anything else, 422.
  * Requests with a token that is not an active one are passed through (authentication answers 401).
  */
 export const idempotency = <E, R>(app: HttpApp.Default<E, R>): HttpApp.Default<E, R | HttpServerRequest.HttpServerRequest | IdempotencyStore> =>
@@ -148,7 +150,7 @@ const withKey = <E, R>(app: HttpApp.Default<E, R>, request: HttpServerRequest.Ht
         return HttpServerResponse.text(claim.body, {
           status: claim.status,
           contentType: claim.contentType ?? "application/json",
-          headers: { "idempotent-replayed": "true" }
+          headers: claim.location === null ? { "idempotent-replayed": "true" } : { "idempotent-replayed": "true", location: claim.location }
         })
       case "Claimed": {
         // The answer is kept (or the key released) by a pre-response handler: before a byte of it is
@@ -159,7 +161,12 @@ const withKey = <E, R>(app: HttpApp.Default<E, R>, request: HttpServerRequest.Ht
             settled = true
             const text = bodyText(response)
             return text !== undefined && response.status >= 200 && response.status < 300
-              ? store.complete(claim.tokenId, key, response.status, response.headers["content-type"] ?? contentTypeOf(response), text)
+              ? store.complete(claim.tokenId, key, {
+                status: response.status,
+                contentType: response.headers["content-type"] ?? contentTypeOf(response),
+                location: response.headers["location"] ?? null,
+                body: text
+              })
               : store.release(claim.tokenId, key)
           }).pipe(Effect.as(response)))
         const exit = yield* Effect.exit(app)

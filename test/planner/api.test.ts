@@ -79,6 +79,7 @@ describe("plans over HTTP", () => {
       expect(saved.vmsMoving).toBe(saved.plan.totals.vmsMoving)
       expect(saved.vmsMoving).toBeGreaterThan(0)
 
+
       const got = yield* call(fleet, "GET", `/v1/plans/${saved.id}`)
       expect(got.status).toBe(200)
       const again = decodeSaved(got.json)
@@ -111,6 +112,19 @@ describe("plans over HTTP", () => {
       expect(malformed.status).toBe(400)
       const badFormat = yield* call(fleet, "GET", `/v1/plans/${saved.id}?format=pdf`)
       expect(badFormat.status).toBe(400)
+
+      // Saved again with an Idempotency-Key: the replay repeats the answer, its Location included, and saves nothing.
+      const headers = { "idempotency-key": "save-java-to-2404" }
+      const keyed = yield* call(fleet, "POST", "/v1/plans", { body: example("java-to-2404.yaml"), headers })
+      expect(keyed.status).toBe(201)
+      const plansBefore = yield* onDatabase(fleet.databaseUrl, Effect.flatMap(SqlClient.SqlClient, (sql) => sql`select id from plans`))
+      const replayed = yield* call(fleet, "POST", "/v1/plans", { body: example("java-to-2404.yaml"), headers })
+      expect(replayed.status).toBe(201)
+      expect(replayed.headers.get("idempotent-replayed")).toBe("true")
+      expect(replayed.headers.get("location")).toBe(keyed.headers.get("location"))
+      expect(replayed.headers.get("location")).toBe(`/v1/plans/${decodeSaved(keyed.json).id}`)
+      expect(replayed.text).toBe(keyed.text)
+      expect(yield* onDatabase(fleet.databaseUrl, Effect.flatMap(SqlClient.SqlClient, (sql) => sql`select id from plans`))).toEqual(plansBefore)
     }))
 
   it.scopedLive("a saved plan turns stale when the VMs of its fleets change, or when the policies change what it would do", () =>

@@ -20,10 +20,10 @@ export const call = (
   fleet: TestFleet,
   method: string,
   path: string,
-  options: { readonly body?: string; readonly contentType?: string; readonly token?: string | null } = {}
+  options: { readonly body?: string; readonly contentType?: string; readonly token?: string | null; readonly headers?: Record<string, string> } = {}
 ) =>
   Effect.promise(async (): Promise<Answer> => {
-    const headers: Record<string, string> = {}
+    const headers: Record<string, string> = { ...options.headers }
     const token = options.token === undefined ? fleet.token : options.token
     if (token !== null) headers["authorization"] = `Bearer ${token}`
     if (options.body !== undefined) headers["content-type"] = options.contentType ?? "application/yaml"
