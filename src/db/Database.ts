@@ -1,12 +1,14 @@
 import { PgClient } from "@effect/sql-pg"
-import type { SqlClient } from "@effect/sql"
+import { SqlError, type SqlClient } from "@effect/sql"
 import { PGlite } from "@electric-sql/pglite"
 import { PGLiteSocketServer } from "@electric-sql/pglite-socket"
-import { Config, ConfigError, Effect, Layer, Option, Redacted, String } from "effect"
+import { Config, ConfigError, Duration, Effect, Layer, Option, Redacted, String } from "effect"
 import { mkdirSync } from "node:fs"
+import pg from "pg"
 import { resolve } from "node:path"
 import { ModeConfig } from "../config/Mode.js"
 import { ensureEmbeddedDatabaseFree } from "./Embedded.js"
+import { preparingClient } from "./PreparedStatements.js"
 
 /** A name transform, remembered: columns are few, and every row of every result goes through it. */
 const remembered = (transform: (name: string) => string): ((name: string) => string) => {
@@ -28,8 +30,45 @@ const naming = {
   transformJson: false
 } as const
 
-export const layerFromUrl = (url: Redacted.Redacted, maxConnections = 10): Layer.Layer<PgClient.PgClient | SqlClient.SqlClient, unknown> =>
-  PgClient.layer({ url, maxConnections, applicationName: "fleet", ...naming })
+/**
+ * PostgreSQL at `url`, through a pool of `maxConnections`. With `prepare` (the default), each
+ * parameterised statement is prepared once per connection (see PreparedStatements.ts); without it
+ * (`DATABASE_PREPARE=false`, for a pooler that does not keep sessions), every call is parsed anew.
+ */
+export const layerFromUrl = (
+  url: Redacted.Redacted,
+  maxConnections = 10,
+  prepare = true
+): Layer.Layer<PgClient.PgClient | SqlClient.SqlClient, unknown> =>
+  PgClient.layerFromPool({
+    acquire: Effect.acquireRelease(
+      Effect.tryPromise({
+        try: async () => {
+          const pool = new pg.Pool({
+            connectionString: Redacted.value(url),
+            max: maxConnections,
+            application_name: "fleet",
+            ...(prepare ? { Client: preparingClient() } : {})
+          })
+          // A connection that breaks is dropped by the pool; the next query gets a new one.
+          pool.on("error", () => {})
+          try {
+            await pool.query("select 1")
+          } catch (cause) {
+            await pool.end()
+            throw cause
+          }
+          return pool
+        },
+        catch: (cause) => new SqlError.SqlError({ cause, message: "PgClient: Failed to connect" })
+      }).pipe(
+        Effect.timeoutFail({ duration: Duration.seconds(5), onTimeout: () => new SqlError.SqlError({ cause: new Error("Connection timed out"), message: "PgClient: Connection timed out" }) })
+      ),
+      (pool) => Effect.promise(() => pool.end()).pipe(Effect.timeoutOption(1000))
+    ),
+    applicationName: "fleet",
+    ...naming
+  })
 
 /**
  * An embedded PostgreSQL (PGlite) kept in `dataDir`, served on a loopback port over the wire
@@ -55,18 +94,14 @@ export const layerEmbedded = (dataDir: string): Layer.Layer<PgClient.PgClient | 
         (server) => Effect.promise(() => server.stop())
       )
       yield* Effect.logWarning(`Using the embedded database in ${directory} (set DATABASE_URL to use PostgreSQL)`)
-      return PgClient.layer({
-        url: Redacted.make(`postgres://postgres@${server.getServerConn()}/postgres`),
-        maxConnections: 1,
-        applicationName: "fleet",
-        ...naming
-      })
+      return layerFromUrl(Redacted.make(`postgres://postgres@${server.getServerConn()}/postgres`), 1)
     })
   )
 
 export const DatabaseConfig = Config.all({
   url: Config.option(Config.redacted("DATABASE_URL")),
   poolSize: Config.integer("DATABASE_POOL_SIZE").pipe(Config.withDefault(10)),
+  prepare: Config.boolean("DATABASE_PREPARE").pipe(Config.withDefault(true)),
   dataDir: Config.string("FLEET_DATA_DIR").pipe(Config.withDefault(".fleet")),
   mode: ModeConfig
 })
@@ -75,7 +110,7 @@ export const DatabaseConfig = Config.all({
 export const DatabaseLive: Layer.Layer<PgClient.PgClient | SqlClient.SqlClient, unknown> = Layer.unwrapEffect(
   Effect.gen(function* () {
     const config = yield* DatabaseConfig
-    if (Option.isSome(config.url)) return layerFromUrl(config.url.value, config.poolSize)
+    if (Option.isSome(config.url)) return layerFromUrl(config.url.value, config.poolSize, config.prepare)
     if (config.mode === "production") {
       return yield* Effect.fail(
         ConfigError.MissingData(["DATABASE_URL"], "DATABASE_URL is required when FLEET_MODE=production")
