@@ -80,16 +80,15 @@ const errorBody = (status: number): { readonly _tag: string; readonly message: s
 /**
  * Every error answer has a JSON body: routing and body-parsing failures, and defects, are
  * answered by the framework with an empty body; this gives them one (a defect's says nothing
- * about its cause, which the request log records).
+ * about its cause, which the request log records). It is the first pre-response handler of every
+ * request, set once for the server (see `ServeApi`) rather than around each request.
  */
-export const jsonErrors = HttpMiddleware.make((app) =>
-  HttpApp.withPreResponseHandler(app, (_request, response) =>
-    Effect.succeed(
-      response.status >= 400 && response.body._tag === "Empty"
-        ? HttpServerResponse.unsafeJson(errorBody(response.status), { status: response.status, headers: response.headers })
-        : response
-    ))
-)
+const jsonErrorBody: HttpApp.PreResponseHandler = (_request, response) =>
+  Effect.succeed(
+    response.status >= 400 && response.body._tag === "Empty"
+      ? HttpServerResponse.unsafeJson(errorBody(response.status), { status: response.status, headers: response.headers })
+      : response
+  )
 
 /**
  * The request log and the HTTP metrics, once the answer is sent: one line per request, at info,
@@ -131,8 +130,7 @@ export const ApiLive = HttpApiBuilder.api(FleetApi).pipe(
 )
 
 /**
- * What every request goes through around the API, outermost first: JSON bodies for every error,
- * the request log and metrics; and for a request with a body (POST, PUT, PATCH), the body limit,
+ * What every request goes through around the API, outermost first: the request log and metrics; and for a request with a body (POST, PUT, PATCH), the body limit,
  * idempotency of POSTs, the audit record of mutating requests (see README.md). A request without
  * one goes straight to the API: the three would only pass it on.
  */
@@ -141,7 +139,7 @@ export const httpPipeline = (maxBodyBytes: number) => (httpApp: HttpApp.Default)
   const byMethod = Effect.withFiberRuntime<HttpServerResponse.HttpServerResponse, Effect.Effect.Error<typeof withBody>, Effect.Effect.Context<typeof withBody>>((fiber) =>
     HttpMethod.hasBody(Context.unsafeGet(fiber.currentContext, HttpServerRequest.HttpServerRequest).method) ? withBody : httpApp
   )
-  return jsonErrors(observeRequests()(byMethod)) as HttpApp.Default
+  return observeRequests()(byMethod) as HttpApp.Default
 }
 
 /**
@@ -152,6 +150,8 @@ export const httpPipeline = (maxBodyBytes: number) => (httpApp: HttpApp.Default)
 export const ServeApi = Layer.unwrapEffect(
   Effect.map(BodyLimitConfig, (maxBodyBytes) => HttpApiBuilder.serve(httpPipeline(maxBodyBytes)))
 ).pipe(
+  // Request fibers start with the server's fiber refs: every request has JSON error bodies.
+  Layer.provide(Layer.locallyScoped(HttpApp.currentPreResponseHandlers, Option.some(jsonErrorBody))),
   HttpMiddleware.withTracerDisabledWhen(() => true),
   HttpServer.withLogAddress,
   Layer.provide(DocsLive),
