@@ -1,8 +1,7 @@
 import { Option } from "effect"
-import { randomBytes } from "node:crypto"
 import type { CatalogData } from "../catalog/Catalog.js"
 import type { EnvironmentName, OsVersion, StackName } from "../catalog/Domain.js"
-import { uuidv7 } from "../common/Ids.js"
+import { pooledRandomBytes, uuidv7 } from "../common/Ids.js"
 import { ExecutionKind, ExecutionRecordId, type VmId } from "./Domain.js"
 import { suffixFromBytes, vmName } from "./Naming.js"
 import type { NewExecution } from "./Repo.js"
@@ -33,7 +32,7 @@ export const newNames = (catalog: CatalogData, shapes: ReadonlyArray<NamedShape>
         environmentShort: catalog.shortEnvironment(shape.environment as EnvironmentName),
         stack: shape.stack,
         osShort: catalog.shortOsVersion(shape.osVersion as OsVersion)
-      }, suffixFromBytes(randomBytes(8)))
+      }, suffixFromBytes(pooledRandomBytes(8)))
       if (!names.has(name)) {
         names.add(name)
         return name
