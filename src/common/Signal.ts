@@ -1,4 +1,4 @@
-import { type Duration, Effect, Option, Queue } from "effect"
+import { Duration, Effect } from "effect"
 
 /**
  * A nudge between loops in one process: "new work was written, look now rather than at the next
@@ -11,10 +11,71 @@ export interface Signal {
   readonly wait: (timeout: Duration.DurationInput) => Effect.Effect<void>
   /** Takes a kick that came while nobody waited, without waiting: whether there was one. */
   readonly takePending: Effect.Effect<boolean>
+  /** `takePending`, for callers outside Effect (see `waitForAny`). */
+  readonly takePendingNow: () => boolean
+  /** Calls `wake` at the next kick, which it takes, unless called off with the function returned. */
+  readonly onNextKick: (wake: () => void) => () => void
 }
 
-export const makeSignal: Effect.Effect<Signal> = Effect.map(Queue.sliding<void>(1), (queue) => ({
-  kick: Effect.asVoid(Queue.offer(queue, undefined)),
-  wait: (timeout) => Queue.take(queue).pipe(Effect.timeout(timeout), Effect.ignore),
-  takePending: Effect.map(Queue.poll(queue), Option.isSome)
-}))
+/**
+ * A signal without fibers: a wait is a callback and a timer. (A queue taken under `Effect.timeout`
+ * forked and interrupted a fiber on every wait, and the executor raced two of those: about a tenth
+ * of the Effect operations a controller ran per VM.)
+ */
+class LocalSignal implements Signal {
+  private pending = false
+  // In arrival order: a kick wakes the first waiter only, as taking from a queue did.
+  private readonly waiters = new Set<() => void>()
+
+  readonly kick = Effect.sync(() => {
+    const [first] = this.waiters
+    if (first === undefined) {
+      this.pending = true
+      return
+    }
+    this.waiters.delete(first)
+    first()
+  })
+
+  readonly takePending = Effect.sync(() => this.takePendingNow())
+
+  wait(timeout: Duration.DurationInput): Effect.Effect<void> {
+    return waitForAny([this], timeout)
+  }
+
+  takePendingNow(): boolean {
+    const was = this.pending
+    this.pending = false
+    return was
+  }
+
+  onNextKick(wake: () => void): () => void {
+    this.waiters.add(wake)
+    return () => {
+      this.waiters.delete(wake)
+    }
+  }
+}
+
+export const makeSignal: Effect.Effect<Signal> = Effect.sync(() => new LocalSignal())
+
+/** Returns when one of `signals` is kicked (taking that one kick), or after `timeout` at the latest. */
+export const waitForAny = (signals: ReadonlyArray<Signal>, timeout: Duration.DurationInput): Effect.Effect<void> =>
+  Effect.async<void>((resume) => {
+    if (signals.some((signal) => signal.takePendingNow())) {
+      resume(Effect.void)
+      return
+    }
+    const callOffs: Array<() => void> = []
+    const stop = () => {
+      clearTimeout(timer)
+      for (const callOff of callOffs) callOff()
+    }
+    const finish = () => {
+      stop()
+      resume(Effect.void)
+    }
+    const timer = setTimeout(finish, Duration.toMillis(Duration.decode(timeout)))
+    for (const signal of signals) callOffs.push(signal.onNextKick(finish))
+    return Effect.sync(stop)
+  })

@@ -1,6 +1,6 @@
 import { Config, Context, Duration, Effect, Layer, Option } from "effect"
 import { Catalog } from "../catalog/Catalog.js"
-import { makeSignal, type Signal } from "../common/Signal.js"
+import { makeSignal, type Signal, waitForAny } from "../common/Signal.js"
 import { VmRepo } from "../vms/Repo.js"
 import { VmSettled, Wakeup } from "../vms/Wakeup.js"
 import type { ExecutionTarget } from "../vms/Writes.js"
@@ -308,7 +308,7 @@ export class Executor extends Effect.Service<Executor>()("fleet/Executor", {
         if (settledMeanwhile || changedMeanwhile) continue
         const bake = yield* runs.nextBakeInMs.pipe(Effect.catchAllCause(() => Effect.succeed(Option.none<number>())))
         const wait = Option.match(bake, { onNone: () => settings.intervalMs, onSome: (ms) => Math.min(settings.intervalMs, Math.max(5, ms)) })
-        yield* Effect.raceFirst(settled.wait(Duration.millis(wait)), changed.wait(Duration.millis(wait)))
+        yield* waitForAny([settled, changed], Duration.millis(wait))
         // VMs settle in bursts: a short pause lets one advance handle the burst, in one transaction.
         if (settings.batchMs > 0) yield* Effect.sleep(Duration.millis(settings.batchMs))
       }
