@@ -1,4 +1,4 @@
-import { Effect } from "effect"
+import { Cause, Effect, Option } from "effect"
 import type { ProctorClientService } from "../proctor/ProctorClient.js"
 import { labelSet, proctorCalls, proctorDuration } from "./Metrics.js"
 
@@ -15,16 +15,26 @@ const outcomeOf = (error: { readonly _tag: string }): string => {
   }
 }
 
+/** Counts and times a call by its outcome; an interrupted call is neither. */
 const measured = <A, E extends { readonly _tag: string }, R>(operation: string, effect: Effect.Effect<A, E, R>) =>
   Effect.suspend(() => {
     const started = performance.now()
-    return effect.pipe(
-      Effect.tapBoth({
-        onSuccess: () => Effect.sync(() => proctorCalls.unsafeUpdate(1, labelSet(["operation", operation], ["outcome", "ok"]))),
-        onFailure: (error) => Effect.sync(() => proctorCalls.unsafeUpdate(1, labelSet(["operation", operation], ["outcome", outcomeOf(error)])))
-      }),
-      Effect.ensuring(Effect.sync(() => proctorDuration.unsafeUpdate((performance.now() - started) / 1000, labelSet(["operation", operation]))))
-    )
+    const done = (outcome: string) => {
+      proctorCalls.unsafeUpdate(1, labelSet(["operation", operation], ["outcome", outcome]))
+      proctorDuration.unsafeUpdate((performance.now() - started) / 1000, labelSet(["operation", operation]))
+    }
+    return Effect.matchCauseEffect(effect, {
+      onSuccess: (value) => {
+        done("ok")
+        return Effect.succeed(value)
+      },
+      onFailure: (cause) => {
+        const failure = Cause.failureOption(cause)
+        if (Option.isSome(failure)) done(outcomeOf(failure.value))
+        else if (!Cause.isInterruptedOnly(cause)) done("error")
+        return Effect.failCause(cause)
+      }
+    })
   })
 
 /** The same client, counting every call by operation and outcome and timing it. */

@@ -170,7 +170,7 @@ export const makeProctorClient = (settings: ProctorSettings, wire: ProctorWire =
         const answer = yield* exchange(operation, wire.submitRequest({ proc: input.proc, args: input.args }), input.emailId ?? settings.email)
         if (isOk(answer.status)) return yield* decodeOk(operation, answer, wire.decodeExecution)
         return yield* failWith(classifySubmitFailure(answer.status, answer.text))
-      }).pipe(Effect.withSpan("proctor.submit", { attributes: { proc: input.proc }, captureStackTrace: false }))
+      })
 
     const status = (id: ExecutionId) =>
       Effect.gen(function* () {
@@ -179,7 +179,7 @@ export const makeProctorClient = (settings: ProctorSettings, wire: ProctorWire =
         if (isOk(answer.status)) return yield* decodeOk(operation, answer, wire.decodeExecution)
         if (answer.status === 404) return yield* Effect.fail(new ExecutionNotFound({ id }))
         return yield* failWith(classifyOtherFailure(answer.status, answer.text))
-      }).pipe(Effect.withSpan("proctor.status", { attributes: { executionId: id }, captureStackTrace: false }))
+      })
 
     const listProcs = () =>
       Effect.gen(function* () {
