@@ -15,7 +15,7 @@ import { Config, Context, Effect, Exit, Layer, Option } from "effect"
 import { createServer, type Server } from "node:http"
 import type { Duplex } from "node:stream"
 import { AuditHttp } from "../audit/Http.js"
-import { auditMutations } from "../audit/Middleware.js"
+import { auditMutations, RequestRecords } from "../audit/Middleware.js"
 import { AuditRepo } from "../audit/Repo.js"
 import { InventoryHttp } from "../inventory/Http.js"
 import { InventoryRepo } from "../inventory/Repo.js"
@@ -156,7 +156,7 @@ export const ServeApi = Layer.unwrapEffect(
   HttpServer.withLogAddress,
   Layer.provide(DocsLive),
   Layer.provide(ApiLive),
-  Layer.provide(IdempotencyStore.Default)
+  Layer.provide([IdempotencyStore.Default, RequestRecords.Default])
 )
 
 /**

@@ -1,5 +1,6 @@
-import { Chunk, Config, Deferred, Duration, Effect, Exit, FiberSet, Layer, Option, Queue, Ref } from "effect"
+import { Config, Duration, Effect, FiberSet, Layer, Option, Ref } from "effect"
 import { randomUUID } from "node:crypto"
+import { makeGroupWriter } from "../common/GroupWriter.js"
 import { reconcilerLag } from "../metrics/Metrics.js"
 import { classifyStatus, ExecutionId, parseProctorTime } from "../proctor/Domain.js"
 import { ProctorClient } from "../proctor/ProctorClient.js"
@@ -58,56 +59,33 @@ export class Reconciler extends Effect.Service<Reconciler>()("fleet/Reconciler",
     // How long each proc's executions take (proctor's own timestamps), to poll them when they are likely done.
     const typical = new TypicalDurations()
 
-    // Outcomes are written in groups, one statement per group: while one group is written, the
-    // next gathers. Alone, an outcome is written at once; under load, many share a round trip.
+    // Outcomes are written in groups (one statement per group, at most one outcome per VM in it).
     // An update's dueInMs counts from when it was decided: the time it waited to be written is
     // taken off, so that a busy writer does not delay the next look at the execution.
     interface Written {
       readonly deadlineAt: Date | null
       readonly dueInMs: number | null
     }
-    interface Pending {
+    interface Decided {
       readonly outcome: Outcome
       readonly decidedAt: number
-      /** None when the claim was lost; else the execution's deadline and the delay the database was given. */
-      readonly recorded: Deferred.Deferred<Option.Option<Written>>
     }
-    const outcomes = yield* Queue.unbounded<Pending>()
-    yield* Effect.forkScoped(Effect.forever(Effect.gen(function* () {
-      const group = [yield* Queue.take(outcomes), ...Chunk.toReadonlyArray(yield* Queue.takeUpTo(outcomes, 255))]
-      // One outcome per VM in a statement; another one for the same VM goes with the next group.
-      const vms = new Set<string>()
-      const now: typeof group = []
-      const later: typeof group = []
-      for (const item of group) {
-        if (vms.has(item.outcome.execution.vmId)) later.push(item)
-        else {
-          vms.add(item.outcome.execution.vmId)
-          now.push(item)
-        }
+    /** None when the claim was lost; else the execution's deadline and the delay the database was given. */
+    const writeOutcome = yield* makeGroupWriter<Decided, Option.Option<Written>, never>({
+      key: ({ outcome }) => outcome.execution.vmId,
+      write: (group) => {
+        const writingAt = Date.now()
+        const adjusted = group.map(({ decidedAt, outcome }) => {
+          const dueInMs = outcome.update.dueInMs
+          return dueInMs === null ? outcome : { ...outcome, update: { ...outcome.update, dueInMs: Math.max(0, dueInMs - (writingAt - decidedAt)) } }
+        })
+        return Effect.map(repo.recordOutcomes(adjusted), (written) =>
+          adjusted.map((outcome): Option.Option<Written> =>
+            Option.map(Option.fromNullable(written.get(outcome.execution.id)), ({ deadlineAt }) => ({ deadlineAt, dueInMs: outcome.update.dueInMs }))))
       }
-      if (later.length > 0) yield* Queue.offerAll(outcomes, later)
-      const writingAt = Date.now()
-      const adjusted = now.map(({ decidedAt, outcome }) => {
-        const dueInMs = outcome.update.dueInMs
-        return dueInMs === null ? outcome : { ...outcome, update: { ...outcome.update, dueInMs: Math.max(0, dueInMs - (writingAt - decidedAt)) } }
-      })
-      const written = yield* Effect.exit(repo.recordOutcomes(adjusted))
-      for (const [index, { outcome, recorded }] of now.entries()) {
-        yield* Exit.isSuccess(written)
-          ? Deferred.succeed(
-            recorded,
-            Option.map(Option.fromNullable(written.value.get(outcome.execution.id)), ({ deadlineAt }) => ({ deadlineAt, dueInMs: adjusted[index]!.update.dueInMs }))
-          )
-          : Deferred.failCause(recorded, written.cause)
-      }
-    })))
+    })
     /** Writes an outcome, decided at `decidedAt`, with the next group. */
-    const record = (outcome: Outcome, decidedAt: number) =>
-      Effect.flatMap(
-        Deferred.make<Option.Option<Written>>(),
-        (recorded) => Effect.zipRight(Queue.offer(outcomes, { outcome, decidedAt, recorded }), Deferred.await(recorded))
-      )
+    const record = (outcome: Outcome, decidedAt: number) => writeOutcome({ outcome, decidedAt })
 
     const submit = (execution: ClaimedExecution) =>
       proctor.submit({ proc: execution.proc, args: execution.args, emailId: execution.emailId }).pipe(
