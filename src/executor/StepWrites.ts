@@ -3,7 +3,7 @@ import type { CatalogData } from "../catalog/Catalog.js"
 import { InvalidInput } from "../common/Errors.js"
 import { uuidv7 } from "../common/Ids.js"
 import { RequestId, VmId, type VmState } from "../vms/Domain.js"
-import { type ExecutionTarget, executionFor, newNames } from "../vms/Writes.js"
+import { type ExecutionTarget, executionFor, newNames, retryWhenNameTaken } from "../vms/Writes.js"
 import type { NewExecution, NewRequest, VmChange, VmRepo } from "../vms/Repo.js"
 import type { RunRow, StepChange, StepRow } from "./Repo.js"
 
@@ -119,9 +119,7 @@ export const makeStepWrites = (vmRepo: VmRepo, catalog: CatalogData) => {
           }
         })
       })
-      const written = yield* Effect.flatMap(build, (batch) => Effect.as(vmRepo.insertRequests(batch, run.id), batch)).pipe(
-        // Another controller can take a name between the check and the insert: pick new names.
-        Effect.retry({ times: 3, while: (error) => error._tag === "NameTaken" }),
+      const written = yield* retryWhenNameTaken(Effect.flatMap(build, (batch) => Effect.as(vmRepo.insertRequests(batch, run.id), batch))).pipe(
         Effect.orDie
       )
       for (const { step, vms } of written) {

@@ -20,7 +20,7 @@ import {
   vmUri,
   VmWithHistory
 } from "./Domain.js"
-import { executionFor, newNames } from "./Writes.js"
+import { executionFor, newNames, retryWhenNameTaken } from "./Writes.js"
 import { type EventRow, type NewExecution, type NewVm, type VmFilter, VmRepo, type VmRow } from "./Repo.js"
 import { emptyCounts, requestState } from "./StateMachine.js"
 import { Wakeup } from "./Wakeup.js"
@@ -70,7 +70,7 @@ export class VmRequests extends Effect.Service<VmRequests>()("fleet/VmRequests",
         if (issues.length > 0) return yield* Effect.fail(InvalidInput.fromIssues(issues))
         const metadata = input.metadata ?? {}
         const requestId = RequestId.make(uuidv7())
-        const accepted = yield* Effect.gen(function* () {
+        const accepted = yield* retryWhenNameTaken(Effect.gen(function* () {
           const names = newNames(catalog, Array.from({ length: input.count }, () => input))
           const vms: Array<NewVm> = names.map((name) => ({
             id: VmId.make(uuidv7()),
@@ -101,11 +101,7 @@ export class VmRequests extends Effect.Service<VmRequests>()("fleet/VmRequests",
             options.runId ?? null
           )
           return { names, vms }
-        }).pipe(
-          // Another controller can take a name between the check and the insert: pick new names.
-          Effect.retry({ times: 3, while: (error) => error._tag === "NameTaken" }),
-          Effect.orDie
-        )
+        })).pipe(Effect.orDie)
         const { names, vms } = accepted
         yield* wakeup.kick
         yield* Effect.logInfo(`Accepted ${input.count} VM(s) for ${input.application}/${input.environment}`).pipe(

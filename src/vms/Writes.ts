@@ -1,10 +1,10 @@
-import { Option } from "effect"
+import { Effect, Option } from "effect"
 import type { CatalogData } from "../catalog/Catalog.js"
 import type { EnvironmentName, OsVersion, StackName } from "../catalog/Domain.js"
 import { pooledRandomBytes, uuidv7 } from "../common/Ids.js"
 import { ExecutionKind, ExecutionRecordId, type VmId } from "./Domain.js"
 import { suffixFromBytes, vmName } from "./Naming.js"
-import type { NewExecution } from "./Repo.js"
+import type { NameTaken, NewExecution } from "./Repo.js"
 
 /**
  * What fleet decides before proctor hears of a VM: its name, and the execution that will create,
@@ -40,6 +40,18 @@ export const newNames = (catalog: CatalogData, shapes: ReadonlyArray<NamedShape>
     }
   })
 }
+
+/**
+ * Runs `write` (which draws its names) again when another controller took one of the names
+ * between the draw and the insert, up to `retries` more times. (Written as a catch rather than
+ * `Effect.retry`, whose schedule was set up for every write though it is almost never used.)
+ */
+export const retryWhenNameTaken = <A, E, R>(write: Effect.Effect<A, E | NameTaken, R>, retries = 3): Effect.Effect<A, E | NameTaken, R> =>
+  Effect.catchIf(
+    write,
+    (error): error is NameTaken => (error as { readonly _tag?: unknown })._tag === "NameTaken",
+    (error) => (retries > 0 ? retryWhenNameTaken(write, retries - 1) : Effect.fail(error))
+  )
 
 export interface ExecutionTarget extends NamedShape {
   readonly id: VmId
