@@ -55,9 +55,20 @@ export const retrySchedule = (policy: RetryPolicy): Schedule.Schedule<unknown> =
 /**
  * Runs the effect again on `ProctorTransientError` only; any other failure (permanent, not
  * found, the caller's own) ends it at once. The last transient error is the one returned.
+ * The schedule is set up only once a call has failed: almost every call succeeds the first time,
+ * and `Effect.retry` built its schedule's state for each. (The retried effect fails at once, with
+ * the first failure, on its first run, so the schedule sees the attempts it always saw.)
  */
 export const retryTransient: {
   (policy: RetryPolicy): <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
   <A, E, R>(self: Effect.Effect<A, E, R>, policy: RetryPolicy): Effect.Effect<A, E, R>
 } = dual(2, <A, E, R>(self: Effect.Effect<A, E, R>, policy: RetryPolicy): Effect.Effect<A, E, R> =>
-  Effect.retry(self, { schedule: retrySchedule(policy), while: isTransient }))
+  Effect.catchIf(self, (error: E) => isTransient(error), (first) => {
+    let failedOnce = false
+    const again = Effect.suspend((): Effect.Effect<A, E, R> => {
+      if (failedOnce) return self
+      failedOnce = true
+      return Effect.fail(first)
+    })
+    return Effect.retry(again, { schedule: retrySchedule(policy), while: isTransient })
+  }))
