@@ -43,7 +43,8 @@ export const makeGroupWriter = <I, O, E>(options: GroupWriterOptions<I, O, E>): 
     yield* Effect.forkScoped(Effect.forever(Effect.gen(function* () {
       const { later, now } = split([yield* Queue.take(queue), ...Chunk.toReadonlyArray(yield* Queue.takeUpTo(queue, maxGroup - 1))])
       if (later.length > 0) yield* Queue.offerAll(queue, later)
-      const written = yield* Effect.exit(options.write(now.map(({ item }) => item)))
+      // Suspended: a write that throws fails its group's callers instead of stopping the writer.
+      const written = yield* Effect.exit(Effect.suspend(() => options.write(now.map(({ item }) => item))))
       for (const [index, { done }] of now.entries()) {
         yield* Exit.isSuccess(written) ? Deferred.succeed(done, written.value[index]!) : Deferred.failCause(done, written.cause)
       }

@@ -75,7 +75,8 @@ export const waitForAny = (signals: ReadonlyArray<Signal>, timeout: Duration.Dur
       stop()
       resume(Effect.void)
     }
-    const timer = setTimeout(finish, Duration.toMillis(Duration.decode(timeout)))
+    // Node fires a timer of 2^31 ms or more at once: a longer wait is capped (it ends early, harmlessly).
+    const timer = setTimeout(finish, Math.min(Duration.toMillis(Duration.decode(timeout)), 2 ** 31 - 1))
     for (const signal of signals) callOffs.push(signal.onNextKick(finish))
     return Effect.sync(stop)
   })

@@ -41,9 +41,9 @@ export const layerFromUrl = (
   prepare = true
 ): Layer.Layer<PgClient.PgClient | SqlClient.SqlClient, unknown> =>
   PgClient.layerFromPool({
-    acquire: Effect.acquireRelease(
-      Effect.tryPromise({
-        try: async () => {
+    acquire: Effect.gen(function* () {
+      const pool = yield* Effect.acquireRelease(
+        Effect.sync(() => {
           const pool = new pg.Pool({
             connectionString: Redacted.value(url),
             max: maxConnections,
@@ -52,20 +52,23 @@ export const layerFromUrl = (
           })
           // A connection that breaks is dropped by the pool; the next query gets a new one.
           pool.on("error", () => {})
-          try {
-            await pool.query("select 1")
-          } catch (cause) {
-            await pool.end()
-            throw cause
-          }
           return pool
-        },
+        }),
+        // A connection that does not end must not hold up the shutdown for long.
+        (pool) => Effect.promise(() => pool.end()).pipe(Effect.interruptible, Effect.timeoutOption(1000))
+      )
+      // Outside the acquisition, so that the timeout can interrupt it; the pool is ended either way.
+      yield* Effect.tryPromise({
+        try: () => pool.query("select 1"),
         catch: (cause) => new SqlError.SqlError({ cause, message: "PgClient: Failed to connect" })
       }).pipe(
-        Effect.timeoutFail({ duration: Duration.seconds(5), onTimeout: () => new SqlError.SqlError({ cause: new Error("Connection timed out"), message: "PgClient: Connection timed out" }) })
-      ),
-      (pool) => Effect.promise(() => pool.end()).pipe(Effect.timeoutOption(1000))
-    ),
+        Effect.timeoutFail({
+          duration: Duration.seconds(5),
+          onTimeout: () => new SqlError.SqlError({ cause: new Error("Connection timed out"), message: "PgClient: Connection timed out" })
+        })
+      )
+      return pool
+    }),
     applicationName: "fleet",
     ...naming
   })
@@ -94,7 +97,9 @@ export const layerEmbedded = (dataDir: string): Layer.Layer<PgClient.PgClient | 
         (server) => Effect.promise(() => server.stop())
       )
       yield* Effect.logWarning(`Using the embedded database in ${directory} (set DATABASE_URL to use PostgreSQL)`)
-      return layerFromUrl(Redacted.make(`postgres://postgres@${server.getServerConn()}/postgres`), 1)
+      // Not prepared: PGlite's one session outlives the pool's connections, and a new connection
+      // would prepare its statements again under names the session already has.
+      return layerFromUrl(Redacted.make(`postgres://postgres@${server.getServerConn()}/postgres`), 1, false)
     })
   )
 

@@ -47,7 +47,7 @@ export class IdempotencyStore extends Effect.Service<IdempotencyStore>()("fleet/
             from api_tokens where token_hash = ${tokenHash} and revoked_at is null
             on conflict (token_id, key) do update set
               request_hash = excluded.request_hash, method = excluded.method, path = excluded.path,
-              status = null, content_type = null, body = null, created_at = now(), expires_at = excluded.expires_at
+              status = null, content_type = null, location = null, body = null, created_at = now(), expires_at = excluded.expires_at
             where idempotency_keys.expires_at <= now()
             returning token_id`
           if (inserted[0] !== undefined) return { _tag: "Claimed", tokenId: inserted[0].tokenId } as const

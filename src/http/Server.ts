@@ -81,7 +81,9 @@ const errorBody = (status: number): { readonly _tag: string; readonly message: s
  * Every error answer has a JSON body: routing and body-parsing failures, and defects, are
  * answered by the framework with an empty body; this gives them one (a defect's says nothing
  * about its cause, which the request log records). It is the first pre-response handler of every
- * request, set once for the server (see `ServeApi`) rather than around each request.
+ * request. (Set per request, not as the server's initial value: that value would reach every
+ * fiber the layers' builder forks afterwards, such as the bundled simulator's server, whose empty
+ * answers are deliberate.)
  */
 const jsonErrorBody: HttpApp.PreResponseHandler = (_request, response) =>
   Effect.succeed(
@@ -130,7 +132,8 @@ export const ApiLive = HttpApiBuilder.api(FleetApi).pipe(
 )
 
 /**
- * What every request goes through around the API, outermost first: the request log and metrics; and for a request with a body (POST, PUT, PATCH), the body limit,
+ * What every request goes through around the API, outermost first: JSON bodies for every error,
+ * the request log and metrics; and for a request with a body (POST, PUT, PATCH), the body limit,
  * idempotency of POSTs, the audit record of mutating requests (see README.md). A request without
  * one goes straight to the API: the three would only pass it on.
  */
@@ -139,7 +142,7 @@ export const httpPipeline = (maxBodyBytes: number) => (httpApp: HttpApp.Default)
   const byMethod = Effect.withFiberRuntime<HttpServerResponse.HttpServerResponse, Effect.Effect.Error<typeof withBody>, Effect.Effect.Context<typeof withBody>>((fiber) =>
     HttpMethod.hasBody(Context.unsafeGet(fiber.currentContext, HttpServerRequest.HttpServerRequest).method) ? withBody : httpApp
   )
-  return observeRequests()(byMethod) as HttpApp.Default
+  return HttpApp.withPreResponseHandler(observeRequests()(byMethod), jsonErrorBody) as HttpApp.Default
 }
 
 /**
@@ -150,8 +153,6 @@ export const httpPipeline = (maxBodyBytes: number) => (httpApp: HttpApp.Default)
 export const ServeApi = Layer.unwrapEffect(
   Effect.map(BodyLimitConfig, (maxBodyBytes) => HttpApiBuilder.serve(httpPipeline(maxBodyBytes)))
 ).pipe(
-  // Request fibers start with the server's fiber refs: every request has JSON error bodies.
-  Layer.provide(Layer.locallyScoped(HttpApp.currentPreResponseHandlers, Option.some(jsonErrorBody))),
   HttpMiddleware.withTracerDisabledWhen(() => true),
   HttpServer.withLogAddress,
   Layer.provide(DocsLive),

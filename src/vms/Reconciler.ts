@@ -176,10 +176,7 @@ export class Reconciler extends Effect.Service<Reconciler>()("fleet/Reconciler",
           }
           // Held, the next look needs no database: it comes when it was decided to, the write's time included.
           const dueAt = decidedAt + update.dueInMs
-          // Stopped meanwhile: the claim is given up, so that the next controller need not wait out the lease.
-          yield* outsideCapacity(Effect.sleep(Duration.millis(Math.max(0, dueAt - Date.now())))).pipe(
-            Effect.onInterrupt(() => repo.releaseClaim(execution.id, token))
-          )
+          yield* outsideCapacity(Effect.sleep(Duration.millis(Math.max(0, dueAt - Date.now()))))
           execution = {
             ...execution,
             previousState: execution.state,
@@ -193,6 +190,10 @@ export class Reconciler extends Effect.Service<Reconciler>()("fleet/Reconciler",
           }
         }
       }).pipe(
+        // Stopped meanwhile (most often while waiting for the next look, but also while an outcome
+        // that keeps the claim was being written): the claim is given up, so that the next
+        // controller need not wait out the lease. Only a claim this handler still holds is touched.
+        Effect.onInterrupt(() => repo.releaseClaim(claimed.id, token)),
         Effect.annotateLogs({
           vm: claimed.vmName,
           requestId: claimed.requestId ?? undefined,

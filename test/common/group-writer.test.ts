@@ -26,6 +26,18 @@ describe("group writer", () => {
       expect(groups).toEqual([["a"], ["b", "c", "d"]])
     }))
 
+  it.scoped("a write that throws fails its callers and the writer goes on", () =>
+    Effect.gen(function* () {
+      const write = yield* makeGroupWriter<string, string, never>({
+        write: (group) => {
+          if (group.includes("boom")) throw new Error("boom")
+          return Effect.succeed(group)
+        }
+      })
+      expect(Exit.isFailure(yield* Effect.exit(write("boom")))).toBe(true)
+      expect(yield* write("fine")).toBe("fine")
+    }))
+
   it.scoped("never puts two items with the same key in one group, and fails every caller of a failed write", () =>
     Effect.gen(function* () {
       const groups: Array<ReadonlyArray<string>> = []

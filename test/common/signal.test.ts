@@ -32,6 +32,16 @@ describe("signals", () => {
       expect(yield* signal.takePending).toBe(true)
     }))
 
+  it.live("a wait longer than a timer can hold (2^31 ms) does not end at once", () =>
+    Effect.gen(function* () {
+      const signal = yield* makeSignal
+      const waiting = yield* Effect.fork(signal.wait("30 days"))
+      yield* Effect.sleep("20 millis")
+      expect(waiting.unsafePoll()).toBeNull()
+      yield* signal.kick
+      yield* Fiber.join(waiting)
+    }))
+
   it.live("a kick wakes the first of several waiters only", () =>
     Effect.gen(function* () {
       const signal = yield* makeSignal

@@ -23,6 +23,10 @@ describe("prepared statements", () => {
       // One statement for the lookup, run twice (the listing has no parameter: it is not prepared).
       expect(names).toHaveLength(1)
       expect(names[0]).toMatch(/^fleet_[0-9a-f]{24}$/)
+      // A text whose number of parameters follows the data (an `in` list) is not kept: one per length would pile up.
+      const many = Array.from({ length: 40 }, (_, index) => index)
+      expect(yield* sql<{ n: number }>`select count(*)::int as n from generate_series(0, 100) as g where g in ${sql.in(many)}`).toEqual([{ n: 40 }])
+      expect(yield* preparedNames(sql)).toEqual(names)
       // Several statements in one text (as migrations are) cannot be prepared, and are not.
       const [, second] = (yield* sql.unsafe("select 1 as one; select 2 as two")) as unknown as [unknown, ReadonlyArray<{ two: number }>]
       expect(second).toEqual([{ two: 2 }])
