@@ -142,7 +142,8 @@ export const httpPipeline = (maxBodyBytes: number) => (httpApp: HttpApp.Default)
   const byMethod = Effect.withFiberRuntime<HttpServerResponse.HttpServerResponse, Effect.Effect.Error<typeof withBody>, Effect.Effect.Context<typeof withBody>>((fiber) =>
     HttpMethod.hasBody(Context.unsafeGet(fiber.currentContext, HttpServerRequest.HttpServerRequest).method) ? withBody : httpApp
   )
-  return HttpApp.withPreResponseHandler(observeRequests()(byMethod), jsonErrorBody) as HttpApp.Default
+  // Appended, not set around the request: the request's fiber ends with it.
+  return Effect.zipRight(HttpApp.appendPreResponseHandler(jsonErrorBody), observeRequests()(byMethod)) as HttpApp.Default
 }
 
 /**
