@@ -98,7 +98,7 @@ const jsonErrorBody: HttpApp.PreResponseHandler = (_request, response) =>
  * counted and timed by method, route and status. (Effect's `HttpMiddleware.logger` made a log span
  * per request, a quarter of the runtime work of a simple read.)
  */
-export const observeRequests = (): HttpMiddleware.HttpMiddleware => {
+const observeRequests = (): HttpMiddleware.HttpMiddleware => {
   const record = makeHttpRequestRecorder()
   return (app) =>
     Effect.withFiberRuntime((fiber) => {
