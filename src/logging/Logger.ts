@@ -78,8 +78,9 @@ export const makePino = (options: { readonly format: LogFormat; readonly destina
   }
   // Written asynchronously: a synchronous write per line was a tenth of a simple read's CPU. Lines
   // written while one write is under way go out together; pino flushes what is left when the
-  // process exits (only a SIGKILL can lose the last lines).
-  return pino(base, options.destination ?? pino.destination({ dest: 1, sync: false }))
+  // process exits (only a SIGKILL can lose the last lines). Should nobody read stdout, lines
+  // beyond 16 MiB waiting are dropped rather than kept until memory runs out.
+  return pino(base, options.destination ?? pino.destination({ dest: 1, sync: false, maxLength: 16 * 1024 * 1024 }))
 }
 
 /** Replaces Effect's default logger: JSON lines on stdout, or readable lines when stdout is a terminal (LOG_FORMAT overrides). */
