@@ -7,23 +7,14 @@ import { mkdirSync } from "node:fs"
 import pg from "pg"
 import { resolve } from "node:path"
 import { ModeConfig } from "../config/Mode.js"
+import { remembered } from "../common/Remembered.js"
 import { ensureEmbeddedDatabaseFree } from "./Embedded.js"
 import { preparingClient } from "./PreparedStatements.js"
 
-/** A name transform, remembered: columns are few, and every row of every result goes through it. */
-const remembered = (transform: (name: string) => string): ((name: string) => string) => {
-  const known = new Map<string, string>()
-  return (name) => {
-    let transformed = known.get(name)
-    if (transformed === undefined) {
-      transformed = transform(name)
-      if (known.size < 10_000) known.set(name, transformed)
-    }
-    return transformed
-  }
-}
-
-/** Column names are snake_case in SQL and camelCase in TypeScript; JSON values are left as they are. */
+/**
+ * Column names are snake_case in SQL and camelCase in TypeScript (remembered: every row of every
+ * result goes through it); JSON values are left as they are.
+ */
 const naming = {
   transformResultNames: remembered(String.snakeToCamel),
   transformQueryNames: remembered(String.camelToSnake),

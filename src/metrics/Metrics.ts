@@ -1,4 +1,5 @@
 import { Metric, MetricBoundaries, MetricLabel } from "effect"
+import { remembered } from "../common/Remembered.js"
 
 /**
  * fleet's metrics, in Effect's global metric registry; `/metrics` renders the registry in
@@ -43,29 +44,14 @@ export const executionsInFlight = Metric.gauge("fleet_executions_in_flight", {
 export const runsByState = Metric.gauge("fleet_runs", { description: "Runs by state (read from the database at scrape time)" })
 export const stepsByState = Metric.gauge("fleet_steps", { description: "Steps of runs by state (read from the database at scrape time)" })
 
-/** Labels, cached: HTTP metrics are updated on every request. */
-const labelCache = new Map<string, MetricLabel.MetricLabel>()
-const label = (key: string, value: string): MetricLabel.MetricLabel => {
-  const id = `${key}\u0000${value}`
-  let cached = labelCache.get(id)
-  if (cached === undefined) {
-    cached = MetricLabel.make(key, value)
-    if (labelCache.size < 10_000) labelCache.set(id, cached)
-  }
-  return cached
-}
-
 /**
  * A set of labels as one array, the same array for the same values: a metric finds its series by
  * the identity of the array it is updated with, and builds (and hashes) a new key for any other.
  */
-const labelSetCache = new Map<string, ReadonlyArray<MetricLabel.MetricLabel>>()
-export const labelSet = (...pairs: ReadonlyArray<readonly [key: string, value: string]>): ReadonlyArray<MetricLabel.MetricLabel> => {
-  const id = pairs.map(([key, value]) => `${key}\u0000${value}`).join("\u0001")
-  let cached = labelSetCache.get(id)
-  if (cached === undefined) {
-    cached = pairs.map(([key, value]) => label(key, value))
-    if (labelSetCache.size < 10_000) labelSetCache.set(id, cached)
-  }
-  return cached
-}
+const labelSets = remembered((id) =>
+  id.split("\u0001").map((pair) => {
+    const [key, value] = pair.split("\u0000")
+    return MetricLabel.make(key!, value!)
+  }))
+export const labelSet = (...pairs: ReadonlyArray<readonly [key: string, value: string]>): ReadonlyArray<MetricLabel.MetricLabel> =>
+  labelSets(pairs.map(([key, value]) => `${key}\u0000${value}`).join("\u0001"))
