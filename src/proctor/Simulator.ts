@@ -5,11 +5,9 @@
  * Besides proctor's routes it serves `/__sim/ledger`, `/__sim/stats` and `/__sim/config` so a
  * test can check what was "created" and "destroyed", count calls and change behaviour live.
  */
-import { HttpRouter, HttpServerRequest, HttpServerResponse } from "@effect/platform"
-import type { ServeError } from "@effect/platform/HttpServerError"
-import { NodeHttpServer, NodeHttpServerRequest } from "@effect/platform-node"
-import { Duration, Effect, ExecutionStrategy, Exit, Option, Schema, Scope } from "effect"
-import { createServer } from "node:http"
+import { ServeError } from "@effect/platform/HttpServerError"
+import { Duration, Effect, ExecutionStrategy, Exit, Fiber, FiberId, Option, Runtime, Schema, Scope } from "effect"
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http"
 import type { CatalogData } from "../catalog/Catalog.js"
 import { decodeInput, InvalidInput } from "../common/Errors.js"
 import { ProcMetadata } from "./Domain.js"
@@ -112,10 +110,35 @@ const knobsFrom = (options: SimulatorOptions): SimulatorKnobs => ({
 // Proctor writes every body without a Content-Type, so Go's net/http sniffs one: its JSON goes
 // out as text/plain too. The client must not depend on the header, and the simulator keeps it so.
 const goSniffed = "text/plain; charset=utf-8"
-const plain = (status: number, body: string) => HttpServerResponse.text(body, { status, contentType: goSniffed })
+
+const answer = (response: ServerResponse, status: number, contentType: string, body: string) => {
+  const length = Buffer.byteLength(body)
+  response.writeHead(
+    status,
+    length > 0 ? { "content-type": contentType, "content-length": String(length) } : { "content-type": contentType }
+  )
+  response.end(body)
+}
+const plain = (response: ServerResponse, status: number, body: string) => answer(response, status, goSniffed, body)
 const json = plain
-const emptyAnswer = (status: number) => HttpServerResponse.empty({ status })
-const simJson = (body: unknown, status = 200) => HttpServerResponse.unsafeJson(body, { status })
+const emptyAnswer = (response: ServerResponse, status: number) => {
+  response.writeHead(status)
+  response.end()
+}
+const simJson = (response: ServerResponse, body: unknown) => answer(response, 200, "application/json", JSON.stringify(body))
+
+/** gorilla/mux's answer to an unknown route or method. */
+const notFound = (response: ServerResponse) => plain(response, 404, "404 page not found\n")
+
+/** A handler that throws answers an empty 500 rather than taking the process down. */
+const guarded = (response: ServerResponse, handle: () => void) => {
+  try {
+    handle()
+  } catch {
+    if (!response.headersSent) response.writeHead(500)
+    if (!response.writableEnded) response.end()
+  }
+}
 
 const maxUint64 = 18446744073709551615n
 
@@ -142,6 +165,68 @@ const readSubmitBody = (text: string): { readonly proc: string; readonly args: R
   return { proc: name, args: args as Record<string, string> }
 }
 
+/** Proctor's routes (gorilla/mux: exact, case-sensitive paths; the query string is not part of the path). */
+type Route = "submit" | "metadata" | "ping" | "ledger" | "stats" | "knobs" | "configure" | "unknown" | { readonly statusOf: string }
+
+const statusPath = /^\/execution\/([^/]+)\/status$/
+
+const routeOf = (method: string, url: string): Route => {
+  const query = url.indexOf("?")
+  const path = query === -1 ? url : url.slice(0, query)
+  switch (method) {
+    case "POST":
+      return path === paths.execution ? "submit" : "unknown"
+    case "PUT":
+      return path === "/__sim/config" ? "configure" : "unknown"
+    case "GET": {
+      if (path === paths.metadata) return "metadata"
+      if (path === paths.ping) return "ping"
+      if (path === "/__sim/ledger") return "ledger"
+      if (path === "/__sim/stats") return "stats"
+      if (path === "/__sim/config") return "knobs"
+      const status = statusPath.exec(path)
+      return status === null ? "unknown" : { statusOf: decodeURIComponentOr(status[1]!) }
+    }
+    default:
+      return "unknown"
+  }
+}
+
+/** A path variable as mux hands it over (decoded); as sent when it is not a valid escape. */
+const decodeURIComponentOr = (text: string): string => {
+  try {
+    return decodeURIComponent(text)
+  } catch {
+    return text
+  }
+}
+
+const header = (request: IncomingMessage, name: string): string | undefined => {
+  const value = request.headers[name]
+  return typeof value === "string" ? value : undefined
+}
+
+/**
+ * The whole body as UTF-8 text (undefined when reading it fails), handed to `then` unless the
+ * caller has gone meanwhile.
+ */
+const readText = (request: IncomingMessage, response: ServerResponse, then: (text: string | undefined) => void) => {
+  let text = ""
+  let settled = false
+  const settle = (result: string | undefined) => {
+    if (settled) return
+    settled = true
+    if (!response.destroyed) guarded(response, () => then(result))
+  }
+  request.setEncoding("utf8")
+  request.on("data", (chunk: string) => {
+    text += chunk
+  })
+  request.once("end", () => settle(text))
+  request.once("error", () => settle(undefined))
+  request.once("close", () => settle(undefined))
+}
+
 const decodeKnobs = decodeInput(KnobsSchema)
 const decodePatch = decodeInput(KnobsPatch)
 
@@ -149,6 +234,9 @@ const decodePatch = decodeInput(KnobsPatch)
  * Starts a simulator on `host:port`, for as long as the scope lasts. The simulator's notion of
  * time is the `Clock` of the calling fiber, so a test can run it under `TestClock` and move time
  * with `TestClock.adjust`.
+ *
+ * It answers from a plain `node:http` listener: benchmarks run it on the machine under test, where
+ * an Effect fiber and router per call cost several times the CPU of the answer itself.
  */
 export const start = (options: SimulatorOptions): Effect.Effect<SimulatorHandle, InvalidInput | ServeError, Scope.Scope> =>
   Effect.gen(function* () {
@@ -159,141 +247,176 @@ export const start = (options: SimulatorOptions): Effect.Effect<SimulatorHandle,
     const model = new SimulatorModel({ procs: options.procs, knobs })
     const clock = yield* Effect.clock
     const now = () => clock.unsafeCurrentTimeMillis()
+    // Latency sleeps run on the caller's runtime, hence on its clock (a TestClock in tests).
+    const runFork = Runtime.runFork(yield* Effect.runtime<never>())
+    const sleeping = new Set<Fiber.RuntimeFiber<void>>()
     const tokens = options.auth?.tokens
     const minClientVersion = options.minClientVersion
     const metadataText = procsJsonText(model.procList.map(toMetadata))
 
     /** Proctor's front door: latency, then the client-version middleware, then auth. */
-    const proctorApi = <E, R>(
+    const proctorApi = (
+      request: IncomingMessage,
+      response: ServerResponse,
       requireAuth: boolean,
-      handler: (request: HttpServerRequest.HttpServerRequest, emailId: string) => Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>
-    ) =>
-      Effect.gen(function* () {
-        const request = yield* HttpServerRequest.HttpServerRequest
-        model.countCall()
-        const latency = model.knobs.responseLatencyMs
-        if (latency > 0) yield* clock.sleep(Duration.millis(latency))
-        const version = request.headers["client-version"]
-        if (minClientVersion !== undefined && version !== undefined && version !== "") {
-          const comparison = compareVersions(version, minClientVersion)
-          if (comparison === undefined) {
-            model.count("outdatedClient")
-            return plain(400, messages.invalidClientVersion(`Malformed version: ${version}`))
-          }
-          if (comparison < 0) {
-            model.count("outdatedClient")
-            return plain(400, messages.outdatedClient(version))
-          }
-        }
-        const emailId = request.headers["email-id"] ?? ""
-        if (requireAuth && tokens !== undefined) {
-          const token = request.headers["access-token"] ?? ""
-          if (emailId === "" || token === "" || tokens[emailId] !== token) {
-            model.count("unauthorized")
-            return emptyAnswer(401)
-          }
-        }
-        return yield* handler(request, emailId)
+      handle: (emailId: string) => void
+    ) => {
+      model.countCall()
+      const latency = model.knobs.responseLatencyMs
+      if (latency <= 0) return frontDoor(request, response, requireAuth, handle)
+      const fiber = runFork(clock.sleep(Duration.millis(latency)))
+      sleeping.add(fiber)
+      const leave = () => {
+        if (!response.writableEnded) fiber.unsafeInterruptAsFork(FiberId.none)
+      }
+      response.once("close", leave)
+      fiber.addObserver((exit) => {
+        sleeping.delete(fiber)
+        response.off("close", leave)
+        if (Exit.isSuccess(exit)) guarded(response, () => frontDoor(request, response, requireAuth, handle))
       })
+    }
 
-    const submit = proctorApi(true, (request, emailId) =>
-      Effect.gen(function* () {
-        const text = yield* request.text.pipe(Effect.orElseSucceed(() => undefined))
+    const frontDoor = (request: IncomingMessage, response: ServerResponse, requireAuth: boolean, handle: (emailId: string) => void) => {
+      const version = header(request, "client-version")
+      if (minClientVersion !== undefined && version !== undefined && version !== "") {
+        const comparison = compareVersions(version, minClientVersion)
+        if (comparison === undefined) {
+          model.count("outdatedClient")
+          return plain(response, 400, messages.invalidClientVersion(`Malformed version: ${version}`))
+        }
+        if (comparison < 0) {
+          model.count("outdatedClient")
+          return plain(response, 400, messages.outdatedClient(version))
+        }
+      }
+      const emailId = header(request, "email-id") ?? ""
+      if (requireAuth && tokens !== undefined) {
+        const token = header(request, "access-token") ?? ""
+        if (emailId === "" || token === "" || tokens[emailId] !== token) {
+          model.count("unauthorized")
+          return emptyAnswer(response, 401)
+        }
+      }
+      handle(emailId)
+    }
+
+    const submit = (request: IncomingMessage, response: ServerResponse, emailId: string) =>
+      readText(request, response, (text) => {
         const body = text === undefined ? undefined : readSubmitBody(text)
         if (body === undefined) {
           model.count("malformed")
-          return plain(400, messages.malformedRequest)
+          return plain(response, 400, messages.malformedRequest)
         }
         const proc = model.proc(body.proc)
         if (tokens !== undefined && proc?.authorizedEmails !== undefined && !proc.authorizedEmails.includes(emailId)) {
           model.count("forbidden")
-          return emptyAnswer(403)
+          return emptyAnswer(response, 403)
         }
         const result = model.submit(now(), { proc: body.proc, args: body.args, emailId })
         switch (result._tag) {
           case "UnknownProc":
-            return plain(500, `${messages.jobExecutionError}, Errors Detail: metadata not found for proc ${result.proc}`)
+            return plain(response, 500, `${messages.jobExecutionError}, Errors Detail: metadata not found for proc ${result.proc}`)
           case "Failed":
-            return plain(500, `${messages.jobExecutionError}, Errors Detail: simulated failure: the Kubernetes API refused the job`)
-          case "Accepted": {
-            if (result.lost) {
-              // The execution exists; the caller never hears of it. The server interrupts this fiber on close.
-              NodeHttpServerRequest.toIncomingMessage(request).socket.destroy()
-              return yield* Effect.never
-            }
-            return json(201, executionJsonText(result.execution))
-          }
+            return plain(response, 500, `${messages.jobExecutionError}, Errors Detail: simulated failure: the Kubernetes API refused the job`)
+          case "Accepted":
+            // The execution exists; the caller never hears of it.
+            if (result.lost) return request.socket.destroy()
+            return json(response, 201, executionJsonText(result.execution))
         }
-      }))
+      })
 
-    const status = proctorApi(true, () =>
-      Effect.gen(function* () {
-        const params = yield* HttpRouter.params
-        const id = params["id"] ?? ""
-        if (!/^[0-9]{1,20}$/.test(id) || BigInt(id) > maxUint64) {
-          model.count("statusBadRequest")
-          return plain(400, messages.pathParameterError)
-        }
-        // ParseUint accepts leading zeros; ids are stored without them.
-        const view = model.status(now(), BigInt(id).toString())
-        return view === undefined ? plain(404, messages.executionNotFound) : json(200, executionJsonText(view))
-      }))
-
-    const metadata = proctorApi(true, () =>
-      Effect.sync(() => {
-        model.count("metadata")
-        return json(200, metadataText)
-      }))
-
-    const ping = proctorApi(false, () =>
-      Effect.sync(() => {
-        model.count("ping")
-        return plain(200, "pong")
-      }))
-
-    const configure = Effect.gen(function* () {
-      const request = yield* HttpServerRequest.HttpServerRequest
-      const text = yield* request.text.pipe(Effect.orElseSucceed(() => ""))
-      let raw: unknown
-      try {
-        raw = JSON.parse(text)
-      } catch {
-        return plain(400, "expected a JSON object of simulator knobs")
+    const status = (response: ServerResponse, id: string) => {
+      if (!/^[0-9]{1,20}$/.test(id) || BigInt(id) > maxUint64) {
+        model.count("statusBadRequest")
+        return plain(response, 400, messages.pathParameterError)
       }
-      return yield* decodePatch(raw).pipe(
-        Effect.match({
-          onFailure: (error) => plain(400, error.message),
-          onSuccess: (patch) => simJson(model.configure(patch))
-        })
-      )
-    })
+      // ParseUint accepts leading zeros; ids are stored without them.
+      const view = model.status(now(), BigInt(id).toString())
+      return view === undefined ? plain(response, 404, messages.executionNotFound) : json(response, 200, executionJsonText(view))
+    }
 
-    const router = HttpRouter.empty.pipe(
-      HttpRouter.post(paths.execution, submit),
-      HttpRouter.get("/execution/:id/status", status),
-      HttpRouter.get(paths.metadata, metadata),
-      HttpRouter.get(paths.ping, ping),
-      HttpRouter.get("/__sim/ledger", Effect.sync(() => simJson(model.ledger(now())))),
-      HttpRouter.get("/__sim/stats", Effect.sync(() => simJson(model.stats()))),
-      HttpRouter.get("/__sim/config", Effect.sync(() => simJson(model.knobs))),
-      HttpRouter.put("/__sim/config", configure),
-      // gorilla/mux's answer to an unknown route
-      HttpRouter.all("*", Effect.succeed(plain(404, "404 page not found\n")))
-    )
+    const configure = (request: IncomingMessage, response: ServerResponse) =>
+      readText(request, response, (text) => {
+        let raw: unknown
+        try {
+          raw = JSON.parse(text ?? "")
+        } catch {
+          return plain(response, 400, "expected a JSON object of simulator knobs")
+        }
+        Effect.runSync(
+          decodePatch(raw).pipe(
+            Effect.match({
+              onFailure: (error) => plain(response, 400, error.message),
+              onSuccess: (patch) => simJson(response, model.configure(patch))
+            })
+          )
+        )
+      })
+
+    const listener = (request: IncomingMessage, response: ServerResponse) =>
+      guarded(response, () => {
+        const route = routeOf(request.method ?? "", request.url ?? "")
+        switch (route) {
+          case "submit":
+            return proctorApi(request, response, true, (emailId) => submit(request, response, emailId))
+          case "metadata":
+            return proctorApi(request, response, true, () => {
+              model.count("metadata")
+              json(response, 200, metadataText)
+            })
+          case "ping":
+            return proctorApi(request, response, false, () => {
+              model.count("ping")
+              plain(response, 200, "pong")
+            })
+          case "ledger":
+            return simJson(response, model.ledger(now()))
+          case "stats":
+            return simJson(response, model.stats())
+          case "knobs":
+            return simJson(response, model.knobs)
+          case "configure":
+            return configure(request, response)
+          case "unknown":
+            return notFound(response)
+          default:
+            return proctorApi(request, response, true, () => status(response, route.statusOf))
+        }
+      })
+
+    const server = createServer(listener)
 
     const outer = yield* Effect.scope
     const serverScope = yield* Scope.fork(outer, ExecutionStrategy.sequential)
-    const server = yield* NodeHttpServer.make(() => createServer(), { host: options.host ?? "127.0.0.1", port: options.port ?? 0 }).pipe(
-      Scope.extend(serverScope)
+    yield* Scope.addFinalizer(
+      serverScope,
+      Effect.suspend(() => Fiber.interruptAll([...sleeping])).pipe(
+        Effect.zipRight(Effect.async<void>((resume) => {
+          if (!server.listening) return resume(Effect.void)
+          server.close(() => resume(Effect.void))
+          // Keep-alive and in-flight connections would hold the close (and the caller's scope) open.
+          server.closeAllConnections()
+        }))
+      )
     )
-    yield* server.serve(router).pipe(Scope.extend(serverScope))
-    const address = server.address
-    if (address._tag !== "TcpAddress") return yield* Effect.dieMessage("the simulator listens on TCP only")
-    const urlHost = address.hostname.includes(":") ? `[${address.hostname}]` : address.hostname
+    yield* Effect.async<void, ServeError>((resume) => {
+      const failed = (cause: Error) => resume(Effect.fail(new ServeError({ cause })))
+      server.once("error", failed)
+      server.listen({ host: options.host ?? "127.0.0.1", port: options.port ?? 0 }, () => {
+        server.off("error", failed)
+        resume(Effect.void)
+      })
+    })
+    const address = server.address()
+    if (address === null || typeof address === "string") return yield* Effect.dieMessage("the simulator listens on TCP only")
+    // `::` is reported as 0.0.0.0, as @effect/platform did.
+    const hostname = address.address === "::" ? "0.0.0.0" : address.address
+    const urlHost = hostname.includes(":") ? `[${hostname}]` : hostname
 
     return {
       url: `http://${urlHost}:${address.port}`,
-      host: address.hostname,
+      host: hostname,
       port: address.port,
       ledger: Effect.sync(() => model.ledger(now())),
       stats: Effect.sync(() => model.stats()),

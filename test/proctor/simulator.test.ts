@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Duration, Effect, Either, TestClock } from "effect"
+import { Duration, Effect, Either, Fiber, Option, TestClock } from "effect"
 import { procsFromCatalog, start } from "../../src/proctor/Simulator.js"
 import { createArgs, raw, shippedCatalog } from "./support.js"
 
@@ -11,6 +11,16 @@ const simulator = (options: Omit<Parameters<typeof start>[0], "procs"> = {}) =>
 
 const post = (url: string, body: string, headers: Record<string, string> = {}) =>
   raw(`${url}/execution`, { method: "POST", body, headers: { "content-type": "application/json", ...headers } })
+
+/** Real time, for what happens outside the TestClock (sockets). */
+const realPause = (millis: number) => Effect.promise(() => new Promise<void>((resolve) => setTimeout(resolve, millis)))
+
+/** Until the simulator sleeps on the TestClock: adjusting it earlier would move time before the sleep began. */
+const untilSleeping = Effect.gen(function* () {
+  while ((yield* TestClock.sleeps()).length === 0) yield* realPause(5)
+})
+
+const goSniffed = "text/plain; charset=utf-8"
 
 describe("proctor simulator over HTTP", () => {
   it.scoped("answers proctor's plain-text errors word for word", () =>
@@ -70,6 +80,54 @@ describe("proctor simulator over HTTP", () => {
       expect(ledger.executions.map((execution) => [execution.vmName, execution.responseLost])).toEqual([["lost-2", true]])
     }))
 
+  it.scoped("answers any other method or path with gorilla/mux's 404; paths match exactly, as in proctor", () =>
+    Effect.gen(function* () {
+      const sim = yield* simulator()
+      const notFound = { status: 404, contentType: goSniffed, text: "404 page not found\n" }
+      for (const [method, path] of [
+        ["GET", "/nowhere"],
+        ["POST", "/ping"],
+        ["GET", "/execution"],
+        ["DELETE", "/execution"],
+        ["PUT", "/__sim/ledger"],
+        ["GET", "/execution/42/status/more"],
+        ["GET", "/PING"],
+        ["GET", "/ping/"]
+      ] as const) {
+        expect(yield* raw(`${sim.url}${path}`, { method })).toEqual(notFound)
+      }
+      // The query string is not part of the path.
+      expect(yield* raw(`${sim.url}/ping?x=1`)).toEqual({ status: 200, contentType: goSniffed, text: "pong" })
+      expect((yield* sim.stats).calls).toBe(1)
+    }))
+
+  it.scoped("writes proctor's answers as text/plain with a length, the simulator's own as JSON", () =>
+    Effect.gen(function* () {
+      const sim = yield* simulator()
+      const headersOf = (url: string, init: RequestInit = {}) =>
+        Effect.promise(async () => {
+          const response = await fetch(url, init)
+          const text = await response.text()
+          return { status: response.status, type: response.headers.get("content-type"), length: response.headers.get("content-length"), bytes: Buffer.byteLength(text) }
+        })
+      const created = yield* headersOf(`${sim.url}/execution`, { method: "POST", body: JSON.stringify({ name: "create-vm-java", args: createArgs("type-1") }) })
+      expect(created).toMatchObject({ status: 201, type: goSniffed })
+      expect(Number(created.length)).toBe(created.bytes)
+      expect(yield* headersOf(`${sim.url}/metadata`)).toMatchObject({ status: 200, type: goSniffed })
+      expect(yield* headersOf(`${sim.url}/execution/7166810340089565185/status`)).toMatchObject({ status: 200, type: goSniffed })
+      for (const path of ["/__sim/ledger", "/__sim/stats", "/__sim/config"]) {
+        const answer = yield* headersOf(`${sim.url}${path}`)
+        expect(answer).toMatchObject({ status: 200, type: "application/json" })
+        expect(Number(answer.length)).toBe(answer.bytes)
+      }
+      const configured = yield* headersOf(`${sim.url}/__sim/config`, { method: "PUT", body: JSON.stringify({ seed: 9 }) })
+      expect(configured).toMatchObject({ status: 200, type: "application/json" })
+      expect(yield* headersOf(`${sim.url}/__sim/config`, { method: "PUT", body: "{" })).toMatchObject({ status: 400, type: goSniffed })
+
+      const guarded = yield* simulator({ auth: { tokens: { "ops@example.com": "t0k3n" } } })
+      expect(yield* raw(`${guarded.url}/metadata`)).toEqual({ status: 401, contentType: null, text: "" })
+    }))
+
   it.scoped("serves the ledger, stats and knobs as JSON", () =>
     Effect.gen(function* () {
       const sim = yield* simulator({ durationMs: { create: 100 }, seed: 3 })
@@ -96,6 +154,42 @@ describe("proctor simulator over HTTP", () => {
       expect(yield* timed).toBeGreaterThanOrEqual(140)
       yield* sim.configure({ responseLatencyMs: 0 })
       expect(yield* timed).toBeLessThan(140)
+    }))
+
+  it.scoped("waits out the latency on the simulator's clock", () =>
+    Effect.gen(function* () {
+      const sim = yield* simulator({ responseLatencyMs: 5_000 })
+      const answer = yield* Effect.fork(raw(`${sim.url}/ping`))
+      yield* untilSleeping
+      yield* TestClock.adjust(Duration.millis(4_999))
+      yield* realPause(50)
+      expect(yield* Fiber.poll(answer)).toEqual(Option.none())
+      expect((yield* sim.stats)).toMatchObject({ calls: 1, ping: 0 })
+      yield* TestClock.adjust(Duration.millis(1))
+      expect(yield* Fiber.join(answer)).toEqual({ status: 200, contentType: goSniffed, text: "pong" })
+    }))
+
+  it.scoped("closing drops in-flight calls at once, their latency sleeps interrupted", () =>
+    Effect.gen(function* () {
+      const sim = yield* simulator({ responseLatencyMs: 60_000 })
+      const body = JSON.stringify({ name: "create-vm-java", args: createArgs("closed-1") })
+      const answer = yield* Effect.fork(Effect.either(Effect.tryPromise(() => fetch(`${sim.url}/execution`, { method: "POST", body }))))
+      yield* untilSleeping
+      // Would wait for the minute of TestClock time that never passes if the call held the server open.
+      yield* sim.close
+      expect(Either.isLeft(yield* Fiber.join(answer))).toBe(true)
+      yield* TestClock.adjust(Duration.minutes(1))
+      yield* realPause(50)
+      expect((yield* sim.ledger).executions).toEqual([])
+      expect((yield* sim.stats).calls).toBe(1)
+    }))
+
+  it.scoped("fails with a ServeError when it cannot listen", () =>
+    Effect.gen(function* () {
+      const first = yield* simulator()
+      const catalog = yield* shippedCatalog
+      const error = yield* Effect.flip(start({ procs: procsFromCatalog(catalog), port: first.port }))
+      expect(error._tag).toBe("ServeError")
     }))
 
   it.scoped("refuses bad knobs at start", () =>
