@@ -163,7 +163,7 @@ const program = Effect.gen(function* () {
     row("baseline (node:http + pg), saturating", baselineFigures.postMax),
     row(`fleet, ${rate} req/s`, fleetFigures.postRate),
     row(`baseline, ${rate} req/s`, baselineFigures.postRate),
-    `  throughput fleet / baseline: GET ${getRatio.toFixed(2)}, POST ${postRatio.toFixed(2)} ` +
+    `  throughput fleet / baseline: GET ${getRatio.toFixed(3)}, POST ${postRatio.toFixed(3)} ` +
       `(target >= ${targets.throughputRatio}: ${verdict(Math.min(getRatio, postRatio) >= targets.throughputRatio)})`,
     `  fleet p99 at ${rate} req/s: GET ${p99s[0]} ms, POST ${p99s[1]} ms (target <= ${targets.p99AtRateMs} ms: ${verdict(Math.max(...p99s) <= targets.p99AtRateMs)})`,
     `  server CPU per request fleet / baseline: GET ${(fleetFigures.getMax.cpuMicros / baselineFigures.getMax.cpuMicros).toFixed(1)}x, ` +
