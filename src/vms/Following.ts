@@ -85,22 +85,34 @@ const nextPollMs = (polls: number, policy: FollowPolicy, jitter: number, typical
 /**
  * What one controller has seen of each proc's run time: the last `window` durations of its
  * successful executions, by proctor's own clock. The typical duration is their median, once there
- * are `minimum` of them.
+ * are `minimum` of them. Until a proc has that many, the typical duration of the procs of its kind
+ * (create, decommission, check) stands in for it: a run that reaches a new stack's create proc
+ * (fleets come one after another) then polls its first executions when the other creates took to
+ * finish, instead of by the configured backoff, which saw them end up to twice their run time late.
  */
 export class TypicalDurations {
   private readonly recent = new Map<string, Array<number>>()
   constructor(private readonly window = 32, private readonly minimum = 3) {}
 
-  record(proc: string, durationMs: number): void {
+  record(proc: string, kind: string, durationMs: number): void {
     if (!Number.isFinite(durationMs) || durationMs < 0) return
-    const list = this.recent.get(proc) ?? []
-    list.push(durationMs)
-    if (list.length > this.window) list.shift()
-    this.recent.set(proc, list)
+    this.remember(`proc ${proc}`, durationMs)
+    this.remember(`kind ${kind}`, durationMs)
   }
 
-  typicalMs(proc: string): number | undefined {
-    const list = this.recent.get(proc)
+  typicalMs(proc: string, kind: string): number | undefined {
+    return this.median(`proc ${proc}`) ?? this.median(`kind ${kind}`)
+  }
+
+  private remember(key: string, durationMs: number): void {
+    const list = this.recent.get(key) ?? []
+    list.push(durationMs)
+    if (list.length > this.window) list.shift()
+    this.recent.set(key, list)
+  }
+
+  private median(key: string): number | undefined {
+    const list = this.recent.get(key)
     if (list === undefined || list.length < this.minimum) return undefined
     const sorted = [...list].sort((a, b) => a - b)
     return sorted[Math.floor((sorted.length - 1) / 2)]

@@ -95,7 +95,7 @@ export class Reconciler extends Effect.Service<Reconciler>()("fleet/Reconciler",
           ProctorPermanentError: (error) => Effect.succeed<SubmitOutcome>({ _tag: "Rejected", reason: error.reason }),
           ProctorTransientError: (error) => Effect.succeed<SubmitOutcome>({ _tag: "Unavailable", reason: error.reason })
         }),
-        Effect.map((outcome) => afterSubmit(outcome, execution, settings.follow, Math.random(), typical.typicalMs(execution.proc)))
+        Effect.map((outcome) => afterSubmit(outcome, execution, settings.follow, Math.random(), typical.typicalMs(execution.proc, execution.kind)))
       )
 
     const poll = (execution: ClaimedExecution) =>
@@ -122,9 +122,9 @@ export class Reconciler extends Effect.Service<Reconciler>()("fleet/Reconciler",
               : Effect.void
           ),
           Effect.tap((outcome) => {
-            if (outcome._tag === "Status" && outcome.ranMs !== undefined) typical.record(execution.proc, outcome.ranMs)
+            if (outcome._tag === "Status" && outcome.ranMs !== undefined) typical.record(execution.proc, execution.kind, outcome.ranMs)
           }),
-          Effect.map((outcome) => afterPoll(outcome, execution, execution.claimedAt, settings.follow, Math.random(), typical.typicalMs(execution.proc)))
+          Effect.map((outcome) => afterPoll(outcome, execution, execution.claimedAt, settings.follow, Math.random(), typical.typicalMs(execution.proc, execution.kind)))
         )
 
     /** While `effect` runs, the execution it waits for does not count against the concurrency. */

@@ -14,18 +14,30 @@ const execution = { proctorId: "7166810340089565185", submissions: 1, polls: 0, 
 describe("polling by typical run time", () => {
   it("learns a proc's typical run time from a few finished executions: their median", () => {
     const typical = new TypicalDurations(5, 3)
-    typical.record("create-vm-java", 200)
-    typical.record("create-vm-java", 210)
-    expect(typical.typicalMs("create-vm-java")).toBeUndefined()
-    typical.record("create-vm-java", 4000)
-    expect(typical.typicalMs("create-vm-java")).toBe(210)
-    expect(typical.typicalMs("decommission-vm")).toBeUndefined()
+    typical.record("create-vm-java", "create", 200)
+    typical.record("create-vm-java", "create", 210)
+    expect(typical.typicalMs("create-vm-java", "create")).toBeUndefined()
+    typical.record("create-vm-java", "create", 4000)
+    expect(typical.typicalMs("create-vm-java", "create")).toBe(210)
+    expect(typical.typicalMs("decommission-vm", "decommission")).toBeUndefined()
     // Only the last `window` count: the proc got slower.
-    for (const ms of [900, 950, 1000, 1100]) typical.record("create-vm-java", ms)
-    expect(typical.typicalMs("create-vm-java")).toBe(1000)
-    typical.record("create-vm-java", Number.NaN)
-    typical.record("create-vm-java", -5)
-    expect(typical.typicalMs("create-vm-java")).toBe(1000)
+    for (const ms of [900, 950, 1000, 1100]) typical.record("create-vm-java", "create", ms)
+    expect(typical.typicalMs("create-vm-java", "create")).toBe(1000)
+    typical.record("create-vm-java", "create", Number.NaN)
+    typical.record("create-vm-java", "create", -5)
+    expect(typical.typicalMs("create-vm-java", "create")).toBe(1000)
+  })
+
+  it("lets the procs of a kind stand in for one not yet seen finishing a few times", () => {
+    const typical = new TypicalDurations(5, 3)
+    for (const ms of [200, 220, 240]) typical.record("create-vm-java", "create", ms)
+    // A new stack's create proc: the other creates' median until it has three of its own.
+    expect(typical.typicalMs("create-vm-go", "create")).toBe(220)
+    expect(typical.typicalMs("decommission-vm", "decommission")).toBeUndefined()
+    for (const ms of [900, 1000]) typical.record("create-vm-go", "create", ms)
+    expect(typical.typicalMs("create-vm-go", "create")).toBe(240)
+    typical.record("create-vm-go", "create", 950)
+    expect(typical.typicalMs("create-vm-go", "create")).toBe(950)
   })
 
   it("polls first when a typical execution has ended, then at a tenth of it, doubling, never past pollMaxMs", () => {
