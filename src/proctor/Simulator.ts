@@ -264,7 +264,7 @@ export const start = (options: SimulatorOptions): Effect.Effect<SimulatorHandle,
       model.countCall()
       const latency = model.knobs.responseLatencyMs
       if (latency <= 0) return frontDoor(request, response, requireAuth, handle)
-      const fiber = runFork(clock.sleep(Duration.millis(latency)))
+      const fiber = runFork(Effect.interruptible(clock.sleep(Duration.millis(latency))))
       sleeping.add(fiber)
       const leave = () => {
         if (!response.writableEnded) fiber.unsafeInterruptAsFork(FiberId.none)
