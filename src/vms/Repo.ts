@@ -416,7 +416,9 @@ export class VmRepo extends Effect.Service<VmRepo>()("fleet/VmRepo", {
                 claimed_by = case when i.keep_claim_ms is null or i.due_in_ms is null then null else x.claimed_by end,
                 updated_at = now()
               from input i
-              where x.id = i.id and x.claimed_by = i.token
+              -- The ids again, as an array: the planner takes the recordset for a hundred rows and
+              -- would scan every execution to join it; the array leads it to the primary key.
+              where x.id = any(${outcomes.map(({ execution }) => execution.id)}::uuid[]) and x.id = i.id and x.claimed_by = i.token
               returning x.id, x.vm_id, x.deadline_at, i.kind, i.vm_state, i.reason
             ), before as (
               select v.id, v.state, v.request_id, v.application, e.id as execution_id, e.kind, e.vm_state, e.reason
