@@ -5,7 +5,7 @@ import { VmRepo } from "../vms/Repo.js"
 import { VmSettled, Wakeup } from "../vms/Wakeup.js"
 import type { ExecutionTarget } from "../vms/Writes.js"
 import { executingStepStates, type RunId, type RunState, type StepState } from "./Domain.js"
-import { RunRepo, type StepChange, type StepRow } from "./Repo.js"
+import { type PendingStep, RunRepo, type StepChange, type StepRow } from "./Repo.js"
 import { advanceStep, decide, grantRollbacks, progress, type SchedulingStep } from "./Scheduling.js"
 import { type ExecutionIntent, makeStepWrites } from "./StepWrites.js"
 
@@ -142,7 +142,8 @@ export class Executor extends Effect.Service<Executor>()("fleet/Executor", {
           let reason: string | undefined
           const failures = run.failures + newFailures
           const afterChanges = new Map(changes.map((change) => [change.id as string, change.state]))
-          const counts = (yield* runs.waveStates(run.id)).map((entry) => ({ ...entry, state: entry.state as StepState }))
+          const tally = yield* runs.stepTally(run.id)
+          const counts = tally.counts.map((entry) => ({ ...entry, state: entry.state as StepState }))
           // Counts were read before this tick's changes are written: correct them.
           for (const [id, step] of before) {
             const next = afterChanges.get(id)
@@ -224,9 +225,9 @@ export class Executor extends Effect.Service<Executor>()("fleet/Executor", {
             let decision = decide({ started: schedulingStarted, pending: [], inProgress: new Set() }, limits, false)
             const executing = schedulingStarted.filter((step) => executingStepStates.includes(step.state)).length
             const free = run.maxInFlight - executing - decision.decommission.length
-            let pending: ReadonlyArray<StepRow> = []
+            let pending: ReadonlyArray<PendingStep> = []
             if (mayStart && free > 0) {
-              const inProgress = new Set(yield* runs.fleetsInProgress(run.id))
+              const inProgress = new Set(tally.fleetsInProgress)
               const decideWith = (candidates: ReadonlyArray<StepRow>) =>
                 decide({ started: schedulingStarted, pending: candidates.map((step) => ({ ...step, baked: false })), inProgress }, limits, true)
               // A few more candidates than free slots usually do; when the fleet limits passed over
@@ -250,8 +251,7 @@ export class Executor extends Effect.Service<Executor>()("fleet/Executor", {
             // Each replacement is requested through the VM creation path's rows: name decided, written ahead.
             const pendingById = new Map(pending.map((step) => [step.id as string, step]))
             const starting = decision.start.map((id) => pendingById.get(id)!)
-            const metadata = yield* runs.vmMetadata(starting.map((step) => step.oldVmId))
-            changes.push(...yield* writes.requestReplacements(run, starting, (id) => metadata.get(id) ?? {}))
+            changes.push(...yield* writes.requestReplacements(run, starting))
           }
           const startFailures = changes.filter((change) => change.state === "failed").length - newFailures
           yield* runs.changeSteps(run.id, changes, actor)

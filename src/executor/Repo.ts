@@ -65,6 +65,37 @@ export type StepRow = typeof StepRow.Type
 const stepColumns = "id, run_id, index, wave, fleet, application, environment, stack, fleet_concurrency, old_vm_id, old_vm_name, " +
   "from_os, target_os, machine_type, new_vm_id, new_vm_name, state, reason, bake_until, started_at, finished_at"
 
+/** A pending step with what its replacement is requested with: the old VM's metadata. */
+export const PendingStep = Schema.Struct({
+  ...StepRow.fields,
+  oldVmMetadata: Schema.Record({ key: Schema.String, value: Schema.String })
+})
+export type PendingStep = typeof PendingStep.Type
+
+/** The run's steps counted by wave and state, and the fleets with a step started and one unfinished. */
+export interface StepTally {
+  readonly counts: ReadonlyArray<{ readonly wave: number; readonly state: string; readonly count: number }>
+  readonly fleetsInProgress: ReadonlyArray<string>
+}
+
+const finishedStepStates: ReadonlyArray<string> = ["done", "failed", "cancelled", "rolled_back"]
+
+/** A StepTally from the run's steps counted by wave, state and fleet. */
+export const tallySteps = (rows: ReadonlyArray<{ readonly wave: number; readonly state: string; readonly fleet: string; readonly count: number }>): StepTally => {
+  const counts = new Map<string, { wave: number; state: string; count: number }>()
+  const started = new Set<string>()
+  const unfinished = new Set<string>()
+  for (const row of rows) {
+    const key = `${row.wave} ${row.state}`
+    const entry = counts.get(key)
+    if (entry === undefined) counts.set(key, { wave: row.wave, state: row.state, count: row.count })
+    else entry.count += row.count
+    if (row.state !== "pending") started.add(row.fleet)
+    if (!finishedStepStates.includes(row.state)) unfinished.add(row.fleet)
+  }
+  return { counts: [...counts.values()], fleetsInProgress: [...started].filter((fleet) => unfinished.has(fleet)) }
+}
+
 /** A started step with what the executor needs to move it on: the states of its VMs and of its readiness check. */
 export const ActiveStep = Schema.Struct({
   ...StepRow.fields,
@@ -245,29 +276,26 @@ export class RunRepo extends Effect.Service<RunRepo>()("fleet/RunRepo", {
     const pendingSteps = (runId: RunId, wave: number, limit: number) =>
       SqlSchema.findAll({
         Request: Schema.Void,
-        Result: StepRow,
+        Result: PendingStep,
         execute: () =>
           sql`
-            select ${sql.literal(stepColumns)} from (
-              select s.*, row_number() over (partition by s.fleet order by s.index) as rank
-              from steps s where s.run_id = ${runId} and s.state = 'pending' and s.wave = ${wave}
-            ) p
-            where p.rank <= p.fleet_concurrency
-            order by p.index limit ${limit}`
+            select c.*, ov.metadata as old_vm_metadata from (
+              select ${sql.literal(stepColumns)} from (
+                select s.*, row_number() over (partition by s.fleet order by s.index) as rank
+                from steps s where s.run_id = ${runId} and s.state = 'pending' and s.wave = ${wave}
+              ) p
+              where p.rank <= p.fleet_concurrency
+              order by p.index limit ${limit}
+            ) c join vms ov on ov.id = c.old_vm_id
+            order by c.index`
       })(undefined)
 
-    /** Fleets of the run with a started step and an unfinished one, besides those among `active`. */
-    const fleetsInProgress = (runId: RunId) =>
-      sql<{ fleet: string }>`
-        select fleet from steps where run_id = ${runId}
-        group by fleet
-        having bool_or(state <> 'pending') and bool_or(state not in ('done', 'failed', 'cancelled', 'rolled_back'))`.pipe(
-        Effect.map((rows) => rows.map((row) => row.fleet))
+    /** One pass over the run's steps for both the counts and the fleets in progress (see StepTally). */
+    const stepTally = (runId: RunId) =>
+      sql<{ wave: number; state: string; fleet: string; count: number }>`
+        select wave, state, fleet, count(*)::int as count from steps where run_id = ${runId} group by wave, state, fleet`.pipe(
+        Effect.map(tallySteps)
       )
-
-    const waveStates = (runId: RunId) =>
-      sql<{ wave: number; state: string; count: number }>`
-        select wave, state, count(*)::int as count from steps where run_id = ${runId} group by wave, state`
 
     /** Applies the changes (the last one for a step wins) and logs each as an event, in one statement. */
     const changeSteps = (runId: RunId, changes: ReadonlyArray<StepChange>, actor: string) =>
@@ -304,14 +332,6 @@ export class RunRepo extends Effect.Service<RunRepo>()("fleet/RunRepo", {
           }::jsonb) as (vm_id uuid, to_state text, reason text)) with ordinality as e(vm_id, to_state, reason, position)
           order by e.position`
       })
-
-    /** The metadata of VMs, by id (the old VMs whose replacements a tick requests). */
-    const vmMetadata = (ids: ReadonlyArray<VmId>) =>
-      ids.length === 0
-        ? Effect.succeed(new Map<string, Record<string, string>>())
-        : sql<{ id: string; metadata: Record<string, string> }>`select id, metadata from vms where ${sql.in("id", ids)}`.pipe(
-          Effect.map((rows) => new Map(rows.map((row) => [row.id, row.metadata])))
-        )
 
     const cancelPending = (runId: RunId, reason: string) =>
       sql<{ id: string }>`
@@ -412,10 +432,8 @@ export class RunRepo extends Effect.Service<RunRepo>()("fleet/RunRepo", {
       activeSteps: (runId: RunId) => die(activeSteps(runId)),
       pendingSteps: (runId: RunId, wave: number, limit: number) => die(pendingSteps(runId, wave, limit)),
       failedWithReadyReplacement: (runId: RunId) => die(failedWithReadyReplacement(runId)),
-      fleetsInProgress: (runId: RunId) => die(fleetsInProgress(runId)),
-      waveStates: (runId: RunId) => die(waveStates(runId)),
+      stepTally: (runId: RunId) => die(stepTally(runId)),
       changeSteps: (runId: RunId, changes: ReadonlyArray<StepChange>, actor: string) => die(changeSteps(runId, changes, actor)),
-      vmMetadata: (ids: ReadonlyArray<VmId>) => die(vmMetadata(ids)),
       cancelPending: (runId: RunId, reason: string) => die(cancelPending(runId, reason)),
       updateRun: (run: RunRow, change: Parameters<typeof updateRun>[1], actor: string) => die(updateRun(run, change, actor)),
       stepCounts: (runId: RunId) => die(stepCounts(runId)),

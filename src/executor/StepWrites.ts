@@ -5,7 +5,7 @@ import { uuidv7 } from "../common/Ids.js"
 import { RequestId, VmId, type VmState } from "../vms/Domain.js"
 import { type ExecutionTarget, executionFor, newNames, retryWhenNameTaken } from "../vms/Writes.js"
 import type { NewExecution, NewRequest, VmChange, VmRepo } from "../vms/Repo.js"
-import type { RunRow, StepChange, StepRow } from "./Repo.js"
+import type { PendingStep, RunRow, StepChange, StepRow } from "./Repo.js"
 
 /**
  * The rows a run's steps write for the VM reconciler to carry out, in bulk: the same rows as the
@@ -66,11 +66,11 @@ export const makeStepWrites = (vmRepo: VmRepo, catalog: CatalogData) => {
    * the old VM's metadata and `replaces`/`run`); each step's change: creating its replacement,
    * or failed with why it could not be requested.
    */
-  const requestReplacements = (run: RunRow, steps: ReadonlyArray<StepRow>, metadataOf: (vmId: VmId) => Readonly<Record<string, string>>) =>
+  const requestReplacements = (run: RunRow, steps: ReadonlyArray<PendingStep>) =>
     Effect.gen(function* () {
       if (steps.length === 0) return []
       const changes: Array<StepChange> = []
-      const valid: Array<StepRow> = []
+      const valid: Array<PendingStep> = []
       for (const step of steps) {
         const issues = catalog.checkVmShape({
           application: step.application,
@@ -89,7 +89,7 @@ export const makeStepWrites = (vmRepo: VmRepo, catalog: CatalogData) => {
         const names = newNames(catalog, valid.map((step) => ({ ...step, osVersion: step.targetOs })))
         return valid.map((step, index): NewRequest & { readonly step: StepRow } => {
           const requestId = RequestId.make(uuidv7())
-          const metadata = { ...metadataOf(step.oldVmId), replaces: step.oldVmName, run: run.id }
+          const metadata = { ...step.oldVmMetadata, replaces: step.oldVmName, run: run.id }
           const vm = {
             id: VmId.make(uuidv7()),
             name: names[index]!,

@@ -8,16 +8,24 @@ import { Scheduler } from "../../src/executor/Scheduler.js"
 import { PlanService } from "../../src/planner/PlanService.js"
 import type { PlanId } from "../../src/planner/Records.js"
 import type { SimulatorLedger } from "../../src/proctor/SimulatorModel.js"
-import { CreateVmRequest } from "../../src/vms/Domain.js"
+import { CreateVmRequest, VmId } from "../../src/vms/Domain.js"
 import { startFleet, type TestFleet } from "../support/Fleet.js"
 
 const fast = { timeout: "60 seconds", initialDelay: "20 millis", maxDelay: "100 millis" } as const
 
 /** Creates `count` VMs of a fleet through the API and waits until they are ready. */
-const fleetOf = (fleet: TestFleet, application: string, environment: string, stack: string, count: number, osVersion = "ubuntu-20.04") =>
+const fleetOf = (
+  fleet: TestFleet,
+  application: string,
+  environment: string,
+  stack: string,
+  count: number,
+  osVersion = "ubuntu-20.04",
+  metadata?: Record<string, string>
+) =>
   Effect.gen(function* () {
     const accepted = yield* fleet.client.vms.createRequest({
-      payload: new CreateVmRequest({ application, environment, stack, osVersion, machineType: "e2-small", count })
+      payload: new CreateVmRequest({ application, environment, stack, osVersion, machineType: "e2-small", count, ...(metadata === undefined ? {} : { metadata }) })
     })
     const settled = yield* waitForRequest(fleet.client, accepted.id, fast)
     expect(settled.state).toBe("ready")
@@ -51,7 +59,7 @@ describe("runs", () => {
   it.scopedLive("replace every VM of the moving fleets within the limits, old VMs only after their replacement is ready", () =>
     Effect.gen(function* () {
       const fleet = yield* startFleet({ simulator: { durationMs: { create: 60, destroy: 30, check: 10 } } })
-      const payments = yield* fleetOf(fleet, "payments-api", "production", "java", 4)
+      const payments = yield* fleetOf(fleet, "payments-api", "production", "java", 4, "ubuntu-20.04", { team: "payments" })
       const search = yield* fleetOf(fleet, "search-api", "staging", "go", 3)
       const billing = yield* fleetOf(fleet, "billing", "production", "ruby", 2)
       const saved = yield* savePlan(fleet, retirePlan(`
@@ -83,6 +91,13 @@ describe("runs", () => {
         // The old VM went only after its replacement existed.
         expect(old.destroyedAt!).toBeGreaterThanOrEqual(replacement.createdAt)
         expect(step.newVm!.osVersion).toBe("ubuntu-24.04")
+        // A replacement keeps its old VM's metadata, and says what it replaced in which run.
+        const replacementVm = yield* fleet.client.vms.getVm({ path: { id: VmId.make(step.newVm!.id) } })
+        expect(replacementVm.metadata).toEqual({
+          ...(step.fleet.startsWith("payments-api/") ? { team: "payments" } : {}),
+          replaces: step.oldVm.name,
+          run: started.id
+        })
       }
       expect(peakInFlight(ledger, since)).toBeLessThanOrEqual(3)
       // Per fleet, at most surge + unavailable = 2 steps at once: from a replacement's creation to its old VM's removal.

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import fc from "fast-check"
 import { activeStepStates, executingStepStates, type StepState } from "../../src/executor/Domain.js"
+import { tallySteps } from "../../src/executor/Repo.js"
 import { advanceStep, decide, progress, type SchedulingStep, type StartedStep } from "../../src/executor/Scheduling.js"
 
 const startedStates: ReadonlyArray<StepState> = ["creating", "checking", "baking", "decommissioning", "rolling_back"]
@@ -95,5 +96,28 @@ describe("the executor's decisions", () => {
       .toEqual({ _tag: "Finished", failed: 1 })
     expect(progress([{ wave: 0, state: "failed", count: 2 }], 0, gates, 2, 1)._tag).toBe("BudgetSpent")
     expect(progress([], 0, [], 0, 0)).toEqual({ _tag: "Finished", failed: 0 })
+  })
+})
+
+describe("tallying a run's steps", () => {
+  it("counts by wave and state, and finds the fleets with a step started and one unfinished", () => {
+    const tally = tallySteps([
+      { wave: 0, state: "done", fleet: "a", count: 3 },
+      { wave: 0, state: "pending", fleet: "a", count: 2 },
+      { wave: 0, state: "done", fleet: "b", count: 4 },
+      { wave: 0, state: "pending", fleet: "c", count: 5 },
+      { wave: 1, state: "creating", fleet: "d", count: 1 },
+      { wave: 1, state: "failed", fleet: "e", count: 1 },
+      { wave: 1, state: "pending", fleet: "e", count: 1 }
+    ])
+    expect(tally.counts).toEqual([
+      { wave: 0, state: "done", count: 7 },
+      { wave: 0, state: "pending", count: 7 },
+      { wave: 1, state: "creating", count: 1 },
+      { wave: 1, state: "failed", count: 1 },
+      { wave: 1, state: "pending", count: 1 }
+    ])
+    // b has finished, c has not started; a, d and e are under way.
+    expect([...tally.fleetsInProgress].sort()).toEqual(["a", "d", "e"])
   })
 })
