@@ -52,6 +52,8 @@ const strict = env["BENCH_STRICT"] === "1"
 const cpuProfileDir = env["BENCH_CPU_PROF"]
 const targets = { throughputRatio: 0.6, p99AtRateMs: 50 }
 const passedOn = controllerSettingsFromEnv()
+/** Whether fleet follows the VMs its POSTs create (FLEET_RECONCILER_CONCURRENCY=0 measures the API alone). */
+const reconciling = passedOn["FLEET_RECONCILER_CONCURRENCY"] !== "0"
 
 interface Figures {
   readonly requestsPerSecond: number
@@ -156,14 +158,13 @@ const program = Effect.gen(function* () {
   if (seeded.status !== 202) return yield* Effect.dieMessage(`seeding answered ${seeded.status}: ${JSON.stringify(seeded.body)}`)
   const vmId = (seeded.body as { vms: Array<{ id: string }> }).vms[0]!.id
   // Without a reconciler (FLEET_RECONCILER_CONCURRENCY=0) the VM stays pending: both servers read it as it is.
-  for (let attempt = 0; passedOn["FLEET_RECONCILER_CONCURRENCY"] !== "0"; attempt++) {
+  for (let attempt = 0; reconciling; attempt++) {
     const vm = yield* httpJson(`${fleet.baseUrl}/v1/vms/${vmId}`, { token })
     if ((vm.body as { state?: string }).state === "ready") break
     if (attempt > 200) return yield* Effect.dieMessage("the seeded VM did not become ready")
     yield* Effect.sleep("50 millis")
   }
 
-  const reconciling = passedOn["FLEET_RECONCILER_CONCURRENCY"] !== "0"
   const fleetFigures = yield* measure(fleet.pid, fleet.baseUrl, token, vmId, untilCaughtUp(sql, reconciling))
   yield* fleet.stop("SIGTERM").pipe(Effect.timeout("30 seconds"), Effect.ignore)
 
@@ -200,7 +201,7 @@ const program = Effect.gen(function* () {
     `  fleet p99 at ${rate} req/s: GET ${p99s[0]} ms, POST ${p99s[1]} ms (target <= ${targets.p99AtRateMs} ms: ${verdict(Math.max(...p99s) <= targets.p99AtRateMs)})`,
     `  server CPU per request fleet / baseline: GET ${(fleetFigures.getMax.cpuMicros / baselineFigures.getMax.cpuMicros).toFixed(1)}x, ` +
       `POST ${(fleetFigures.postMax.cpuMicros / baselineFigures.postMax.cpuMicros).toFixed(1)}x` +
-      `${passedOn["FLEET_RECONCILER_CONCURRENCY"] === "0" ? "" : " (fleet's includes its reconciler following the VMs the POSTs create)"}; ` +
+      `${reconciling ? " (fleet's includes its reconciler following the VMs the POSTs create)" : ""}; ` +
       `the simulator's process used ${processCpuSeconds(simulator.pid).toFixed(1)} CPU seconds in all; machine load average at the end ${loadavg()[0]!.toFixed(1)}`
   ]
   console.log(lines.join("\n"))

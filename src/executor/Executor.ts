@@ -143,7 +143,7 @@ export class Executor extends Effect.Service<Executor>()("fleet/Executor", {
           const failures = run.failures + newFailures
           const afterChanges = new Map(changes.map((change) => [change.id as string, change.state]))
           const tally = yield* runs.stepTally(run.id)
-          const counts = tally.counts.map((entry) => ({ ...entry, state: entry.state as StepState }))
+          const counts = tally.counts.map((entry) => ({ ...entry }))
           // Counts were read before this tick's changes are written: correct them.
           for (const [id, step] of before) {
             const next = afterChanges.get(id)

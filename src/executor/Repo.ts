@@ -1,7 +1,7 @@
 import { SqlClient, SqlError, SqlSchema } from "@effect/sql"
 import { Data, Effect, Option, Schema } from "effect"
 import { VmId, VmState } from "../vms/Domain.js"
-import { PauseReason, RunId, RunState, RunTrigger, StepId, StepState } from "./Domain.js"
+import { finishedStepStates, PauseReason, RunId, RunState, RunTrigger, StepId, StepState } from "./Domain.js"
 
 const Timestamp = Schema.DateFromSelf
 
@@ -74,15 +74,13 @@ export type PendingStep = typeof PendingStep.Type
 
 /** The run's steps counted by wave and state, and the fleets with a step started and one unfinished. */
 export interface StepTally {
-  readonly counts: ReadonlyArray<{ readonly wave: number; readonly state: string; readonly count: number }>
+  readonly counts: ReadonlyArray<{ readonly wave: number; readonly state: StepState; readonly count: number }>
   readonly fleetsInProgress: ReadonlyArray<string>
 }
 
-const finishedStepStates: ReadonlyArray<string> = ["done", "failed", "cancelled", "rolled_back"]
-
 /** A StepTally from the run's steps counted by wave, state and fleet. */
-export const tallySteps = (rows: ReadonlyArray<{ readonly wave: number; readonly state: string; readonly fleet: string; readonly count: number }>): StepTally => {
-  const counts = new Map<string, { wave: number; state: string; count: number }>()
+export const tallySteps = (rows: ReadonlyArray<{ readonly wave: number; readonly state: StepState; readonly fleet: string; readonly count: number }>): StepTally => {
+  const counts = new Map<string, { wave: number; state: StepState; count: number }>()
   const started = new Set<string>()
   const unfinished = new Set<string>()
   for (const row of rows) {
@@ -292,7 +290,7 @@ export class RunRepo extends Effect.Service<RunRepo>()("fleet/RunRepo", {
 
     /** One pass over the run's steps for both the counts and the fleets in progress (see StepTally). */
     const stepTally = (runId: RunId) =>
-      sql<{ wave: number; state: string; fleet: string; count: number }>`
+      sql<{ wave: number; state: StepState; fleet: string; count: number }>`
         select wave, state, fleet, count(*)::int as count from steps where run_id = ${runId} group by wave, state, fleet`.pipe(
         Effect.map(tallySteps)
       )
