@@ -95,12 +95,12 @@ const createBody = JSON.stringify({
 /**
  * Until no VM that fleet accepted is still being created: a pass starts on a server that has
  * caught up with the last one, as the baseline (which creates nothing) always has. How long that
- * took, in seconds. Nothing to wait for without a reconciler, or for the baseline.
+ * took, in seconds.
  */
-const untilCaughtUp = (sql: SqlClient.SqlClient, waits: boolean) =>
+const untilCaughtUp = (sql: SqlClient.SqlClient) =>
   Effect.gen(function* () {
     const started = Date.now()
-    while (waits) {
+    while (true) {
       const [row] = yield* sql<{ unsettled: number }>`
         select count(*)::int as unsettled from vms where state not in ${sql.in(terminalVmStates)}`.pipe(Effect.orDie)
       if ((row?.unsettled ?? 0) === 0) break
@@ -108,6 +108,9 @@ const untilCaughtUp = (sql: SqlClient.SqlClient, waits: boolean) =>
     }
     return (Date.now() - started) / 1000
   })
+
+/** A server that creates no VMs (the baseline, or fleet without a reconciler) never lags behind. */
+const nothingToCatchUp = Effect.succeed(0)
 
 /**
  * The four passes against one server: saturating and fixed-rate, for each endpoint. Before each
@@ -165,11 +168,11 @@ const program = Effect.gen(function* () {
     yield* Effect.sleep("50 millis")
   }
 
-  const fleetFigures = yield* measure(fleet.pid, fleet.baseUrl, token, vmId, untilCaughtUp(sql, reconciling))
+  const fleetFigures = yield* measure(fleet.pid, fleet.baseUrl, token, vmId, reconciling ? untilCaughtUp(sql) : nothingToCatchUp)
   yield* fleet.stop("SIGTERM").pipe(Effect.timeout("30 seconds"), Effect.ignore)
 
   const baseline = yield* spawnBaseline(databaseUrl)
-  const baselineFigures = yield* measure(baseline.pid, baseline.url, token, vmId, untilCaughtUp(sql, false))
+  const baselineFigures = yield* measure(baseline.pid, baseline.url, token, vmId, nothingToCatchUp)
   yield* baseline.stop
 
   const row = (name: string, figures: Figures) =>
