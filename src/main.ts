@@ -13,6 +13,7 @@ import { ProctorSimulator } from "./proctor/Simulator.js"
 import { Reconciler, ReconcilerLoop } from "./vms/Reconciler.js"
 import { VmRepo } from "./vms/Repo.js"
 import { VmRequests } from "./vms/VmRequests.js"
+import { Handoff } from "./vms/Handoff.js"
 import { VmSettled, Wakeup } from "./vms/Wakeup.js"
 import { Executor, ExecutorLoop, RunsChanged } from "./executor/Executor.js"
 import { Runs } from "./executor/Runs.js"
@@ -72,8 +73,12 @@ export const ProcCheck = Layer.effectDiscard(
   })
 )
 
-/** The services behind the API and the reconciler, sharing one repository and one wake-up signal. */
+/**
+ * The services behind the API and the reconciler, sharing one repository, one wake-up signal and
+ * one handoff (executions written here go straight to this process's reconciler).
+ */
 export const VmServicesLive = Layer.mergeAll(VmRequests.DefaultWithoutDependencies, Reconciler.DefaultWithoutDependencies).pipe(
+  Layer.provideMerge(Handoff.DefaultWithoutDependencies),
   Layer.provideMerge(Layer.mergeAll(VmRepo.Default, Wakeup.Default, VmSettled.layer))
 )
 

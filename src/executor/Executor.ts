@@ -2,7 +2,8 @@ import { Config, Context, Duration, Effect, Layer, Option } from "effect"
 import { Catalog } from "../catalog/Catalog.js"
 import { makeSignal, type Signal, waitForAny } from "../common/Signal.js"
 import { VmRepo } from "../vms/Repo.js"
-import { VmSettled, Wakeup } from "../vms/Wakeup.js"
+import { Handoff } from "../vms/Handoff.js"
+import { VmSettled } from "../vms/Wakeup.js"
 import type { ExecutionTarget } from "../vms/Writes.js"
 import { executingStepStates, type RunId, type RunState, type StepState } from "./Domain.js"
 import { type PendingStep, RunRepo, type StepChange, type StepRow } from "./Repo.js"
@@ -44,7 +45,7 @@ export class Executor extends Effect.Service<Executor>()("fleet/Executor", {
     const settings = yield* ExecutorConfig
     const changed = yield* RunsChanged
     const settled = yield* VmSettled
-    const wakeup = yield* Wakeup
+    const handoff = yield* Handoff
     const readinessCheck = Option.isSome(catalog.readinessProc)
     const writes = makeStepWrites(vmRepo, catalog)
 
@@ -74,8 +75,9 @@ export class Executor extends Effect.Service<Executor>()("fleet/Executor", {
       failure: "could not start the readiness check"
     })
 
+    // The executions an advance writes go to this process's reconciler once its transaction has committed.
     const advanceRun = (runId: RunId) =>
-      runs.withTransaction(
+      handoff.writing((handoffs) => runs.withTransaction(
         Effect.gen(function* () {
           const locked = yield* runs.lockRun(runId)
           if (Option.isNone(locked)) return { moved: false, again: false }
@@ -106,7 +108,7 @@ export class Executor extends Effect.Service<Executor>()("fleet/Executor", {
                 break
             }
           }
-          changes.push(...yield* writes.startExecutions(run, executions))
+          changes.push(...yield* writes.startExecutions(run, executions, handoffs))
           const newFailures = changes.filter((change) => change.state === "failed").length
           // Where each changed step was before this tick, to correct the counts below.
           const before = new Map(started.map((step) => [step.id as string, { wave: step.wave, state: step.state }]))
@@ -131,7 +133,8 @@ export class Executor extends Effect.Service<Executor>()("fleet/Executor", {
             }
             changes.push(...yield* writes.startExecutions(
               run,
-              candidates.filter(({ step }) => granted.has(step.id)).map(({ reason, step }) => decommission(step, "new", "rolling_back", reason))
+              candidates.filter(({ step }) => granted.has(step.id)).map(({ reason, step }) => decommission(step, "new", "rolling_back", reason)),
+              handoffs
             ))
           }
 
@@ -247,11 +250,11 @@ export class Executor extends Effect.Service<Executor>()("fleet/Executor", {
               if (index >= 0) changes.splice(index, 1)
               return decommission(step, "old", "decommissioning", `decommissioning ${step.oldVmName}, replaced by ${step.newVmName}`)
             })
-            changes.push(...yield* writes.startExecutions(run, decommissions))
+            changes.push(...yield* writes.startExecutions(run, decommissions, handoffs))
             // Each replacement is requested through the VM creation path's rows: name decided, written ahead.
             const pendingById = new Map(pending.map((step) => [step.id as string, step]))
             const starting = decision.start.map((id) => pendingById.get(id)!)
-            changes.push(...yield* writes.requestReplacements(run, starting))
+            changes.push(...yield* writes.requestReplacements(run, starting, handoffs))
           }
           const startFailures = changes.filter((change) => change.state === "failed").length - newFailures
           yield* runs.changeSteps(run.id, changes, actor)
@@ -272,7 +275,7 @@ export class Executor extends Effect.Service<Executor>()("fleet/Executor", {
           const again = state !== run.state || currentWave !== run.currentWave
           return { moved: changes.length > 0 || again, again }
         })
-      ).pipe(Effect.annotateLogs({ run: runId }))
+      )).pipe(Effect.annotateLogs({ run: runId }))
 
     /**
      * Advances every active run once; true when one of them should be advanced again at once (its
@@ -283,9 +286,7 @@ export class Executor extends Effect.Service<Executor>()("fleet/Executor", {
       const ids = yield* runs.activeRunIds
       let again = false
       for (const id of ids) {
-        // The reconciler is woken after the commit, when the executions this advance wrote are visible to it.
         const result = yield* advanceRun(id).pipe(
-          Effect.tap((result) => (result.moved ? wakeup.kick : Effect.void)),
           Effect.catchAllCause((cause) => Effect.as(Effect.logError("advancing a run failed; it is retried next tick", cause), { moved: false, again: false }))
         )
         again = again || result.again

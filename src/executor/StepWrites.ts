@@ -4,6 +4,7 @@ import { InvalidInput } from "../common/Errors.js"
 import { uuidv7 } from "../common/Ids.js"
 import { RequestId, VmId, type VmState } from "../vms/Domain.js"
 import { type ExecutionTarget, executionFor, newNames, retryWhenNameTaken } from "../vms/Writes.js"
+import type { Handoffs } from "../vms/Handoff.js"
 import type { NewExecution, NewRequest, VmChange, VmRepo } from "../vms/Repo.js"
 import type { PendingStep, RunRow, StepChange, StepRow } from "./Repo.js"
 
@@ -31,7 +32,7 @@ export interface ExecutionIntent {
 
 export const makeStepWrites = (vmRepo: VmRepo, catalog: CatalogData) => {
   /** Writes the executions; each intent's step change: moved on, or failed with why the execution could not start. */
-  const startExecutions = (run: RunRow, intents: ReadonlyArray<ExecutionIntent>) =>
+  const startExecutions = (run: RunRow, intents: ReadonlyArray<ExecutionIntent>, handoffs: Handoffs) =>
     Effect.gen(function* () {
       if (intents.length === 0) return []
       const changes: Array<StepChange> = []
@@ -48,7 +49,10 @@ export const makeStepWrites = (vmRepo: VmRepo, catalog: CatalogData) => {
           change: { vmId: intent.vm.id, from: ["ready"], to: intent.to, reason: intent.reason, actor: run.createdBy, runId: run.id }
         })
       }
-      const started = new Set<string>(yield* vmRepo.startExecutions(items.map(({ change, execution }) => ({ execution, change }))))
+      const claim = yield* handoffs.claim(items.length)
+      const written = yield* vmRepo.startExecutions(items.map(({ change, execution }) => ({ execution, change })), claim)
+      yield* handoffs.wrote(written.started.length, written.claimed)
+      const started = new Set<string>(written.started)
       for (const { execution, intent } of items) {
         if (started.has(execution.id)) {
           changes.push({ id: intent.stepId, state: intent.stepState, reason: intent.reason })
@@ -66,7 +70,7 @@ export const makeStepWrites = (vmRepo: VmRepo, catalog: CatalogData) => {
    * the old VM's metadata and `replaces`/`run`); each step's change: creating its replacement,
    * or failed with why it could not be requested.
    */
-  const requestReplacements = (run: RunRow, steps: ReadonlyArray<PendingStep>) =>
+  const requestReplacements = (run: RunRow, steps: ReadonlyArray<PendingStep>, handoffs: Handoffs) =>
     Effect.gen(function* () {
       if (steps.length === 0) return []
       const changes: Array<StepChange> = []
@@ -119,9 +123,11 @@ export const makeStepWrites = (vmRepo: VmRepo, catalog: CatalogData) => {
           }
         })
       })
-      const written = yield* retryWhenNameTaken(Effect.flatMap(build, (batch) => Effect.as(vmRepo.insertRequests(batch, run.id), batch))).pipe(
-        Effect.orDie
-      )
+      const claim = yield* handoffs.claim(valid.length)
+      const { claimed, written } = yield* retryWhenNameTaken(
+        Effect.flatMap(build, (batch) => Effect.map(vmRepo.insertRequests(batch, run.id, claim), (claimed) => ({ claimed, written: batch })))
+      ).pipe(Effect.orDie)
+      yield* handoffs.wrote(written.length, claimed)
       for (const { step, vms } of written) {
         const vm = vms[0]!
         changes.push({

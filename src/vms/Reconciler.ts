@@ -5,6 +5,7 @@ import { reconcilerLag } from "../metrics/Metrics.js"
 import { classifyStatus, ExecutionId, parseProctorTime } from "../proctor/Domain.js"
 import { ProctorClient } from "../proctor/ProctorClient.js"
 import { RetryPolicy, retryTransient } from "../proctor/Retry.js"
+import { Handoff } from "./Handoff.js"
 import { afterPoll, afterSubmit, type FollowPolicy, type PollOutcome, type SubmitOutcome, TypicalDurations } from "./Following.js"
 import { type ClaimedExecution, type Outcome, VmRepo } from "./Repo.js"
 import { vmStateFor } from "./StateMachine.js"
@@ -42,6 +43,7 @@ export class Reconciler extends Effect.Service<Reconciler>()("fleet/Reconciler",
     const repo = yield* VmRepo
     const proctor = yield* ProctorClient
     const wakeup = yield* Wakeup
+    const handoff = yield* Handoff
     const settings = yield* ReconcilerConfig
     const settled = yield* Effect.serviceOption(VmSettled)
     const controllerId = randomUUID()
@@ -127,10 +129,23 @@ export class Reconciler extends Effect.Service<Reconciler>()("fleet/Reconciler",
           Effect.map((outcome) => afterPoll(outcome, execution, execution.claimedAt, settings.follow, Math.random(), typical.typicalMs(execution.proc, execution.kind)))
         )
 
+    /** Gives back capacity; giving back what the loop was waiting for wakes it. */
+    const release = (slots: number) =>
+      slots <= 0
+        ? Effect.void
+        : Effect.flatMap(Ref.getAndUpdate(inFlight, (n) => n - slots), (before) => before >= settings.concurrency ? wakeup.kick : Effect.void)
+
+    /** Takes up to `wanted` slots of capacity; how many it took. */
+    const reserve = (wanted: number) =>
+      Ref.modify(inFlight, (n) => {
+        const slots = Math.max(0, Math.min(wanted, settings.concurrency - n))
+        return [slots, n + slots]
+      })
+
     /** While `effect` runs, the execution it waits for does not count against the concurrency. */
     const outsideCapacity = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
       Effect.acquireUseRelease(
-        Effect.flatMap(Ref.getAndUpdate(inFlight, (n) => n - 1), (before) => before >= settings.concurrency ? wakeup.kick : Effect.void),
+        release(1),
         () => effect,
         () => Ref.update(inFlight, (n) => n + 1)
       )
@@ -203,26 +218,30 @@ export class Reconciler extends Effect.Service<Reconciler>()("fleet/Reconciler",
         Effect.catchAllCause((cause) => Effect.logError("handling an execution failed; it will be retried after its lease", cause))
       )
 
+    /** Handles claimed executions, each in a slot already taken for it, which it gives back when done. */
+    const follow = (token: string, executions: ReadonlyArray<ClaimedExecution>) =>
+      Effect.forEach(executions, (execution) => {
+        reconcilerLag.unsafeUpdate(Math.max(0, execution.claimedAt.getTime() - execution.wasDueAt.getTime()) / 1000, [])
+        // Interruptible even when started from a finalizer (a handoff after a write's commit is one).
+        return handle(execution, token).pipe(Effect.ensuring(release(1)), Effect.interruptible, FiberSet.run(handlers))
+      }, { discard: true })
+
     /** Claims what is due (up to the free capacity) and starts handling it; the number claimed and the capacity it had. */
     const claimAndStart = Effect.gen(function* () {
       const free = settings.concurrency - (yield* Ref.get(inFlight))
       if (free <= 0) return { claimed: 0, free }
       const token = randomUUID()
       const claimed = yield* repo.claimDue(token, free, settings.leaseMs)
-      for (const execution of claimed) {
-        reconcilerLag.unsafeUpdate(Math.max(0, execution.claimedAt.getTime() - execution.wasDueAt.getTime()) / 1000, [])
-        yield* Ref.update(inFlight, (n) => n + 1)
-        yield* handle(execution, token).pipe(
-          // A handler that frees the capacity the loop was waiting for wakes it.
-          Effect.ensuring(Effect.flatMap(Ref.getAndUpdate(inFlight, (n) => n - 1), (before) => before >= settings.concurrency ? wakeup.kick : Effect.void)),
-          FiberSet.run(handlers)
-        )
-      }
+      yield* Ref.update(inFlight, (n) => n + claimed.length)
+      yield* follow(token, claimed)
       return { claimed: claimed.length, free }
     })
 
-    /** Until interrupted: claim, and when nothing more is due, sleep until the next due time or a kick. */
-    const run = Effect.gen(function* () {
+    /**
+     * Until interrupted: claim, and when nothing more is due, sleep until the next due time or a
+     * kick. Meanwhile, executions written in this process come claimed for it (see Handoff).
+     */
+    const loop = Effect.gen(function* () {
       yield* Effect.logInfo(`Reconciler started (controller ${controllerId}, up to ${settings.concurrency} executions at once)`)
       while (true) {
         wakeAt = Number.POSITIVE_INFINITY
@@ -239,10 +258,11 @@ export class Reconciler extends Effect.Service<Reconciler>()("fleet/Reconciler",
         yield* wakeup.wait(Duration.millis(next))
       }
     })
+    const run = handoff.offering({ leaseMs: settings.leaseMs, reserve, release, adopt: follow }, loop)
 
     return { controllerId, run, inFlight: Ref.get(inFlight) } as const
   }),
-  dependencies: [VmRepo.Default, Wakeup.Default]
+  dependencies: [VmRepo.Default, Wakeup.Default, Handoff.Default]
 }) {}
 
 /** Runs the reconciler loop for as long as the layer is alive. */

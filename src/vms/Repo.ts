@@ -10,6 +10,7 @@ import {
 } from "./Domain.js"
 import { likePattern } from "../auth/Authorization.js"
 import type { ExecutionUpdate } from "./Following.js"
+import type { WriteClaim } from "./Handoff.js"
 
 /** A VM name was taken between the check and the insert. */
 export class NameTaken extends Data.TaggedError("NameTaken") {}
@@ -185,6 +186,45 @@ export interface Outcome {
 /** What recording outcomes did to each execution whose claim held (by id): its deadline, as now written. */
 export type Recorded = ReadonlyMap<string, { readonly deadlineAt: Date | null }>
 
+/** The event's reason when a VM's creation is submitted (the same words as `claimDue`'s). */
+const submittingReason = (proc: string) => `submitting to proctor (${proc})`
+
+/** An execution as a write that claimed it leaves it: what `claimDue` would have returned for it. */
+const claimedAtWrite = (
+  execution: NewExecution,
+  vm: { readonly name: string; readonly requestId: RequestId | null; readonly application: string },
+  claim: WriteClaim,
+  now: Date
+): ClaimedExecution => ({
+  ...execution,
+  state: "submitting",
+  proctorId: null,
+  proctorStatus: null,
+  submissions: 1,
+  polls: 0,
+  dueAt: new Date(now.getTime() + claim.leaseMs),
+  deadlineAt: null,
+  reason: null,
+  createdAt: now,
+  submittedAt: null,
+  finishedAt: null,
+  previousState: "pending",
+  wasDueAt: now,
+  claimedAt: now,
+  vmName: vm.name,
+  requestId: vm.requestId,
+  application: vm.application
+})
+
+/**
+ * What starting executions did: the ids of those started (a VM not in one of the expected states
+ * gets none), and those of them written claimed (see WriteClaim; never a creation).
+ */
+export interface StartedExecutions {
+  readonly started: ReadonlyArray<ExecutionRecordId>
+  readonly claimed: ReadonlyArray<ClaimedExecution>
+}
+
 /** A change of a VM's state caused by something other than one of its executions (a retry, a decommission). */
 export interface VmChange {
   readonly vmId: VmId
@@ -209,7 +249,12 @@ export class VmRepo extends Effect.Service<VmRepo>()("fleet/VmRepo", {
      * so, in one statement: atomic on its own, one round trip whatever the batch's size. A name
      * taken in the meantime fails the whole statement (the unique index), and nothing is written.
      */
-    const insertRequests = (batch: ReadonlyArray<NewRequest>, runId: string | null) => {
+    const insertRequests = (batch: ReadonlyArray<NewRequest>, runId: string | null, claim: WriteClaim | undefined) => {
+      const now = new Date()
+      const claimed = claim === undefined ? [] : batch.flatMap(({ executions, request, vms }) =>
+        executions.map((execution) => claimedAtWrite(execution, { ...vms.find((vm) => vm.id === execution.vmId)!, requestId: request.id }, claim, now))
+      ).slice(0, claim.slots)
+      const claimedVms = new Set<string>(claimed.map((execution) => execution.vmId))
       const requests = batch.map(({ request }) => ({
         id: request.id,
         application: request.application,
@@ -231,7 +276,8 @@ export class VmRepo extends Effect.Service<VmRepo>()("fleet/VmRepo", {
         os_version: vm.osVersion,
         machine_type: vm.machineType,
         metadata: vm.metadata,
-        created_by: vm.createdBy
+        created_by: vm.createdBy,
+        state: claimedVms.has(vm.id) ? "submitting" : "pending"
       })))
       const executions = batch.flatMap(({ executions }) => executions.map((execution) => ({
         id: execution.id,
@@ -239,12 +285,29 @@ export class VmRepo extends Effect.Service<VmRepo>()("fleet/VmRepo", {
         kind: execution.kind,
         proc: execution.proc,
         args: execution.args,
-        email_id: execution.emailId
+        email_id: execution.emailId,
+        claimed_by: claimedVms.has(execution.vmId) ? claim!.token : null
       })))
-      const events = batch.flatMap(({ request, vms }) => [
-        { actor: request.requestedBy, kind: "request.accepted", application: request.application, request_id: request.id, vm_id: null, to_state: null, reason: `${request.count} VM(s) requested` },
-        ...vms.map((vm) => ({ actor: request.requestedBy, kind: "vm.state", application: vm.application, request_id: request.id, vm_id: vm.id, to_state: "pending", reason: `accepted as ${vm.name}` }))
-      ])
+      const events: Array<{
+        readonly actor: string
+        readonly kind: string
+        readonly application: string
+        readonly request_id: string | null
+        readonly vm_id: string | null
+        readonly execution_id: string | null
+        readonly from_state: string | null
+        readonly to_state: string | null
+        readonly reason: string
+      }> = [
+        ...batch.flatMap(({ request, vms }) => [
+        { actor: request.requestedBy, kind: "request.accepted", application: request.application, request_id: request.id, vm_id: null, execution_id: null, from_state: null, to_state: null, reason: `${request.count} VM(s) requested` },
+        ...vms.map((vm) => ({ actor: request.requestedBy, kind: "vm.state", application: vm.application, request_id: request.id, vm_id: vm.id, execution_id: null, from_state: null, to_state: "pending", reason: `accepted as ${vm.name}` }))
+        ]),
+        ...claimed.map((execution) => ({
+          actor: "fleet", kind: "vm.state", application: execution.application, request_id: execution.requestId, vm_id: execution.vmId,
+          execution_id: execution.id, from_state: "pending", to_state: "submitting", reason: submittingReason(execution.proc)
+        }))
+      ]
       return sql`
         with requests as (
           insert into vm_requests (id, application, environment, stack, os_version, machine_type, count, metadata, requested_by)
@@ -253,19 +316,33 @@ export class VmRepo extends Effect.Service<VmRepo>()("fleet/VmRepo", {
           returning id
         ), new_vms as (
           insert into vms (id, request_id, name, application, environment, stack, os_version, machine_type, metadata, created_by, state)
-          select *, 'pending' from jsonb_to_recordset(${JSON.stringify(vms)}::jsonb) as t(
-            id uuid, request_id uuid, name text, application text, environment text, stack text, os_version text, machine_type text, metadata jsonb, created_by text)
+          select * from jsonb_to_recordset(${JSON.stringify(vms)}::jsonb) as t(
+            id uuid, request_id uuid, name text, application text, environment text, stack text, os_version text, machine_type text, metadata jsonb,
+            created_by text, state text)
           returning id
         ), new_executions as (
-          insert into executions (id, vm_id, kind, proc, args, email_id, state)
-          select *, 'pending' from jsonb_to_recordset(${JSON.stringify(executions)}::jsonb) as t(
-            id uuid, vm_id uuid, kind text, proc text, args jsonb, email_id text)
+          insert into executions (id, vm_id, kind, proc, args, email_id, state, claimed_by, submissions, due_at)
+          select id, vm_id, kind, proc, args, email_id, ${claimColumns(claim)}
+          from jsonb_to_recordset(${JSON.stringify(executions)}::jsonb) as t(
+            id uuid, vm_id uuid, kind text, proc text, args jsonb, email_id text, claimed_by uuid)
           returning id
         )
-        insert into events (actor, kind, application, request_id, vm_id, to_state, reason, run_id)
+        insert into events (actor, kind, application, request_id, vm_id, execution_id, from_state, to_state, reason, run_id)
         select *, ${runId}::uuid from jsonb_to_recordset(${JSON.stringify(events)}::jsonb) as t(
-          actor text, kind text, application text, request_id uuid, vm_id uuid, to_state text, reason text)`
+          actor text, kind text, application text, request_id uuid, vm_id uuid, execution_id uuid, from_state text, to_state text, reason text)`.pipe(
+        Effect.as(claimed)
+      )
     }
+
+    /**
+     * The state, claim, submissions and due time of executions being inserted, from their
+     * `claimed_by` column: claimed ones as `claimDue` leaves them, the others pending and due now.
+     */
+    const claimColumns = (claim: WriteClaim | undefined) => sql`
+      case when claimed_by is null then 'pending' else 'submitting' end,
+      claimed_by,
+      case when claimed_by is null then 0 else 1 end,
+      now() + case when claimed_by is null then 0 else ${claim?.leaseMs ?? 0} end * interval '1 millisecond'`
 
     const findRequest = SqlSchema.findOne({
       Request: RequestId,
@@ -443,14 +520,20 @@ export class VmRepo extends Effect.Service<VmRepo>()("fleet/VmRepo", {
     /**
      * Starts new executions, each for a VM whose state is one of its `change.from` (a retry of a
      * failed creation, a decommission, a readiness check), moving the VM to `change.to` with an
-     * event; in one statement, whatever their number. The ids of the executions started: a VM not
-     * in one of the expected states (someone else changed it first) gets none. At most one item
-     * per VM.
+     * event; in one statement, whatever their number. A VM not in one of the expected states
+     * (someone else changed it first) gets none. At most one item per VM.
      */
-    const startExecutions = (items: ReadonlyArray<{ readonly execution: NewExecution; readonly change: VmChange }>) =>
-      items.length === 0
-        ? Effect.succeed<ReadonlyArray<ExecutionRecordId>>([])
-        : sql<{ id: ExecutionRecordId }>`
+    const startExecutions = (
+      items: ReadonlyArray<{ readonly execution: NewExecution; readonly change: VmChange }>,
+      claim: WriteClaim | undefined
+    ): Effect.Effect<StartedExecutions, SqlError.SqlError> => {
+      if (items.length === 0) return Effect.succeed({ started: [], claimed: [] })
+      // A creation is left to claimDue, which moves its VM on to submitting as it claims it.
+      const claimedIds = new Set<string>(
+        claim === undefined ? [] : items.filter(({ execution }) => execution.kind !== "create").slice(0, claim.slots).map(({ execution }) => execution.id)
+      )
+      const now = new Date()
+      return sql<{ id: ExecutionRecordId; name: string; requestId: RequestId | null; application: string }>`
             with input as (
               select * from jsonb_to_recordset(${
                 JSON.stringify(items.map(({ change, execution }) => ({
@@ -460,13 +543,14 @@ export class VmRepo extends Effect.Service<VmRepo>()("fleet/VmRepo", {
                   proc: execution.proc,
                   args: execution.args,
                   email_id: execution.emailId,
+                  claimed_by: claimedIds.has(execution.id) ? claim!.token : null,
                   from_states: change.from,
                   to_state: change.to,
                   reason: change.reason,
                   actor: change.actor,
                   run_id: change.runId ?? null
                 })))
-              }::jsonb) as t(id uuid, vm_id uuid, kind text, proc text, args jsonb, email_id text,
+              }::jsonb) as t(id uuid, vm_id uuid, kind text, proc text, args jsonb, email_id text, claimed_by uuid,
                              from_states text[], to_state text, reason text, actor text, run_id uuid)
             ), before as (
               select v.id, v.state, v.request_id, v.application, i.id as execution_id
@@ -478,26 +562,48 @@ export class VmRepo extends Effect.Service<VmRepo>()("fleet/VmRepo", {
                 attempt = vms.attempt + case when i.kind = 'create' then 1 else 0 end
               from before b join input i on i.id = b.execution_id
               where vms.id = b.id
-              returning vms.id, b.state as from_state, b.request_id, b.application, b.execution_id
+              returning vms.id, vms.name, b.state as from_state, b.request_id, b.application, b.execution_id
             ), started as (
-              insert into executions (id, vm_id, kind, proc, args, email_id, state)
-              select i.id, i.vm_id, i.kind, i.proc, i.args, i.email_id, 'pending' from moved m join input i on i.id = m.execution_id
+              insert into executions (id, vm_id, kind, proc, args, email_id, state, claimed_by, submissions, due_at)
+              select i.id, i.vm_id, i.kind, i.proc, i.args, i.email_id, ${claimColumns(claim)}
+              from moved m join input i on i.id = m.execution_id
             ), logged as (
               insert into events (actor, kind, application, request_id, vm_id, execution_id, run_id, from_state, to_state, reason)
               select i.actor, 'vm.state', m.application, m.request_id, m.id, m.execution_id, i.run_id, m.from_state, i.to_state, i.reason
               from moved m join input i on i.id = m.execution_id
             )
-            select execution_id as id from moved`.pipe(Effect.map((rows) => rows.map((row) => row.id)))
+            select execution_id as id, name, request_id, application from moved`.pipe(
+        Effect.map((rows) => {
+          const byId = new Map(rows.map((row) => [row.id as string, row]))
+          return {
+            started: rows.map((row) => row.id),
+            claimed: claim === undefined ? [] : items.flatMap(({ execution }) => {
+              const vm = byId.get(execution.id)
+              return vm !== undefined && claimedIds.has(execution.id) ? [claimedAtWrite(execution, vm, claim, now)] : []
+            })
+          }
+        })
+      )
+    }
 
     return {
       /** Fails with NameTaken when another controller took one of the names in the meantime. */
-      insertRequest: (request: Omit<RequestRow, "createdAt">, vms: ReadonlyArray<NewVm>, executions: ReadonlyArray<NewExecution>, runId: string | null = null) =>
-        insertRequests([{ request, vms, executions }], runId).pipe(
+      insertRequest: (
+        request: Omit<RequestRow, "createdAt">,
+        vms: ReadonlyArray<NewVm>,
+        executions: ReadonlyArray<NewExecution>,
+        runId: string | null = null,
+        claim?: WriteClaim
+      ) =>
+        insertRequests([{ request, vms, executions }], runId, claim).pipe(
           Effect.catchAll((error) => isUniqueViolation(error) ? Effect.fail(new NameTaken()) : Effect.die(error))
         ),
-      /** Many requests in one transaction; fails with NameTaken (and writes none) when one of the names was taken meanwhile. */
-      insertRequests: (batch: ReadonlyArray<NewRequest>, runId: string | null = null) =>
-        insertRequests(batch, runId).pipe(
+      /**
+       * Many requests in one statement; fails with NameTaken (and writes none) when one of the names
+       * was taken meanwhile. The executions written claimed (the first `claim.slots`), as claimed.
+       */
+      insertRequests: (batch: ReadonlyArray<NewRequest>, runId: string | null = null, claim?: WriteClaim) =>
+        insertRequests(batch, runId, claim).pipe(
           Effect.catchAll((error) => isUniqueViolation(error) ? Effect.fail(new NameTaken()) : Effect.die(error))
         ),
       findRequest: (id: RequestId) => Effect.orDie(findRequest(id)),
@@ -514,13 +620,13 @@ export class VmRepo extends Effect.Service<VmRepo>()("fleet/VmRepo", {
             where id = ${id} and claimed_by = ${token} and finished_at is null`.pipe(Effect.asVoid, Effect.orDie),
       /**
        * Starts a new execution for a VM whose state is one of `change.from` (a retry of a failed
-       * creation, a decommission), moving the VM to `change.to` with an event. False when the VM is
-       * not in one of those states (someone else changed it first).
+       * creation, a decommission), moving the VM to `change.to` with an event. None started when
+       * the VM is not in one of those states (someone else changed it first).
        */
-      startExecution: (execution: NewExecution, change: VmChange) =>
-        Effect.orDie(startExecutions([{ execution, change }])).pipe(Effect.map((started) => started.length > 0)),
-      startExecutions: (items: ReadonlyArray<{ readonly execution: NewExecution; readonly change: VmChange }>) =>
-        Effect.orDie(startExecutions(items))
+      startExecution: (execution: NewExecution, change: VmChange, claim?: WriteClaim) =>
+        Effect.orDie(startExecutions([{ execution, change }], claim)),
+      startExecutions: (items: ReadonlyArray<{ readonly execution: NewExecution; readonly change: VmChange }>, claim?: WriteClaim) =>
+        Effect.orDie(startExecutions(items, claim))
     } as const
   })
 }) {}

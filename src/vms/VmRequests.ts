@@ -23,7 +23,7 @@ import {
 import { executionFor, newNames, retryWhenNameTaken } from "./Writes.js"
 import { type EventRow, type NewExecution, type NewVm, type VmFilter, VmRepo, type VmRow } from "./Repo.js"
 import { emptyCounts, requestState } from "./StateMachine.js"
-import { Wakeup } from "./Wakeup.js"
+import { Handoff } from "./Handoff.js"
 
 export const VmRequestsConfig = Config.all({
   maxVmsPerRequest: Config.integer("FLEET_MAX_VMS_PER_REQUEST").pipe(Config.withDefault(50))
@@ -58,7 +58,7 @@ export class VmRequests extends Effect.Service<VmRequests>()("fleet/VmRequests",
   effect: Effect.gen(function* () {
     const repo = yield* VmRepo
     const catalog = yield* Catalog
-    const wakeup = yield* Wakeup
+    const handoff = yield* Handoff
     const config = yield* VmRequestsConfig
 
     const create = (input: CreateVmRequest, actor: Actor, options: CreateOptions = {}) =>
@@ -70,7 +70,7 @@ export class VmRequests extends Effect.Service<VmRequests>()("fleet/VmRequests",
         if (issues.length > 0) return yield* Effect.fail(InvalidInput.fromIssues(issues))
         const metadata = input.metadata ?? {}
         const requestId = RequestId.make(uuidv7())
-        const accepted = yield* retryWhenNameTaken(Effect.gen(function* () {
+        const accepted = yield* handoff.writing((handoffs) => retryWhenNameTaken(Effect.gen(function* () {
           const names = newNames(catalog, Array.from({ length: input.count }, () => input))
           const vms: Array<NewVm> = names.map((name) => ({
             id: VmId.make(uuidv7()),
@@ -84,7 +84,7 @@ export class VmRequests extends Effect.Service<VmRequests>()("fleet/VmRequests",
             createdBy: actor.email
           }))
           const executions: Array<NewExecution> = vms.map((vm) => Option.getOrThrow(executionFor(catalog, "create", vm, actor.email)))
-          yield* repo.insertRequest(
+          const claimed = yield* repo.insertRequest(
             {
               id: requestId,
               application: input.application,
@@ -98,12 +98,13 @@ export class VmRequests extends Effect.Service<VmRequests>()("fleet/VmRequests",
             },
             vms,
             executions,
-            options.runId ?? null
+            options.runId ?? null,
+            yield* handoffs.claim(executions.length)
           )
+          yield* handoffs.wrote(executions.length, claimed)
           return { names, vms }
-        })).pipe(Effect.orDie)
+        }))).pipe(Effect.orDie)
         const { names, vms } = accepted
-        yield* wakeup.kick
         yield* Effect.logInfo(`Accepted ${input.count} VM(s) for ${input.application}/${input.environment}`).pipe(
           Effect.annotateLogs({ requestId, vms: names.join(",") })
         )
@@ -180,11 +181,16 @@ export class VmRequests extends Effect.Service<VmRequests>()("fleet/VmRequests",
         if (Option.isNone(execution)) {
           return yield* Effect.fail(new Conflict({ message: `the catalog has no ${kind} proc for ${row.stack} on ${row.osVersion}` }))
         }
-        const started = yield* repo.startExecution(execution.value, { vmId: id, from, to, reason, actor: actor.email, runId })
+        const started = yield* handoff.writing((handoffs) =>
+          Effect.gen(function* () {
+            const written = yield* repo.startExecution(execution.value, { vmId: id, from, to, reason, actor: actor.email, runId }, yield* handoffs.claim(1))
+            yield* handoffs.wrote(written.started.length, written.claimed)
+            return written.started.length > 0
+          })
+        )
         if (!started) {
           return yield* Effect.fail(new Conflict({ message: `VM ${row.name} is ${row.state}; expected ${from.join(" or ")}` }))
         }
-        yield* wakeup.kick
       })
 
     return {
@@ -200,5 +206,5 @@ export class VmRequests extends Effect.Service<VmRequests>()("fleet/VmRequests",
         startExecution(id, "decommission", ["ready"], "decommissioning", options.reason ?? "decommission requested", actor, options.runId),
     } as const
   }),
-  dependencies: [VmRepo.Default, Wakeup.Default]
+  dependencies: [VmRepo.Default, Handoff.Default]
 }) {}
