@@ -77,7 +77,7 @@ export class Executor extends Effect.Service<Executor>()("fleet/Executor", {
 
     // The executions an advance writes go to this process's reconciler once its transaction has committed.
     const advanceRun = (runId: RunId) =>
-      handoff.writing((handoffs) => runs.withTransaction(
+      handoff.writingInTransaction((handoffs) =>
         Effect.gen(function* () {
           const locked = yield* runs.lockRun(runId)
           if (Option.isNone(locked)) return { moved: false, again: false }
@@ -274,8 +274,7 @@ export class Executor extends Effect.Service<Executor>()("fleet/Executor", {
           // The run itself moved on (a wave, a state): what it allows now is decided by another advance at once.
           const again = state !== run.state || currentWave !== run.currentWave
           return { moved: changes.length > 0 || again, again }
-        })
-      )).pipe(Effect.annotateLogs({ run: runId }))
+        }), runs.withTransaction).pipe(Effect.annotateLogs({ run: runId }))
 
     /**
      * Advances every active run once; true when one of them should be advanced again at once (its

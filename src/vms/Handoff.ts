@@ -47,18 +47,36 @@ export class Handoff extends Effect.Service<Handoff>()("fleet/Handoff", {
     let adopter: Adopter | undefined
 
     /**
-     * Runs `write` (which must commit what it writes before it succeeds), then starts what it wrote
-     * claimed; when it fails, what it claimed was rolled back, and the slots are given back. A kick
-     * tells the reconciler loop about executions written due.
+     * Runs `write` with a claim to hand to this process's reconciler, inside `transaction` when
+     * given. Whatever interrupts it, a claimed execution that was committed is started, and one
+     * that was not is given its slot back:
+     * - without a transaction, each statement commits on its own, so what a statement says it
+     *   wrote claimed (`wrote`) is started at once; `write` is not interrupted, so that no claimed
+     *   row is committed unbeknown to it;
+     * - inside one, what was claimed is started once the transaction has committed; an
+     *   interruption before the commit rolls it back, and one that comes during the commit waits
+     *   for the start.
+     * A kick tells the reconciler loop about executions written due.
      */
-    const writing = <A, E, R>(write: (handoffs: Handoffs) => Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+    const handingOff = <A, E, R, E2, R2>(
+      write: (handoffs: Handoffs) => Effect.Effect<A, E, R>,
+      transaction: ((self: Effect.Effect<A, E, R>) => Effect.Effect<A, E2, R2>) | undefined
+    ): Effect.Effect<A, E | E2, R | R2> =>
       Effect.gen(function* () {
         // Inside a caller's transaction, the commit (and so the start) is not this write's to know.
         const current = Option.isSome(yield* Effect.serviceOption(SqlClient.TransactionConnection)) ? undefined : adopter
         const token = randomUUID()
         let reserved = 0
+        let started = 0
         let due = 0
-        const claimed: Array<ClaimedExecution> = []
+        const uncommitted: Array<ClaimedExecution> = []
+        const start = (executions: ReadonlyArray<ClaimedExecution>) =>
+          current === undefined || executions.length === 0
+            ? Effect.void
+            : Effect.suspend(() => {
+              started += executions.length
+              return current.adopt(token, executions)
+            })
         const handoffs: Handoffs = {
           claim: (wanted) =>
             current === undefined || wanted <= 0
@@ -67,28 +85,34 @@ export class Handoff extends Effect.Service<Handoff>()("fleet/Handoff", {
                 reserved += slots
                 return slots === 0 ? undefined : { token, leaseMs: current.leaseMs, slots }
               }),
-          wrote: (executions, written) =>
-            Effect.sync(() => {
-              due += executions - written.length
-              claimed.push(...written)
+          wrote: (executions, claimed) =>
+            Effect.suspend(() => {
+              due += executions - claimed.length
+              if (transaction === undefined) return start(claimed)
+              uncommitted.push(...claimed)
+              return Effect.void
             })
         }
-        return yield* write(handoffs).pipe(
-          Effect.onExit((exit) =>
-            Effect.gen(function* () {
-              const started = Exit.isSuccess(exit) ? claimed : []
-              if (current !== undefined) {
-                yield* current.release(reserved - started.length)
-                if (started.length > 0) yield* current.adopt(token, started)
-              }
-              if (Exit.isSuccess(exit) && due > 0) yield* wakeup.kick
-            })
-          )
-        )
+        const settle = (exit: Exit.Exit<A, E | E2>) =>
+          Effect.gen(function* () {
+            const committed = transaction === undefined || Exit.isSuccess(exit)
+            if (committed) yield* start(uncommitted)
+            if (current !== undefined) yield* current.release(reserved - started)
+            if (committed && due > 0) yield* wakeup.kick
+          })
+        return yield* transaction === undefined
+          ? Effect.uninterruptible(Effect.onExit(write(handoffs), settle))
+          : Effect.uninterruptibleMask((restore) => Effect.onExit(transaction(restore(write(handoffs))), settle))
       })
 
     return {
-      writing,
+      /** Statements that each commit on their own, handing off what they claim (see handingOff). */
+      writing: <A, E, R>(write: (handoffs: Handoffs) => Effect.Effect<A, E, R>) => handingOff<A, E, R, E, R>(write, undefined),
+      /** Statements in one transaction (`transaction`), handing off what they claim once it has committed (see handingOff). */
+      writingInTransaction: <A, E, R, E2, R2>(
+        write: (handoffs: Handoffs) => Effect.Effect<A, E, R>,
+        transaction: (self: Effect.Effect<A, E, R>) => Effect.Effect<A, E2, R2>
+      ) => handingOff(write, transaction),
       /** The reconciler of this process offers itself while `effect` runs. */
       offering: <A, E, R>(offer: Adopter, effect: Effect.Effect<A, E, R>) =>
         Effect.acquireUseRelease(

@@ -1,6 +1,6 @@
 import { SqlClient } from "@effect/sql"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Exit, Layer, Redacted } from "effect"
+import { Deferred, Effect, Exit, Fiber, Layer, Redacted } from "effect"
 import { randomUUID } from "node:crypto"
 import { uuidv7 } from "../../src/common/Ids.js"
 import { layerFromUrl } from "../../src/db/Database.js"
@@ -169,18 +169,67 @@ describe("a handoff", () => {
       }))
     }).pipe(Effect.provide(handoffLayer)))
 
-  it.effect("gives every slot back when the write fails, starts nothing and kicks nobody", () =>
+  it.scoped("in a transaction, starts what was claimed once it has committed, and when it rolls back, nothing: every slot is given back, nobody kicked", () =>
     Effect.gen(function* () {
-      const handoff = yield* Handoff
-      const wakeup = yield* Wakeup
-      // One of the two claimed, the other written due: all of it rolled back.
-      const { adopter, state } = recordingAdopter(1)
-      yield* handoff.offering(adopter, Effect.gen(function* () {
-        expect(yield* Effect.exit(handoff.writing(writeOf(2, "fail")))).toEqual(Exit.fail("rolled back"))
-        expect(state).toEqual({ inUse: 0, adopted: [] })
-        expect(yield* wakeup.takePending).toBe(false)
-      }))
-    }).pipe(Effect.provide(handoffLayer)))
+      const { url } = yield* freshDatabase
+      yield* Effect.gen(function* () {
+        const handoff = yield* Handoff
+        const wakeup = yield* Wakeup
+        const sql = yield* SqlClient.SqlClient
+        // One of two claimed, the other written due.
+        const { adopter, state } = recordingAdopter(1)
+        yield* handoff.offering(adopter, Effect.gen(function* () {
+          const adoptedBeforeCommit = yield* handoff.writingInTransaction(
+            (handoffs) => Effect.zipRight(writeOf(2, "commit")(handoffs), Effect.sync(() => state.adopted.length)),
+            sql.withTransaction
+          )
+          expect(adoptedBeforeCommit).toBe(0)
+          expect(state).toEqual({ inUse: 1, adopted: [fakeExecution] })
+          expect(yield* wakeup.takePending).toBe(true)
+          yield* adopter.release(1)
+
+          expect(yield* Effect.exit(handoff.writingInTransaction(writeOf(2, "fail"), sql.withTransaction))).toEqual(Exit.fail("rolled back"))
+          expect(state).toEqual({ inUse: 0, adopted: [fakeExecution] })
+          expect(yield* wakeup.takePending).toBe(false)
+        }))
+      }).pipe(Effect.provide(Layer.merge(handoffLayer, layerFromUrl(Redacted.make(url), 1))))
+    }))
+
+  it.scoped("interrupted inside a transaction before its commit, starts nothing; interrupted elsewhere, finishes the write and starts what it claimed", () =>
+    Effect.gen(function* () {
+      const { url } = yield* freshDatabase
+      yield* Effect.gen(function* () {
+        const handoff = yield* Handoff
+        const sql = yield* SqlClient.SqlClient
+        const { adopter, state } = recordingAdopter(4)
+        /** Claims two, and says it wrote them claimed before or after waiting at `gate` (a statement in flight). */
+        const stalled = (reached: Deferred.Deferred<void>, gate: Effect.Effect<void>, wrote: "before" | "after") => (handoffs: Handoffs) =>
+          Effect.gen(function* () {
+            const claim = yield* handoffs.claim(2)
+            const written = handoffs.wrote(2, Array.from({ length: claim?.slots ?? 0 }, () => fakeExecution))
+            if (wrote === "before") yield* written
+            yield* Deferred.succeed(reached, undefined)
+            yield* gate
+            if (wrote === "after") yield* written
+          })
+        yield* handoff.offering(adopter, Effect.gen(function* () {
+          const inTransaction = yield* Deferred.make<void>()
+          const rolledBack = yield* Effect.fork(handoff.writingInTransaction(stalled(inTransaction, Effect.never, "before"), sql.withTransaction))
+          yield* Deferred.await(inTransaction)
+          expect(Exit.isInterrupted(yield* Fiber.interrupt(rolledBack))).toBe(true)
+          expect(state).toEqual({ inUse: 0, adopted: [] })
+
+          const reached = yield* Deferred.make<void>()
+          const gate = yield* Deferred.make<void>()
+          const committed = yield* Effect.fork(handoff.writing(stalled(reached, Deferred.await(gate), "after")))
+          yield* Deferred.await(reached)
+          const interrupting = yield* Effect.fork(Fiber.interrupt(committed))
+          yield* Deferred.succeed(gate, undefined)
+          yield* Fiber.join(interrupting)
+          expect(state).toEqual({ inUse: 2, adopted: [fakeExecution, fakeExecution] })
+        }))
+      }).pipe(Effect.provide(Layer.merge(handoffLayer, layerFromUrl(Redacted.make(url), 1))))
+    }))
 
   it.effect("claims nothing without a reconciler offering itself, or once it has stopped: the write is due and kicks", () =>
     Effect.gen(function* () {
