@@ -210,19 +210,35 @@ const header = (request: IncomingMessage, name: string): string | undefined => {
  * The whole body as UTF-8 text (undefined when reading it fails), handed to `then` unless the
  * caller has gone meanwhile.
  */
+/** The largest body the simulator reads (a proctor request is a proc name and a few args). */
+export const maxBodyBytes = 1024 * 1024
+
+/**
+ * Reads a request's body as text, then calls `then` with it (undefined when it could not be read).
+ * A body over maxBodyBytes is answered 413 and its connection closed: what is left of it is not read.
+ */
 const readText = (request: IncomingMessage, response: ServerResponse, then: (text: string | undefined) => void) => {
-  let text = ""
+  const chunks: Array<Buffer> = []
+  let size = 0
   let settled = false
   const settle = (result: string | undefined) => {
     if (settled) return
     settled = true
     if (!response.destroyed) guarded(response, () => then(result))
   }
-  request.setEncoding("utf8")
-  request.on("data", (chunk: string) => {
-    text += chunk
+  request.on("data", (chunk: Buffer) => {
+    if (settled) return
+    size += chunk.length
+    if (size <= maxBodyBytes) {
+      chunks.push(chunk)
+      return
+    }
+    settled = true
+    chunks.length = 0
+    response.shouldKeepAlive = false
+    plain(response, 413, `request body larger than ${maxBodyBytes} bytes`)
   })
-  request.once("end", () => settle(text))
+  request.once("end", () => settle(Buffer.concat(chunks).toString("utf8")))
   request.once("error", () => settle(undefined))
   request.once("close", () => settle(undefined))
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Duration, Effect, Either, Fiber, Option, TestClock } from "effect"
-import { procsFromCatalog, start } from "../../src/proctor/Simulator.js"
+import { maxBodyBytes, procsFromCatalog, start } from "../../src/proctor/Simulator.js"
 import { createArgs, raw, shippedCatalog } from "./support.js"
 
 const simulator = (options: Omit<Parameters<typeof start>[0], "procs"> = {}) =>
@@ -44,6 +44,16 @@ describe("proctor simulator over HTTP", () => {
       const stats = yield* sim.stats
       expect(stats.submit).toMatchObject({ malformed: 2, unknownProc: 1, accepted: 0 })
       expect(stats.status).toMatchObject({ badRequest: 1, notFound: 1 })
+    }))
+
+  it.scoped("answers a body over its limit with 413 and closes that connection, and goes on answering", () =>
+    Effect.gen(function* () {
+      const sim = yield* simulator()
+      const huge = yield* post(sim.url, JSON.stringify({ name: "create-vm-java", args: { PADDING: "x".repeat(maxBodyBytes) } }))
+      expect(huge).toMatchObject({ status: 413, text: `request body larger than ${maxBodyBytes} bytes` })
+      const created = yield* post(sim.url, JSON.stringify({ name: "create-vm-java", args: createArgs("after-huge") }))
+      expect(created.status).toBe(201)
+      expect((yield* sim.stats).submit).toMatchObject({ accepted: 1 })
     }))
 
   it.scoped("writes the id as a bare 64-bit integer and snake_case fields", () =>
