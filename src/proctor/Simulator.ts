@@ -206,16 +206,13 @@ const header = (request: IncomingMessage, name: string): string | undefined => {
   return typeof value === "string" ? value : undefined
 }
 
-/**
- * The whole body as UTF-8 text (undefined when reading it fails), handed to `then` unless the
- * caller has gone meanwhile.
- */
 /** The largest body the simulator reads (a proctor request is a proc name and a few args). */
 export const maxBodyBytes = 1024 * 1024
 
 /**
- * Reads a request's body as text, then calls `then` with it (undefined when it could not be read).
- * A body over maxBodyBytes is answered 413 and its connection closed: what is left of it is not read.
+ * The whole body as UTF-8 text (undefined when reading it fails), handed to `then` unless the
+ * caller has gone meanwhile. A body over maxBodyBytes is answered 413 and its connection closed:
+ * the rest of it is not kept.
  */
 const readText = (request: IncomingMessage, response: ServerResponse, then: (text: string | undefined) => void) => {
   const chunks: Array<Buffer> = []

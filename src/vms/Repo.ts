@@ -251,9 +251,13 @@ export class VmRepo extends Effect.Service<VmRepo>()("fleet/VmRepo", {
      */
     const insertRequests = (batch: ReadonlyArray<NewRequest>, runId: string | null, claim: WriteClaim | undefined) => {
       const now = new Date()
-      const claimed = claim === undefined ? [] : batch.flatMap(({ executions, request, vms }) =>
-        executions.map((execution) => claimedAtWrite(execution, { ...vms.find((vm) => vm.id === execution.vmId)!, requestId: request.id }, claim, now))
-      ).slice(0, claim.slots)
+      const claimed = claim === undefined
+        ? []
+        : batch.flatMap(({ executions, request, vms }) => executions.map((execution) => ({ execution, request, vms })))
+          .slice(0, claim.slots)
+          .map(({ execution, request, vms }) =>
+            claimedAtWrite(execution, { ...vms.find((vm) => vm.id === execution.vmId)!, requestId: request.id }, claim, now)
+          )
       const claimedVms = new Set<string>(claimed.map((execution) => execution.vmId))
       const requests = batch.map(({ request }) => ({
         id: request.id,
@@ -300,8 +304,14 @@ export class VmRepo extends Effect.Service<VmRepo>()("fleet/VmRepo", {
         readonly reason: string
       }> = [
         ...batch.flatMap(({ request, vms }) => [
-        { actor: request.requestedBy, kind: "request.accepted", application: request.application, request_id: request.id, vm_id: null, execution_id: null, from_state: null, to_state: null, reason: `${request.count} VM(s) requested` },
-        ...vms.map((vm) => ({ actor: request.requestedBy, kind: "vm.state", application: vm.application, request_id: request.id, vm_id: vm.id, execution_id: null, from_state: null, to_state: "pending", reason: `accepted as ${vm.name}` }))
+          {
+            actor: request.requestedBy, kind: "request.accepted", application: request.application, request_id: request.id, vm_id: null,
+            execution_id: null, from_state: null, to_state: null, reason: `${request.count} VM(s) requested`
+          },
+          ...vms.map((vm) => ({
+            actor: request.requestedBy, kind: "vm.state", application: vm.application, request_id: request.id, vm_id: vm.id,
+            execution_id: null, from_state: null, to_state: "pending", reason: `accepted as ${vm.name}`
+          }))
         ]),
         ...claimed.map((execution) => ({
           actor: "fleet", kind: "vm.state", application: execution.application, request_id: execution.requestId, vm_id: execution.vmId,
