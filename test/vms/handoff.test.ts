@@ -45,13 +45,15 @@ const rowsOf = (vmId: VmId) =>
 const withoutNames = (events: ReadonlyArray<{ readonly reason: string }>) =>
   events.map((event) => ({ ...event, reason: event.reason.replace(/billing-stg-go-u2404-[a-z]+/g, "<name>") }))
 
-const database = Effect.map(freshDatabase, ({ url }) => VmRepo.Default.pipe(Layer.provideMerge(layerFromUrl(Redacted.make(url), 2))))
+/** Runs `body` against a fresh database, with the VM repository on it. */
+const onFreshDatabase = <A, E>(body: Effect.Effect<A, E, VmRepo | SqlClient.SqlClient>) =>
+  Effect.flatMap(freshDatabase, ({ url }) =>
+    Effect.provide(body, VmRepo.Default.pipe(Layer.provideMerge(layerFromUrl(Redacted.make(url), 2)))).pipe(Effect.orDie))
 
 describe("executions claimed as they are written", () => {
   it.scoped("are left as claimDue leaves them: submitting, claimed under the lease, their VM submitting with its event", () =>
-    Effect.gen(function* () {
-      const layer = yield* database
-      yield* Effect.gen(function* () {
+    onFreshDatabase(
+      Effect.gen(function* () {
         const repo = yield* VmRepo
         const due = oneVmRequest("billing-stg-go-u2404-aaaaaa")
         yield* repo.insertRequests([due])
@@ -73,26 +75,24 @@ describe("executions claimed as they are written", () => {
         expect(withoutNames(b.events)).toEqual(withoutNames(a.events))
         // Not due to anyone else.
         expect(yield* repo.claimDue(randomUUID(), 10, leaseMs)).toEqual([])
-      }).pipe(Effect.provide(layer))
-    }))
+      })
+    ))
 
   it.scoped("are the first `slots` of them; the others are written due", () =>
-    Effect.gen(function* () {
-      const layer = yield* database
-      yield* Effect.gen(function* () {
+    onFreshDatabase(
+      Effect.gen(function* () {
         const repo = yield* VmRepo
         const batch = [oneVmRequest("billing-stg-go-u2404-cccccc"), oneVmRequest("billing-stg-go-u2404-dddddd")]
         const claimed = yield* repo.insertRequests(batch, null, { token: randomUUID(), leaseMs, slots: 1 })
         expect(claimed.map((execution) => execution.vmName)).toEqual(["billing-stg-go-u2404-cccccc"])
         const due = yield* repo.claimDue(randomUUID(), 10, leaseMs)
         expect(due.map((execution) => execution.vmName)).toEqual(["billing-stg-go-u2404-dddddd"])
-      }).pipe(Effect.provide(layer))
-    }))
+      })
+    ))
 
   it.scoped("include a decommission started claimed, as claimDue would have left it", () =>
-    Effect.gen(function* () {
-      const layer = yield* database
-      yield* Effect.gen(function* () {
+    onFreshDatabase(
+      Effect.gen(function* () {
         const repo = yield* VmRepo
         const sql = yield* SqlClient.SqlClient
         const requests = [oneVmRequest("billing-stg-go-u2404-eeeeee"), oneVmRequest("billing-stg-go-u2404-ffffff")]
@@ -118,8 +118,8 @@ describe("executions claimed as they are written", () => {
         // A VM no longer ready gets nothing, claimed or not.
         const again = yield* repo.startExecutions([decommission(requests[1]!)], { token: randomUUID(), leaseMs, slots: 1 })
         expect(again).toEqual({ started: [], claimed: [] })
-      }).pipe(Effect.provide(layer))
-    }))
+      })
+    ))
 })
 
 /** An adopter that records what it is given, with `capacity` slots. */
