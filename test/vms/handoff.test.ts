@@ -45,14 +45,15 @@ const rowsOf = (vmId: VmId) =>
 const withoutNames = (events: ReadonlyArray<{ readonly reason: string }>) =>
   events.map((event) => ({ ...event, reason: event.reason.replace(/billing-stg-go-u2404-[a-z]+/g, "<name>") }))
 
-/** Runs `body` against a fresh database, with the VM repository on it. */
-const onFreshDatabase = <A, E>(body: Effect.Effect<A, E, VmRepo | SqlClient.SqlClient>) =>
+/** Runs `body` against a fresh database, with `services` on top of it. */
+const onFreshDatabase = <A, E, S>(services: Layer.Layer<S, never, SqlClient.SqlClient>, body: Effect.Effect<A, E, S | SqlClient.SqlClient>) =>
   Effect.flatMap(freshDatabase, ({ url }) =>
-    Effect.provide(body, VmRepo.Default.pipe(Layer.provideMerge(layerFromUrl(Redacted.make(url), 2)))).pipe(Effect.orDie))
+    Effect.provide(body, services.pipe(Layer.provideMerge(layerFromUrl(Redacted.make(url), 2)))).pipe(Effect.orDie))
 
 describe("executions claimed as they are written", () => {
   it.scoped("are left as claimDue leaves them: submitting, claimed under the lease, their VM submitting with its event", () =>
     onFreshDatabase(
+      VmRepo.Default,
       Effect.gen(function* () {
         const repo = yield* VmRepo
         const due = oneVmRequest("billing-stg-go-u2404-aaaaaa")
@@ -80,6 +81,7 @@ describe("executions claimed as they are written", () => {
 
   it.scoped("are the first `slots` of them; the others are written due", () =>
     onFreshDatabase(
+      VmRepo.Default,
       Effect.gen(function* () {
         const repo = yield* VmRepo
         const batch = [oneVmRequest("billing-stg-go-u2404-cccccc"), oneVmRequest("billing-stg-go-u2404-dddddd")]
@@ -92,6 +94,7 @@ describe("executions claimed as they are written", () => {
 
   it.scoped("include a decommission started claimed, as claimDue would have left it", () =>
     onFreshDatabase(
+      VmRepo.Default,
       Effect.gen(function* () {
         const repo = yield* VmRepo
         const sql = yield* SqlClient.SqlClient
@@ -170,9 +173,9 @@ describe("a handoff", () => {
     }).pipe(Effect.provide(handoffLayer)))
 
   it.scoped("in a transaction, starts what was claimed once it has committed, and when it rolls back, nothing: every slot is given back, nobody kicked", () =>
-    Effect.gen(function* () {
-      const { url } = yield* freshDatabase
-      yield* Effect.gen(function* () {
+    onFreshDatabase(
+      handoffLayer,
+      Effect.gen(function* () {
         const handoff = yield* Handoff
         const wakeup = yield* Wakeup
         const sql = yield* SqlClient.SqlClient
@@ -192,13 +195,13 @@ describe("a handoff", () => {
           expect(state).toEqual({ inUse: 0, adopted: [fakeExecution] })
           expect(yield* wakeup.takePending).toBe(false)
         }))
-      }).pipe(Effect.provide(Layer.merge(handoffLayer, layerFromUrl(Redacted.make(url), 1))))
-    }))
+      })
+    ))
 
   it.scoped("interrupted inside a transaction before its commit, starts nothing; interrupted elsewhere, finishes the write and starts what it claimed", () =>
-    Effect.gen(function* () {
-      const { url } = yield* freshDatabase
-      yield* Effect.gen(function* () {
+    onFreshDatabase(
+      handoffLayer,
+      Effect.gen(function* () {
         const handoff = yield* Handoff
         const sql = yield* SqlClient.SqlClient
         const { adopter, state } = recordingAdopter(4)
@@ -228,8 +231,8 @@ describe("a handoff", () => {
           yield* Fiber.join(interrupting)
           expect(state).toEqual({ inUse: 2, adopted: [fakeExecution, fakeExecution] })
         }))
-      }).pipe(Effect.provide(Layer.merge(handoffLayer, layerFromUrl(Redacted.make(url), 1))))
-    }))
+      })
+    ))
 
   it.effect("claims nothing without a reconciler offering itself, or once it has stopped: the write is due and kicks", () =>
     Effect.gen(function* () {
@@ -244,9 +247,9 @@ describe("a handoff", () => {
     }).pipe(Effect.provide(handoffLayer)))
 
   it.scoped("claims nothing for a write inside a caller's transaction, whose commit it cannot see", () =>
-    Effect.gen(function* () {
-      const { url } = yield* freshDatabase
-      yield* Effect.gen(function* () {
+    onFreshDatabase(
+      handoffLayer,
+      Effect.gen(function* () {
         const handoff = yield* Handoff
         const sql = yield* SqlClient.SqlClient
         const { adopter, state } = recordingAdopter(3)
@@ -255,6 +258,6 @@ describe("a handoff", () => {
           expect(yield* handoff.writing(writeOf(2, "commit"))).toBe(2)
         }))
         expect(state.adopted).toHaveLength(2)
-      }).pipe(Effect.provide(Layer.merge(handoffLayer, layerFromUrl(Redacted.make(url), 1))))
-    }))
+      })
+    ))
 })
