@@ -46,16 +46,15 @@ import { NodeRuntime } from "@effect/platform-node"
 import { SqlClient } from "@effect/sql"
 import { Effect } from "effect"
 import { randomUUID } from "node:crypto"
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs"
+import { mkdtempSync, writeFileSync } from "node:fs"
 import { availableParallelism, tmpdir } from "node:os"
 import { join } from "node:path"
-import * as YAML from "yaml"
 import { defaultCatalogPath } from "../src/catalog/Catalog.js"
 import { insertVms } from "../src/demo/Seed.js"
 import type { InventoryVm } from "../src/planner/Domain.js"
 import { vmName } from "../src/vms/Naming.js"
 import { adminToken } from "../test/crash/ChildController.js"
-import { readRun, recyclePlan, savePlan, startRun, startSimulator, waitFor } from "../test/executor-crash/support.js"
+import { catalogWithoutReadiness, readRun, recyclePlan, savePlan, startRun, startSimulator, waitFor } from "../test/executor-crash/support.js"
 import {
   backendCpuSeconds,
   backendCpuSecondsBetween,
@@ -92,14 +91,7 @@ const nodeArgs = (env["BENCH_NODE_ARGS"] ?? "").split(" ").filter((arg) => arg !
 const targets = { ratio: 1.15, peakRssMb: 300 }
 
 /** The shipped catalog, without its readiness proc unless BENCH_READINESS=1; the path of the file used. */
-const catalogFile = (directory: string): string => {
-  if (readiness) return defaultCatalogPath
-  const spec = YAML.parse(readFileSync(defaultCatalogPath, "utf8")) as { procs: Record<string, unknown> }
-  delete spec.procs["readiness"]
-  const path = join(directory, "catalog.yaml")
-  writeFileSync(path, YAML.stringify(spec))
-  return path
-}
+const catalogFile = (directory: string): string => readiness ? defaultCatalogPath : catalogWithoutReadiness(directory)
 
 const stacks = ["java", "go", "python", "node"] as const
 
@@ -201,14 +193,17 @@ const program = Effect.gen(function* () {
     polls: number
   }>`
     select s.index, e.kind, v.name as vm_name, e.polls,
-           extract(epoch from e.created_at) * 1000 as created_ms,
+           -- A swap written ahead (waiting for the replacement) counts from when it started.
+           extract(epoch from coalesce(
+             (select min(ev.at) from events ev where e.after_vm_id is not null and ev.execution_id = e.id), e.created_at
+           )) * 1000 as created_ms,
            extract(epoch from e.finished_at) * 1000 as finished_ms,
            extract(epoch from s.finished_at) * 1000 as step_finished_ms
     from steps s
     join executions e on e.vm_id = s.new_vm_id or (e.vm_id = s.old_vm_id and e.kind = 'decommission')
     join vms v on v.id = e.vm_id
     where s.run_id = ${run.id}
-    order by s.index, e.created_at`.pipe(Effect.orDie)
+    order by s.index, created_ms`.pipe(Effect.orDie)
   const phases = new Map<string, Array<number>>()
   const add = (name: string, value: number) => {
     const list = phases.get(name) ?? []
@@ -226,8 +221,8 @@ const program = Effect.gen(function* () {
     const proctor = proctorTimes.get(`${row.kind} ${row.vmName}`)
     if (proctor === undefined) continue
     const created = Number(row.createdMs)
-    if (previousStep === row.index && previousEnd !== undefined) add(`executor: previous execution recorded → ${row.kind} written`, created - previousEnd)
-    add(`${row.kind}: written → submitted to proctor`, proctor.submittedAt - created)
+    if (previousStep === row.index && previousEnd !== undefined) add(`previous execution recorded → ${row.kind} written/started`, created - previousEnd)
+    add(`${row.kind}: written/started → submitted to proctor`, proctor.submittedAt - created)
     add(`${row.kind}: proctor ran`, proctor.finishedAt - proctor.submittedAt)
     add(`${row.kind}: proctor finished → recorded`, Number(row.finishedMs) - proctor.finishedAt)
     add(`${row.kind}: status polls`, row.polls)

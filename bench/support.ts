@@ -7,13 +7,13 @@ import { SqlClient } from "@effect/sql"
 import { Deferred, Effect, Exit, Redacted, type Scope } from "effect"
 import { spawn } from "node:child_process"
 import { randomBytes } from "node:crypto"
-import { mkdtempSync, readFileSync, rmSync } from "node:fs"
-import { tmpdir } from "node:os"
-import { join } from "node:path"
+import { readFileSync } from "node:fs"
 import { layerFromUrl } from "../src/db/Database.js"
 import { migrate } from "../src/db/Migrations.js"
 import { freePort, repoRoot, spawnController } from "../test/crash/ChildController.js"
 import { sqlClient } from "../test/executor-crash/support.js"
+
+export { scopedTempDirectory } from "../test/executor-crash/support.js"
 
 // ---------------------------------------------------------------------------------------------
 // PostgreSQL
@@ -135,12 +135,6 @@ export const controllerSettingsFromEnv = (): Record<string, string> =>
 export const cpuProfileNodeArgs = (directory: string | undefined): Array<string> =>
   directory === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${directory}`]
 
-/** A temporary directory (named `<prefix>XXXXXX`) for the controller's log, removed when the scope closes. */
-export const scopedTempDirectory = (prefix: string) =>
-  Effect.acquireRelease(
-    Effect.sync(() => mkdtempSync(join(tmpdir(), prefix))),
-    (directory) => Effect.sync(() => rmSync(directory, { recursive: true, force: true }))
-  )
 
 // ---------------------------------------------------------------------------------------------
 // /proc: what a process, or the machine, used

@@ -7,8 +7,8 @@ import { VmSettled } from "../vms/Wakeup.js"
 import type { ExecutionTarget } from "../vms/Writes.js"
 import { executingStepStates, type RunId, type RunState, type StepState } from "./Domain.js"
 import { type PendingStep, RunRepo, type StepChange, type StepRow } from "./Repo.js"
-import { advanceStep, decide, grantRollbacks, progress, type SchedulingStep } from "./Scheduling.js"
-import { type ExecutionIntent, makeStepWrites } from "./StepWrites.js"
+import { advanceStep, decide, grantRollbacks, progress, type SchedulingStep, swapReason } from "./Scheduling.js"
+import { type ExecutionIntent, makeStepWrites, oldVmOf } from "./StepWrites.js"
 
 export const ExecutorConfig = Config.all({
   /** How long the executor gathers settled VMs after a wake-up before it advances the runs. */
@@ -29,6 +29,7 @@ export class RunsChanged extends Context.Tag("fleet/RunsChanged")<RunsChanged, S
 }
 
 const finishedRunStates: ReadonlyArray<RunState> = ["succeeded", "failed", "cancelled", "aborted"]
+const stepStatesKeepingOldVm: ReadonlyArray<StepState> = ["failed", "rolling_back", "rolled_back"]
 
 /**
  * Moves every active run forward, one short transaction per run under the run's row lock
@@ -49,8 +50,6 @@ export class Executor extends Effect.Service<Executor>()("fleet/Executor", {
     const readinessCheck = Option.isSome(catalog.readinessProc)
     const writes = makeStepWrites(vmRepo, catalog)
 
-    const oldVmOf = (step: StepRow): ExecutionTarget =>
-      ({ ...step, id: step.oldVmId, name: step.oldVmName, osVersion: step.fromOs })
     const newVmOf = (step: StepRow): ExecutionTarget =>
       ({ ...step, id: step.newVmId!, name: step.newVmName ?? "", osVersion: step.targetOs })
 
@@ -248,15 +247,25 @@ export class Executor extends Effect.Service<Executor>()("fleet/Executor", {
               const step = byId.get(id)!
               const index = changes.findIndex((change) => change.id === step.id)
               if (index >= 0) changes.splice(index, 1)
-              return decommission(step, "old", "decommissioning", `decommissioning ${step.oldVmName}, replaced by ${step.newVmName}`)
+              return decommission(step, "old", "decommissioning", swapReason(step.oldVmName, step.newVmName ?? ""))
             })
             changes.push(...yield* writes.startExecutions(run, decommissions, handoffs))
             // Each replacement is requested through the VM creation path's rows: name decided, written ahead.
             const pendingById = new Map(pending.map((step) => [step.id as string, step]))
             const starting = decision.start.map((id) => pendingById.get(id)!)
-            changes.push(...yield* writes.requestReplacements(run, starting, handoffs))
+            changes.push(...yield* writes.requestReplacements(run, starting, handoffs, !readinessCheck && run.bakeSeconds === 0))
           }
           const startFailures = changes.filter((change) => change.state === "failed").length - newFailures
+          // A step that keeps its old VM (it failed, or is rolled back) must never swap: its waiting
+          // decommission is cancelled (a retried creation could still make the replacement ready).
+          // Rolling back, no replacement not yet ready may swap either. A swap that started first
+          // is not cancelled, and the next advance sees the step decommissioning.
+          const keepingOld = new Set(changes.filter((change) => stepStatesKeepingOldVm.includes(change.state)).map((change) => change.id as string))
+          yield* vmRepo.cancelWaiting(
+            started.filter((step) => step.newVmId !== null && (keepingOld.has(step.id) || (rollingBack && step.state === "creating" && !step.swapStarted)))
+              .map((step) => step.newVmId!),
+            "not started: the step keeps its old VM"
+          )
           yield* runs.changeSteps(run.id, changes, actor)
           if (state !== run.state || pauseReason !== run.pauseReason || currentWave !== run.currentWave || failures + startFailures !== run.failures) {
             yield* runs.updateRun(run, {

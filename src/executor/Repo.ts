@@ -103,7 +103,8 @@ export const ActiveStep = Schema.Struct({
   oldVmReason: Schema.NullOr(Schema.String),
   checkState: Schema.NullOr(Schema.String),
   checkReason: Schema.NullOr(Schema.String),
-  baked: Schema.Boolean
+  baked: Schema.Boolean,
+  swapStarted: Schema.Boolean
 })
 export type ActiveStep = typeof ActiveStep.Type
 
@@ -239,7 +240,8 @@ export class RunRepo extends Effect.Service<RunRepo>()("fleet/RunRepo", {
                  nv.state as new_vm_state, nv.reason as new_vm_reason,
                  ov.state as old_vm_state, ov.reason as old_vm_reason,
                  ce.state as check_state, ce.reason as check_reason,
-                 coalesce(s.bake_until <= now(), false) as baked
+                 coalesce(s.bake_until <= now(), false) as baked,
+                 coalesce(sw.state not in ('waiting', 'cancelled'), false) as swap_started
           from steps s
           join vms ov on ov.id = s.old_vm_id
           left join vms nv on nv.id = s.new_vm_id
@@ -248,6 +250,11 @@ export class RunRepo extends Effect.Service<RunRepo>()("fleet/RunRepo", {
             where s.state = 'checking' and e.vm_id = s.new_vm_id and e.kind = 'check'
             order by e.created_at desc limit 1
           ) ce on true
+          left join lateral (
+            select e.state from executions e
+            where s.state = 'creating' and e.vm_id = s.old_vm_id and e.after_vm_id = s.new_vm_id
+            order by e.created_at desc limit 1
+          ) sw on true
           where s.run_id = ${runId} and s.state in ('creating', 'checking', 'baking', 'decommissioning', 'rolling_back')
           order by s.index`
     })

@@ -28,6 +28,8 @@ export interface StartedStep {
   readonly checkReason: string | null
   /** Baking, and the bake time is over. */
   readonly baked: boolean
+  /** Creating, and the swap written with the replacement started when it was recorded ready. */
+  readonly swapStarted: boolean
 }
 
 export type StepAction =
@@ -47,6 +49,9 @@ export interface StepContext {
 
 const wait: StepAction = { _tag: "Wait" }
 
+/** Why a step's old VM is decommissioned (its event and the step's reason). */
+export const swapReason = (oldVmName: string, newVmName: string) => `decommissioning ${oldVmName}, replaced by ${newVmName}`
+
 /** How a started step moves on, from the states of its VMs (level-triggered: only what is true now matters). */
 export const advanceStep = (step: StartedStep, context: StepContext): StepAction => {
   const replacement = step.newVmName ?? "the replacement"
@@ -58,6 +63,11 @@ export const advanceStep = (step: StartedStep, context: StepContext): StepAction
   }
   switch (step.state) {
     case "creating":
+      // The swap written ahead started with the replacement ready: the step is decommissioning.
+      if (step.swapStarted) {
+        const next = advanceStep({ ...step, state: "decommissioning" }, context)
+        return next._tag === "Wait" ? { _tag: "Move", state: "decommissioning", reason: swapReason(step.oldVmName, replacement) } : next
+      }
       switch (step.newVmState) {
         case "ready":
           if (context.rollingBack) return { _tag: "RollBack", reason: `rolling back: removing ${replacement}` }

@@ -5,8 +5,9 @@ import { uuidv7 } from "../common/Ids.js"
 import { RequestId, VmId, type VmState } from "../vms/Domain.js"
 import { type ExecutionTarget, executionFor, newNames, retryWhenNameTaken } from "../vms/Writes.js"
 import type { Handoffs } from "../vms/Handoff.js"
-import type { NewExecution, NewRequest, VmChange, VmRepo } from "../vms/Repo.js"
+import type { NewExecution, NewRequest, VmChange, VmRepo, WaitingExecution } from "../vms/Repo.js"
 import type { PendingStep, RunRow, StepChange, StepRow } from "./Repo.js"
+import { swapReason } from "./Scheduling.js"
 
 /**
  * The rows a run's steps write for the VM reconciler to carry out, in bulk: the same rows as the
@@ -29,6 +30,9 @@ export interface ExecutionIntent {
   /** The step's reason when the execution cannot start (it is prefixed to the why). */
   readonly failure: string
 }
+
+/** A step's old VM, as an execution's target. */
+export const oldVmOf = (step: StepRow): ExecutionTarget => ({ ...step, id: step.oldVmId, name: step.oldVmName, osVersion: step.fromOs })
 
 export const makeStepWrites = (vmRepo: VmRepo, catalog: CatalogData) => {
   /** Writes the executions; each intent's step change: moved on, or failed with why the execution could not start. */
@@ -68,9 +72,12 @@ export const makeStepWrites = (vmRepo: VmRepo, catalog: CatalogData) => {
   /**
    * Requests a replacement for each step (one VM request of one VM on the step's target OS, with
    * the old VM's metadata and `replaces`/`run`); each step's change: creating its replacement,
-   * or failed with why it could not be requested.
+   * or failed with why it could not be requested. With `swapWhenReady` (nothing to wait for
+   * between the replacement being ready and the old VM's decommission: no readiness check, no
+   * bake), the decommission is written too, waiting for the replacement: it starts in the
+   * statement that records the replacement ready, without waiting for the executor.
    */
-  const requestReplacements = (run: RunRow, steps: ReadonlyArray<PendingStep>, handoffs: Handoffs) =>
+  const requestReplacements = (run: RunRow, steps: ReadonlyArray<PendingStep>, handoffs: Handoffs, swapWhenReady: boolean) =>
     Effect.gen(function* () {
       if (steps.length === 0) return []
       const changes: Array<StepChange> = []
@@ -105,8 +112,17 @@ export const makeStepWrites = (vmRepo: VmRepo, catalog: CatalogData) => {
             metadata,
             createdBy: run.createdBy
           }
+          const swap = swapWhenReady ? executionFor(catalog, "decommission", oldVmOf(step), run.createdBy) : Option.none()
+          const waiting = Option.map(swap, (execution): WaitingExecution => ({
+            ...execution,
+            kind: "decommission",
+            afterVmId: vm.id,
+            reason: swapReason(step.oldVmName, vm.name),
+            runId: run.id
+          }))
           return {
             step,
+            waiting: Option.toArray(waiting),
             request: {
               id: requestId,
               application: step.application,

@@ -34,9 +34,10 @@ export type ExecutionKind = typeof ExecutionKind.Type
 /**
  * A proctor execution as fleet tracks it: pending (written, not sent) → submitting (being sent;
  * after a crash, sent again with the same VM name) → running (proctor gave an id) → succeeded |
- * failed | timed_out.
+ * failed | timed_out. A replacement's swap is written ahead as waiting (for the replacement to be
+ * ready; then pending) and may be cancelled before it starts.
  */
-export const ExecutionState = Schema.Literal("pending", "submitting", "running", "succeeded", "failed", "timed_out")
+export const ExecutionState = Schema.Literal("waiting", "pending", "submitting", "running", "succeeded", "failed", "timed_out", "cancelled")
 export type ExecutionState = typeof ExecutionState.Type
 
 /** The overall state of a request, derived from its VMs. */

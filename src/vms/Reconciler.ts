@@ -81,9 +81,16 @@ export class Reconciler extends Effect.Service<Reconciler>()("fleet/Reconciler",
           const dueInMs = outcome.update.dueInMs
           return dueInMs === null ? outcome : { ...outcome, update: { ...outcome.update, dueInMs: Math.max(0, dueInMs - (writingAt - decidedAt)) } }
         })
-        return Effect.map(repo.recordOutcomes(adjusted), (written) =>
-          adjusted.map((outcome): Option.Option<Written> =>
-            Option.map(Option.fromNullable(written.get(outcome.execution.id)), ({ deadlineAt }) => ({ deadlineAt, dueInMs: outcome.update.dueInMs }))))
+        // A VM created ready may start the swap waiting for it: it comes to this reconciler claimed.
+        const createdReady = adjusted.filter(({ execution, update }) => execution.kind === "create" && update.state === "succeeded").length
+        return handoff.writing((handoffs) =>
+          Effect.gen(function* () {
+            const { recorded, swapsClaimed, swapsStarted } = yield* repo.recordOutcomes(adjusted, yield* handoffs.claim(createdReady))
+            yield* handoffs.wrote(swapsStarted, swapsClaimed)
+            return adjusted.map((outcome): Option.Option<Written> =>
+              Option.map(Option.fromNullable(recorded.get(outcome.execution.id)), ({ deadlineAt }) => ({ deadlineAt, dueInMs: outcome.update.dueInMs })))
+          })
+        )
       }
     })
     /** Writes an outcome, decided at `decidedAt`, with the next group. */

@@ -133,6 +133,8 @@ export interface NewRequest {
   readonly request: Omit<RequestRow, "createdAt">
   readonly vms: ReadonlyArray<NewVm>
   readonly executions: ReadonlyArray<NewExecution>
+  /** Executions written with it that wait for one of its VMs to be ready (a replacement's swap). */
+  readonly waiting?: ReadonlyArray<WaitingExecution>
 }
 
 export interface NewExecution {
@@ -142,6 +144,19 @@ export interface NewExecution {
   readonly proc: string
   readonly args: Record<string, string>
   readonly emailId: string
+}
+
+/**
+ * A decommission that starts once `afterVmId` is recorded ready by its creation, in the statement
+ * that records it: its VM, if ready then, moves to decommissioning with `reason` as the event (on
+ * behalf of `emailId`, for `runId`), and the execution is due at once. Until then it is `waiting`
+ * and never due; cancelled, or with its VM no longer ready, it never starts.
+ */
+export interface WaitingExecution extends NewExecution {
+  readonly kind: "decommission"
+  readonly afterVmId: VmId
+  readonly reason: string
+  readonly runId: string
 }
 
 export interface VmFilter {
@@ -183,8 +198,33 @@ export interface Outcome {
   readonly keepClaimMs?: number
 }
 
-/** What recording outcomes did to each execution whose claim held (by id): its deadline, as now written. */
-export type Recorded = ReadonlyMap<string, { readonly deadlineAt: Date | null }>
+/**
+ * What recording outcomes did: to each execution whose claim held (by id), its deadline as now
+ * written; how many waiting swaps the VMs recorded ready started; and those of them it started
+ * claimed (see WriteClaim), the others being due at once.
+ */
+export interface Recorded {
+  readonly recorded: ReadonlyMap<string, { readonly deadlineAt: Date | null }>
+  readonly swapsStarted: number
+  readonly swapsClaimed: ReadonlyArray<ClaimedExecution>
+}
+
+/** A new execution's columns, as the statements that insert executions take them (JSON). */
+const executionColumns = (execution: NewExecution) => ({
+  id: execution.id,
+  vm_id: execution.vmId,
+  kind: execution.kind,
+  proc: execution.proc,
+  args: execution.args,
+  email_id: execution.emailId
+})
+
+/** A swap started claimed, as `recordOutcomes` returns it. */
+interface ClaimedSwap extends NewExecution {
+  readonly name: string
+  readonly requestId: RequestId | null
+  readonly application: string
+}
 
 /** The event's reason when a VM's creation is submitted (the same words as `claimDue`'s). */
 const submittingReason = (proc: string) => `submitting to proctor (${proc})`
@@ -284,13 +324,14 @@ export class VmRepo extends Effect.Service<VmRepo>()("fleet/VmRepo", {
         state: claimedVms.has(vm.id) ? "submitting" : "pending"
       })))
       const executions = batch.flatMap(({ executions }) => executions.map((execution) => ({
-        id: execution.id,
-        vm_id: execution.vmId,
-        kind: execution.kind,
-        proc: execution.proc,
-        args: execution.args,
-        email_id: execution.emailId,
+        ...executionColumns(execution),
         claimed_by: claimedVms.has(execution.vmId) ? claim!.token : null
+      })))
+      const waiting = batch.flatMap(({ waiting }) => (waiting ?? []).map((execution) => ({
+        ...executionColumns(execution),
+        after_vm_id: execution.afterVmId,
+        reason: execution.reason,
+        run_id: execution.runId
       })))
       const events: Array<{
         readonly actor: string
@@ -335,6 +376,12 @@ export class VmRepo extends Effect.Service<VmRepo>()("fleet/VmRepo", {
           select id, vm_id, kind, proc, args, email_id, ${claimColumns(claim)}
           from jsonb_to_recordset(${JSON.stringify(executions)}::jsonb) as t(
             id uuid, vm_id uuid, kind text, proc text, args jsonb, email_id text, claimed_by uuid)
+          returning id
+        ), waiting_executions as (
+          insert into executions (id, vm_id, kind, proc, args, email_id, state, due_at, after_vm_id, reason, run_id)
+          select id, vm_id, kind, proc, args, email_id, 'waiting', null, after_vm_id, reason, run_id
+          from jsonb_to_recordset(${JSON.stringify(waiting)}::jsonb) as t(
+            id uuid, vm_id uuid, kind text, proc text, args jsonb, email_id text, after_vm_id uuid, reason text, run_id uuid)
           returning id
         )
         insert into events (actor, kind, application, request_id, vm_id, execution_id, from_state, to_state, reason, run_id)
@@ -465,11 +512,12 @@ export class VmRepo extends Effect.Service<VmRepo>()("fleet/VmRepo", {
      * VM states they imply, with an event for each VM whose state changes; in one statement,
      * whatever their number. The ids recorded: an execution whose claim was lost (the lease
      * expired and another controller took it over) is left alone. At most one outcome per VM.
+     * A VM created ready starts the swaps waiting for it (see WaitingExecution), in the same statement.
      */
-    const recordOutcomes = (outcomes: ReadonlyArray<Outcome>): Effect.Effect<Recorded, SqlError.SqlError> =>
-      outcomes.length === 0
-        ? Effect.succeed(new Map())
-        : sql<{ id: string; deadlineAt: Date | null }>`
+    const recordOutcomes = (outcomes: ReadonlyArray<Outcome>, claim: WriteClaim | undefined): Effect.Effect<Recorded, SqlError.SqlError> => {
+      if (outcomes.length === 0) return Effect.succeed({ recorded: new Map(), swapsStarted: 0, swapsClaimed: [] })
+      const now = new Date()
+      return sql<{ id: string; deadlineAt: Date | null; swaps: number; claimedSwaps: ReadonlyArray<ClaimedSwap> }>`
             with input as (
               select * from jsonb_to_recordset(${
                 JSON.stringify(outcomes.map(({ execution, keepClaimMs, token, update, vmState }) => ({
@@ -519,13 +567,52 @@ export class VmRepo extends Effect.Service<VmRepo>()("fleet/VmRepo", {
                 ready_at = case when b.vm_state = 'ready' and b.kind = 'create' then now() else vms.ready_at end,
                 decommissioned_at = case when b.vm_state = 'decommissioned' then now() else vms.decommissioned_at end
               from before b where vms.id = b.id
-              returning vms.id, b.state as from_state, b.request_id, b.application, b.execution_id, b.vm_state, b.reason
+              returning vms.id, b.state as from_state, b.request_id, b.application, b.execution_id, b.kind, b.vm_state, b.reason
             ), logged as (
               insert into events (actor, kind, application, request_id, vm_id, execution_id, from_state, to_state, reason)
               select 'fleet', 'vm.state', application, request_id, id, execution_id, from_state, vm_state, reason
               from moved
+            ), waiting as (
+              -- Swaps waiting for a VM created ready just now, locked first: one cancelled
+              -- meanwhile is seen as cancelled here, and cannot be cancelled once this starts it.
+              select w.id, w.vm_id, w.email_id, w.reason, w.run_id
+              from executions w join moved m on w.after_vm_id = m.id
+              where m.kind = 'create' and m.vm_state = 'ready' and w.state = 'waiting'
+              for update of w
+            ), swapped as (
+              update vms o set state = 'decommissioning', reason = w.reason, updated_at = now()
+              from waiting w where o.id = w.vm_id and o.state = 'ready'
+              returning o.id, o.name, o.request_id, o.application, w.id as execution_id, w.email_id, w.reason, w.run_id
+            ), swaps_started as (
+              update executions x set
+                state = case when s.rank <= ${claim?.slots ?? 0} then 'submitting' else 'pending' end,
+                claimed_by = case when s.rank <= ${claim?.slots ?? 0} then ${claim?.token ?? null}::uuid end,
+                submissions = case when s.rank <= ${claim?.slots ?? 0} then 1 else 0 end,
+                due_at = now() + case when s.rank <= ${claim?.slots ?? 0} then ${claim?.leaseMs ?? 0} else 0 end * interval '1 millisecond',
+                reason = null,
+                updated_at = now()
+              from (select *, row_number() over (order by execution_id) as rank from swapped) s
+              where x.id = s.execution_id
+              returning x.id, x.vm_id, x.kind, x.proc, x.args, x.email_id, x.claimed_by, s.name, s.request_id, s.application
+            ), swaps_logged as (
+              insert into events (actor, kind, application, request_id, vm_id, execution_id, run_id, from_state, to_state, reason)
+              select email_id, 'vm.state', application, request_id, id, execution_id, run_id, 'ready', 'decommissioning', reason
+              from swapped
             )
-            select id, deadline_at from e`.pipe(Effect.map((rows) => new Map(rows.map((row) => [row.id, { deadlineAt: row.deadlineAt }]))))
+            select id, deadline_at, (select count(*)::int from swaps_started) as swaps,
+                   (select coalesce(jsonb_agg(jsonb_build_object(
+                     'id', id, 'vmId', vm_id, 'kind', kind, 'proc', proc, 'args', args, 'emailId', email_id,
+                     'name', name, 'requestId', request_id, 'application', application
+                   )), '[]') from swaps_started where claimed_by is not null) as claimed_swaps
+            from e`.pipe(
+        Effect.map((rows) => ({
+          recorded: new Map(rows.map((row) => [row.id, { deadlineAt: row.deadlineAt }])),
+          swapsStarted: rows[0]?.swaps ?? 0,
+          swapsClaimed: claim === undefined ? [] : (rows[0]?.claimedSwaps ?? []).map(({ application, name, requestId, ...execution }) =>
+            claimedAtWrite(execution, { name, requestId, application }, claim, now))
+        }))
+      )
+    }
 
     /**
      * Starts new executions, each for a VM whose state is one of its `change.from` (a retry of a
@@ -547,12 +634,7 @@ export class VmRepo extends Effect.Service<VmRepo>()("fleet/VmRepo", {
             with input as (
               select * from jsonb_to_recordset(${
                 JSON.stringify(items.map(({ change, execution }) => ({
-                  id: execution.id,
-                  vm_id: execution.vmId,
-                  kind: execution.kind,
-                  proc: execution.proc,
-                  args: execution.args,
-                  email_id: execution.emailId,
+                  ...executionColumns(execution),
                   claimed_by: claimedIds.has(execution.id) ? claim!.token : null,
                   from_states: change.from,
                   to_state: change.to,
@@ -623,7 +705,8 @@ export class VmRepo extends Effect.Service<VmRepo>()("fleet/VmRepo", {
       findVmDetail: (id: VmId) => Effect.orDie(findVmDetail(id)),
       listVms: (filter: VmFilter, after: Option.Option<VmId>, limit: number) => Effect.orDie(listVms(filter, after, limit)),
       claimDue: (token: string, limit: number, leaseMs: number) => Effect.orDie(claimDue(token, limit, leaseMs)),
-      recordOutcomes: (outcomes: ReadonlyArray<Outcome>) => Effect.orDie(recordOutcomes(outcomes)),
+      /** Records outcomes (see recordOutcomes); the swaps they start are claimed under `claim`, as far as its slots go. */
+      recordOutcomes: (outcomes: ReadonlyArray<Outcome>, claim?: WriteClaim) => Effect.orDie(recordOutcomes(outcomes, claim)),
       /** Gives up a claim kept between two looks (the controller is stopping): the execution is due at once, to anyone. */
       releaseClaim: (id: ExecutionRecordId, token: string) =>
         sql`update executions set claimed_by = null, due_at = now(), updated_at = now()
@@ -636,7 +719,20 @@ export class VmRepo extends Effect.Service<VmRepo>()("fleet/VmRepo", {
       startExecution: (execution: NewExecution, change: VmChange, claim?: WriteClaim) =>
         Effect.orDie(startExecutions([{ execution, change }], claim)),
       startExecutions: (items: ReadonlyArray<{ readonly execution: NewExecution; readonly change: VmChange }>, claim?: WriteClaim) =>
-        Effect.orDie(startExecutions(items, claim))
+        Effect.orDie(startExecutions(items, claim)),
+      /**
+       * Cancels the swaps still waiting for these VMs, so that none of them starts; those already
+       * started (the VM was recorded ready first) are left alone. The number cancelled.
+       */
+      cancelWaiting: (afterVmIds: ReadonlyArray<VmId>, reason: string) =>
+        afterVmIds.length === 0
+          ? Effect.succeed(0)
+          : sql<{ id: string }>`
+              update executions set state = 'cancelled', reason = ${reason}, finished_at = now(), updated_at = now()
+              where after_vm_id = any(${afterVmIds}::uuid[]) and state = 'waiting' returning id`.pipe(
+            Effect.map((rows) => rows.length),
+            Effect.orDie
+          )
     } as const
   })
 }) {}

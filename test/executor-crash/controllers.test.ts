@@ -3,6 +3,7 @@ import { Effect } from "effect"
 import { adminToken, type ControllerProcess, spawnController } from "../crash/ChildController.js"
 import { freshDatabase } from "../support/Database.js"
 import {
+  catalogWithoutReadiness,
   checkLedger,
   controllerSettings,
   fleetsOf,
@@ -11,6 +12,7 @@ import {
   recyclePlan,
   requestFleets,
   savePlan,
+  scopedTempDirectory,
   sqlClient,
   startRun,
   startSimulator,
@@ -42,7 +44,17 @@ describe("several controllers", () => {
       const { url } = yield* freshDatabase
       const sql = yield* sqlClient(url)
       const simulator = yield* startSimulator({ durationMs: { create: 150, destroy: 80, check: 30 } })
-      const env = controllerSettings({ DATABASE_URL: url, PROCTOR_URL: simulator.url })
+      // No readiness proc and no bake: each old VM goes by the swap written with its replacement.
+      const catalog = catalogWithoutReadiness(yield* scopedTempDirectory("fleet-controllers-"))
+      // Each controller follows at most a third of maxInFlight's executions at once: what its
+      // advances write beyond that is written due, for the others to claim, so the run's peak
+      // (checked below) needs at least two of them following executions at the same time.
+      const env = controllerSettings({
+        DATABASE_URL: url,
+        PROCTOR_URL: simulator.url,
+        FLEET_CATALOG: catalog,
+        FLEET_RECONCILER_CONCURRENCY: String(maxInFlight / controllers)
+      })
       const token = yield* adminToken(url)
       const processes = yield* Effect.forEach(Array.from({ length: controllers }, (_, index) => index), () => spawnController({ env }), {
         concurrency: "unbounded"
@@ -80,6 +92,9 @@ describe("several controllers", () => {
       const report = checkLedger({ ledger, steps, runStartedAt, runFinishedAt: ledger.now, maxInFlight, maxFleetsInParallel })
       expect(report.violations).toEqual([])
       expect(report.peakInFlight).toBeGreaterThan(maxInFlight / 2)
+      const swaps = yield* sql<{ state: string; count: number }>`
+        select state, count(*)::int as count from executions where after_vm_id is not null group by state`.pipe(Effect.orDie)
+      expect(swaps).toEqual([{ state: "succeeded", count: fleetCount * perFleet }])
 
       // The controllers shared the run's work: more than one moved executions on, and more than one advanced the run.
       const shares = processes.map((controller, index) => ({
@@ -87,8 +102,9 @@ describe("several controllers", () => {
         handled: handled(controller) - before[index]!.handled,
         advanced: advanced(controller) - before[index]!.advanced
       }))
-      // The split is uneven by design: the controller that writes an execution is woken for it at
-      // once, the others find it on their next look. So what is required is that no one did it all.
+      // The split is uneven by design: the controller that writes an execution (or records the
+      // VM a swap waits for) takes it, as far as its capacity goes; the others find the rest. So
+      // what is required is that no one did it all.
       expect(shares.filter((share) => share.handled > 0).length).toBeGreaterThanOrEqual(2)
       expect(shares.filter((share) => share.advanced > 0).length).toBeGreaterThanOrEqual(2)
       expect(shares.reduce((sum, share) => sum + share.handled, 0)).toBeGreaterThanOrEqual(fleetCount * perFleet * 2)

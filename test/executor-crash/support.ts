@@ -7,13 +7,37 @@ import { NodeContext } from "@effect/platform-node"
 import { type Interval, peakOverlap } from "../support/Intervals.js"
 import { SqlClient } from "@effect/sql"
 import { Context, Effect, Layer, Redacted } from "effect"
-import { Catalog } from "../../src/catalog/Catalog.js"
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import * as YAML from "yaml"
+import { Catalog, defaultCatalogPath } from "../../src/catalog/Catalog.js"
 import { layerFromUrl } from "../../src/db/Database.js"
 import { ProctorSimulator, type SimulatorOptions } from "../../src/proctor/Simulator.js"
 import type { SimulatorLedger } from "../../src/proctor/SimulatorModel.js"
 
 // ---------------------------------------------------------------------------------------------
 // The pieces around a controller process
+
+/** A temporary directory (named `<prefix>XXXXXX`), removed when the scope closes. */
+export const scopedTempDirectory = (prefix: string) =>
+  Effect.acquireRelease(
+    Effect.sync(() => mkdtempSync(join(tmpdir(), prefix))),
+    (directory) => Effect.sync(() => rmSync(directory, { recursive: true, force: true }))
+  )
+
+/**
+ * The shipped catalog without its (optional) readiness proc, written into `directory`; its path,
+ * for FLEET_CATALOG. With it and no bake time, a step's old VM is decommissioned by the swap
+ * written with its replacement, started when the replacement is recorded ready.
+ */
+export const catalogWithoutReadiness = (directory: string): string => {
+  const spec = YAML.parse(readFileSync(defaultCatalogPath, "utf8")) as { procs: Record<string, unknown> }
+  delete spec.procs["readiness"]
+  const path = join(directory, "catalog.yaml")
+  writeFileSync(path, YAML.stringify(spec))
+  return path
+}
 
 /** Settings for a controller under test: fast polls, short leases (a killed controller's claims expire fast). */
 export const controllerSettings = (overrides: Record<string, string> = {}): Record<string, string> => ({

@@ -2,9 +2,12 @@ import { SqlClient } from "@effect/sql"
 import { peakOverlap } from "../support/Intervals.js"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
+import { randomUUID } from "node:crypto"
 import { waitForRequest, waitUntil } from "../../src/client/Client.js"
 import type { RunView } from "../../src/executor/Domain.js"
+import { insertVms } from "../../src/demo/Seed.js"
 import { Scheduler } from "../../src/executor/Scheduler.js"
+import type { InventoryVm } from "../../src/planner/Domain.js"
 import { PlanService } from "../../src/planner/PlanService.js"
 import type { PlanId } from "../../src/planner/Records.js"
 import type { SimulatorLedger } from "../../src/proctor/SimulatorModel.js"
@@ -233,6 +236,40 @@ describe("runs", () => {
       const live = vms.items.filter((vm) => vm.state !== "decommissioned")
       expect(live.map((vm) => vm.osVersion)).toEqual(["ubuntu-20.04", "ubuntu-20.04", "ubuntu-20.04"])
       expect(vms.items.filter((vm) => vm.osVersion === "ubuntu-24.04" && vm.state === "decommissioned")).toHaveLength(3)
+    }))
+
+  it.scopedLive("rolling back, cancels the swaps of steps still creating: their old VMs stay", () =>
+    Effect.gen(function* () {
+      // No readiness proc and no bake: each replacement is written with its old VM's decommission, waiting.
+      // Proctor lacks the python create proc, so the python step fails at once, while the go steps
+      // are still creating; at a budget of 0 that aborts the run.
+      const fleet = yield* startFleet({
+        simulator: { durationMs: { create: 400, destroy: 30, check: 10 } },
+        withoutReadinessProc: true,
+        withoutProcs: ["create-vm-python"]
+      })
+      const go = yield* fleetOf(fleet, "search-api", "production", "go", 2)
+      yield* fleet.use(insertVms([{
+        id: randomUUID(), name: "ledger-prd-python-u2004-aaaaaa", application: "ledger", environment: "production", stack: "python",
+        osVersion: "ubuntu-20.04", machineType: "e2-small", state: "ready"
+      } as InventoryVm], { createdBy: "test", reason: "an old VM" }))
+      const saved = yield* savePlan(fleet, retirePlan("  maxSurge: 2\n  maxFleetsInParallel: 2\n  failureBudget: { max: 0, action: abort }"))
+      expect(saved.plan.totals.steps).toBe(3)
+      const started = yield* fleet.client.runs.startRun({ path: { id: saved.id }, payload: { rollbackOnAbort: true } })
+      const aborted = yield* waitForRun(fleet, started.id, settledRun)
+      expect(aborted.state).toBe("aborted")
+      expect(aborted.counts).toMatchObject({ failed: 1, rolled_back: 2 })
+
+      // The go fleet's old VMs serve on; their replacements came up and went again.
+      for (const vm of go) expect((yield* fleet.client.vms.getVm({ path: { id: VmId.make(vm.id) } })).state).toBe("ready")
+      const sql = yield* fleet.use(SqlClient.SqlClient)
+      const swaps = yield* fleet.use(sql<{ vmName: string; state: string }>`
+        select v.name as vm_name, e.state from executions e join vms v on v.id = e.vm_id
+        where e.after_vm_id is not null order by v.name`)
+      expect(swaps).toEqual([
+        { vmName: "ledger-prd-python-u2004-aaaaaa", state: "cancelled" },
+        ...go.map((vm) => ({ vmName: vm.name, state: "cancelled" })).sort((a, b) => a.vmName.localeCompare(b.vmName))
+      ])
     }))
 
   it.scopedLive("runs a scheduled plan once per fire, with its report stored", () =>

@@ -71,7 +71,7 @@ describe("the executor's decisions", () => {
   const step = (overrides: Partial<StartedStep>): StartedStep => ({
     id: "s", index: 0, fleet: "f", state: "creating", oldVmName: "old", newVmName: "new",
     newVmState: "provisioning", newVmReason: null, oldVmState: "ready", oldVmReason: null,
-    checkState: null, checkReason: null, baked: false, ...overrides
+    checkState: null, checkReason: null, baked: false, swapStarted: false, ...overrides
   })
   const context = { readinessCheck: false, bakeSeconds: 60, rollingBack: false }
 
@@ -85,6 +85,18 @@ describe("the executor's decisions", () => {
     expect(advanceStep(step({ state: "decommissioning", oldVmState: "ready", oldVmReason: "POD_FAILED" }), context)).toMatchObject({ state: "failed" })
     expect(advanceStep(step({ state: "baking" }), { ...context, rollingBack: true })._tag).toBe("RollBack")
     expect(advanceStep(step({ state: "rolling_back", newVmState: "decommissioned" }), context)).toMatchObject({ state: "rolled_back" })
+  })
+
+  it("takes a creating step whose swap started as decommissioning, even when rolling back", () => {
+    const swapping = step({ newVmState: "ready", oldVmState: "decommissioning", swapStarted: true })
+    for (const rollingBack of [false, true]) {
+      expect(advanceStep(swapping, { ...context, rollingBack })).toEqual({ _tag: "Move", state: "decommissioning", reason: "decommissioning old, replaced by new" })
+      expect(advanceStep({ ...swapping, oldVmState: "decommissioned" }, { ...context, rollingBack })).toMatchObject({ _tag: "Move", state: "done" })
+      expect(advanceStep({ ...swapping, oldVmState: "ready", oldVmReason: "POD_FAILED" }, { ...context, rollingBack }))
+        .toMatchObject({ _tag: "Move", state: "failed" })
+    }
+    // Not started (cancelled, or its old VM was no longer ready): the replacement is handled as before.
+    expect(advanceStep(step({ newVmState: "ready" }), { ...context, rollingBack: true })._tag).toBe("RollBack")
   })
 
   it("ends waves and runs, and stops at the failure budget", () => {

@@ -1,6 +1,6 @@
 import { HttpServer } from "@effect/platform"
 import { NodeContext, NodeHttpServer } from "@effect/platform-node"
-import { ConfigProvider, type Context, Effect, Layer, type LogLevel, Redacted, type Scope } from "effect"
+import { ConfigProvider, type Context, Effect, Layer, type LogLevel, Option, Redacted, type Scope } from "effect"
 import { AuthLive } from "../../src/auth/Authentication.js"
 import { Tokens } from "../../src/auth/Tokens.js"
 import { Catalog } from "../../src/catalog/Catalog.js"
@@ -80,6 +80,8 @@ export const startFleet = (options: {
   readonly reconcile?: boolean
   /** Procs the simulator should not know, as if proctor lacked them. */
   readonly withoutProcs?: ReadonlyArray<string>
+  /** A catalog without its (optional) readiness proc: with no bake time, steps swap as their replacement is ready. */
+  readonly withoutReadinessProc?: boolean
   /** Proctor's Access-Token: the simulator requires it (for these users) and the client sends it. */
   readonly proctorAuth?: { readonly accessToken: string; readonly users: ReadonlyArray<string> }
   /** The minimum level of captured log lines (Info unless set). */
@@ -93,7 +95,8 @@ export const startFleet = (options: {
     const url = options.databaseUrl ?? (yield* freshDatabase).url
     const logs = new CapturedLogs()
     const settings = new Map(Object.entries({ ...testSettings, ...options.settings }))
-    const catalog = yield* Effect.provide(Catalog, Catalog.layer.pipe(Layer.provide(NodeContext.layer))).pipe(Effect.orDie)
+    const shipped = yield* Effect.provide(Catalog, Catalog.layer.pipe(Layer.provide(NodeContext.layer))).pipe(Effect.orDie)
+    const catalog = options.withoutReadinessProc === true ? { ...shipped, readinessProc: Option.none() } : shipped
     const simulator = yield* ProctorSimulator.start({
       procs: ProctorSimulator.procsFromCatalog(catalog).filter((proc) => !options.withoutProcs?.includes(proc.name)),
       durationMs: { create: 30, destroy: 20, check: 10 },

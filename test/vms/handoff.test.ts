@@ -1,28 +1,15 @@
 import { SqlClient } from "@effect/sql"
 import { describe, expect, it } from "@effect/vitest"
-import { Deferred, Effect, Exit, Fiber, Layer, Redacted } from "effect"
+import { Deferred, Effect, Exit, Fiber, Layer } from "effect"
 import { randomUUID } from "node:crypto"
 import { uuidv7 } from "../../src/common/Ids.js"
-import { layerFromUrl } from "../../src/db/Database.js"
-import { ExecutionRecordId, RequestId, VmId } from "../../src/vms/Domain.js"
+import { ExecutionRecordId, VmId } from "../../src/vms/Domain.js"
 import { type Adopter, Handoff, type Handoffs } from "../../src/vms/Handoff.js"
 import { type ClaimedExecution, type NewRequest, VmRepo } from "../../src/vms/Repo.js"
 import { Wakeup } from "../../src/vms/Wakeup.js"
-import { freshDatabase } from "../support/Database.js"
+import { onFreshDatabase, oneVmRequest } from "./support.js"
 
 const leaseMs = 60_000
-
-/** A request of one VM, with its create execution. */
-const oneVmRequest = (name: string): NewRequest => {
-  const requestId = RequestId.make(uuidv7())
-  const vmId = VmId.make(uuidv7())
-  const shape = { application: "billing", environment: "staging", stack: "go", osVersion: "ubuntu-24.04", machineType: "e2-small" }
-  return {
-    request: { id: requestId, ...shape, count: 1, metadata: {}, requestedBy: "ann@example.com" },
-    vms: [{ id: vmId, name, ...shape, metadata: {}, createdBy: "ann@example.com" }],
-    executions: [{ id: ExecutionRecordId.make(uuidv7()), vmId, kind: "create", proc: "create-vm", args: { VM_NAME: name }, emailId: "ann@example.com" }]
-  }
-}
 
 /** What a claim leaves of an execution and its VM, without what differs from one VM to another. */
 const comparable = (execution: ClaimedExecution) => {
@@ -44,11 +31,6 @@ const rowsOf = (vmId: VmId) =>
 /** Events with the VM names taken out of their reasons. */
 const withoutNames = (events: ReadonlyArray<{ readonly reason: string }>) =>
   events.map((event) => ({ ...event, reason: event.reason.replace(/billing-stg-go-u2404-[a-z]+/g, "<name>") }))
-
-/** Runs `body` against a fresh database, with `services` on top of it. */
-const onFreshDatabase = <A, E, S>(services: Layer.Layer<S, never, SqlClient.SqlClient>, body: Effect.Effect<A, E, S | SqlClient.SqlClient>) =>
-  Effect.flatMap(freshDatabase, ({ url }) =>
-    Effect.provide(body, services.pipe(Layer.provideMerge(layerFromUrl(Redacted.make(url), 2)))).pipe(Effect.orDie))
 
 describe("executions claimed as they are written", () => {
   it.scoped("are left as claimDue leaves them: submitting, claimed under the lease, their VM submitting with its event", () =>
