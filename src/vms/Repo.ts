@@ -585,13 +585,14 @@ export class VmRepo extends Effect.Service<VmRepo>()("fleet/VmRepo", {
               returning o.id, o.name, o.request_id, o.application, w.id as execution_id, w.email_id, w.reason, w.run_id
             ), swaps_started as (
               update executions x set
-                state = case when s.rank <= ${claim?.slots ?? 0} then 'submitting' else 'pending' end,
-                claimed_by = case when s.rank <= ${claim?.slots ?? 0} then ${claim?.token ?? null}::uuid end,
-                submissions = case when s.rank <= ${claim?.slots ?? 0} then 1 else 0 end,
-                due_at = now() + case when s.rank <= ${claim?.slots ?? 0} then ${claim?.leaseMs ?? 0} else 0 end * interval '1 millisecond',
+                state = case when s.claimed then 'submitting' else 'pending' end,
+                claimed_by = case when s.claimed then ${claim?.token ?? null}::uuid end,
+                submissions = case when s.claimed then 1 else 0 end,
+                due_at = now() + case when s.claimed then ${claim?.leaseMs ?? 0} else 0 end * interval '1 millisecond',
                 reason = null,
                 updated_at = now()
-              from (select *, row_number() over (order by execution_id) as rank from swapped) s
+              -- The first as many as the claim has slots for are claimed; the others are due at once.
+              from (select *, row_number() over (order by execution_id) <= ${claim?.slots ?? 0} as claimed from swapped) s
               where x.id = s.execution_id
               returning x.id, x.vm_id, x.kind, x.proc, x.args, x.email_id, x.claimed_by, s.name, s.request_id, s.application
             ), swaps_logged as (
