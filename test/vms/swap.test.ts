@@ -3,7 +3,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { randomUUID } from "node:crypto"
 import { uuidv7 } from "../../src/common/Ids.js"
-import { ExecutionRecordId, type ExecutionState } from "../../src/vms/Domain.js"
+import { ExecutionRecordId } from "../../src/vms/Domain.js"
 import type { WriteClaim } from "../../src/vms/Handoff.js"
 import { VmRepo, type WaitingExecution } from "../../src/vms/Repo.js"
 import { vmStateFor } from "../../src/vms/StateMachine.js"
@@ -38,7 +38,7 @@ const replacement = (suffix: string) =>
     const token = randomUUID()
     const [creation] = yield* repo.insertRequests([{ ...fresh, waiting: [swap] }], null, { token, leaseMs, slots: 1 })
     /** Records the creation's end, as the reconciler does, with `claim` for the swaps it starts. */
-    const created = (state: ExecutionState & ("succeeded" | "failed"), claim?: WriteClaim) =>
+    const created = (state: "succeeded" | "failed", claim?: WriteClaim) =>
       repo.recordOutcomes([{
         execution: creation!,
         token,
