@@ -34,6 +34,10 @@
  * finish; before that, FLEET_POLL_INITIAL applies (1 s by default, 100 ms here, as for any
  * proctor whose executions take a fraction of a second).
  *
+ * The CPU floor line divides the CPU that the run took (the controller, its PostgreSQL backends,
+ * the simulator with this driver) by the cores: no scheduler could finish faster on this machine
+ * with this code, so a floor above the target says the target needs less CPU, not better overlap.
+ *
  * The old VMs are written straight into the database (as `fleet demo seed` does): the simulator
  * finishes a decommission of a VM it does not know like any other.
  *
@@ -65,6 +69,7 @@ import {
   cpuProfileNodeArgs,
   fixed,
   machineCpuTicks,
+  mainThreadCpuSeconds,
   mean,
   percentile,
   processCpuSeconds,
@@ -162,6 +167,7 @@ const program = Effect.gen(function* () {
   const postgresAtStart = yield* backendCpuSeconds(sql, database)
   const statsBefore = yield* simulator.stats
   const cpuAtStart = processCpuSeconds(pid)
+  const mainThreadAtStart = mainThreadCpuSeconds(pid)
   const machineAtStart = machineCpuTicks()
   const ownAtStart = process.cpuUsage()
   const run = yield* startRun(controller.baseUrl, token, plan.id)
@@ -170,6 +176,7 @@ const program = Effect.gen(function* () {
     everyMs: 20
   })
   const cpuAtEnd = processCpuSeconds(pid)
+  const mainThread = mainThreadCpuSeconds(pid) - mainThreadAtStart
   const machineAtEnd = machineCpuTicks()
   const own = process.cpuUsage(ownAtStart)
   const postgresAtEnd = yield* backendCpuSeconds(sql, database)
@@ -247,6 +254,9 @@ const program = Effect.gen(function* () {
   const polls = stats.status.ok + stats.status.notFound - statsBefore.status.ok - statsBefore.status.notFound
   const cpu = cpuAtEnd - cpuAtStart
   const slotSeconds = stepSlots.reduce((a, b) => a + b, 0) / 1000
+  const ownSeconds = (own.user + own.system) / 1e6
+  const oursSeconds = cpu + postgresSeconds + ownSeconds
+  const cores = availableParallelism()
 
   const lines = [
     `fleet bench:recycle: ${steps} replacements in ${fleets} fleets (one wave), maxInFlight ${maxInFlight}, ` +
@@ -262,7 +272,11 @@ const program = Effect.gen(function* () {
     `  database: ${fixed(commits / steps, 1)} transactions committed per step (${commits}, this driver's progress queries included); ` +
       `its backends used ${fixed(postgresSeconds)} CPU seconds`,
     `  machine CPU busy ${fixed((100 * (machineAtEnd.busy - machineAtStart.busy)) / Math.max(1, machineAtEnd.total - machineAtStart.total), 0)}% ` +
-      `of ${availableParallelism()} cores during the run; this process (the simulator and the driver) used ${fixed((own.user + own.system) / 1e6)} CPU seconds`,
+      `of ${cores} cores during the run; this process (the simulator and the driver) used ${fixed(ownSeconds)} CPU seconds`,
+    // What this machine allows this code: the CPU the run took, spread perfectly over the cores.
+    `  CPU floor: this run's processes used ${fixed(oursSeconds, 1)} CPU-s, so on ${cores} idle cores no makespan below ${fixed(oursSeconds / cores)} s ` +
+      `(ratio ${fixed(oursSeconds / cores / ideal, 2)}); ` +
+      `the controller's main thread (JavaScript, the event loop) was busy ${fixed(mainThread)} s of them (ratio ${fixed(mainThread / ideal, 2)})`,
     `  controller peak RSS: ${fixed(peakMb, 1)} MB   (VmHWM; target <= ${targets.peakRssMb}: ${verdict(peakMb <= targets.peakRssMb)})`,
     `  slot use: steps held a maxInFlight slot ${fixed(slotSeconds, 1)} s in all, ${fixed((100 * slotSeconds) / (maxInFlight * makespan), 1)}% ` +
       `of ${maxInFlight} slots × the makespan; a step's slot time p50 ${fixed(percentile(stepSlots, 50), 0)} ms, p95 ${fixed(percentile(stepSlots, 95), 0)} ms ` +

@@ -143,8 +143,13 @@ export const cpuProfileNodeArgs = (directory: string | undefined): Array<string>
 export const clockTicksPerSecond = 100
 
 /** User + system CPU seconds of a process, from /proc/<pid>/stat (fields 14 and 15): its own, not its parent's or children's. */
-export const processCpuSeconds = (pid: number): number => {
-  const stat = readFileSync(`/proc/${pid}/stat`, "utf8")
+export const processCpuSeconds = (pid: number): number => statCpuSeconds(`/proc/${pid}/stat`)
+
+/** The CPU seconds (user + system) of a process's main thread alone: JavaScript and the event loop, without GC, compiler and libuv threads. */
+export const mainThreadCpuSeconds = (pid: number): number => statCpuSeconds(`/proc/${pid}/task/${pid}/stat`)
+
+const statCpuSeconds = (path: string): number => {
+  const stat = readFileSync(path, "utf8")
   // The command name, in parentheses, may hold spaces: count the fields after it.
   const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
   return (Number(fields[11]) + Number(fields[12])) / clockTicksPerSecond
