@@ -34,6 +34,12 @@
  * finish; before that, FLEET_POLL_INITIAL applies (1 s by default, 100 ms here, as for any
  * proctor whose executions take a fraction of a second).
  *
+ * A controller runs for days, so the measured run comes after a warm-up run in the same controller
+ * (BENCH_WARMUP replacements, 200, in four staging fleets; 0 measures a controller fresh from its
+ * start): the measured run does not pay for the JIT compiling the controller's code, for its
+ * connections being opened, or for the first executions of each proc being polled before the
+ * controller knows how long they take.
+ *
  * The CPU floor line divides the CPU that the run took (the controller, its PostgreSQL backends,
  * the simulator with this driver) by the cores: no scheduler could finish faster on this machine
  * with this code, so a floor above the target says the target needs less CPU, not better overlap.
@@ -41,7 +47,7 @@
  * The old VMs are written straight into the database (as `fleet demo seed` does): the simulator
  * finishes a decommission of a VM it does not know like any other.
  *
- * Knobs (environment): BENCH_STEPS (1000), BENCH_FLEETS (20), BENCH_MAX_IN_FLIGHT (50),
+ * Knobs (environment): BENCH_STEPS (1000), BENCH_FLEETS (20), BENCH_MAX_IN_FLIGHT (50), BENCH_WARMUP (200),
  * BENCH_CREATE_MS (200), BENCH_DESTROY_MS (100), BENCH_READINESS (0), BENCH_CHECK_MS (50),
  * BENCH_LOG_LEVEL (Info), BENCH_NODE_ARGS (flags for the controller's node, after the Docker
  * image's, e.g. "--max-old-space-size=160"), BENCH_CPU_PROF=<dir>, BENCH_OUTPUT=<file> (the controller's
@@ -93,6 +99,7 @@ const logLevel = env["BENCH_LOG_LEVEL"] ?? "Info"
 const cpuProfileDir = env["BENCH_CPU_PROF"]
 const strict = env["BENCH_STRICT"] === "1"
 const outputFile = env["BENCH_OUTPUT"]
+const warmup = Number(env["BENCH_WARMUP"] ?? 200)
 const nodeArgs = (env["BENCH_NODE_ARGS"] ?? "").split(" ").filter((arg) => arg !== "")
 
 const targets = { ratio: 1.15, peakRssMb: 300 }
@@ -106,25 +113,32 @@ const program = Effect.gen(function* () {
   const { name: database, url: databaseUrl, sql } = yield* scratchDatabase
   const token = yield* adminToken(databaseUrl, "bench-admin")
 
-  // The old fleets, straight into the inventory.
-  const perFleet = Math.ceil(steps / fleets)
-  const old: Array<InventoryVm> = []
-  for (let fleet = 0; fleet < fleets; fleet++) {
-    const application = `bench-${String(fleet).padStart(2, "0")}`
-    const stack = stacks[fleet % stacks.length]!
-    for (let index = 0; index < perFleet && old.length < steps; index++) {
-      old.push({
-        id: randomUUID(),
-        name: vmName({ application, environmentShort: "prd", stack, osShort: "u2004" }, `${String(fleet).padStart(2, "0")}${String(index).padStart(4, "0")}`),
-        application,
-        environment: "production",
-        stack,
-        osVersion: "ubuntu-20.04",
-        machineType: "e2-small",
-        state: "ready"
-      } as InventoryVm)
+  // The old fleets, straight into the inventory: the measured run's in production, the warm-up's in staging.
+  const oldFleets = (count: number, fleetCount: number, environment: "production" | "staging", prefix: string): Array<InventoryVm> => {
+    const perFleet = Math.ceil(count / fleetCount)
+    const vms: Array<InventoryVm> = []
+    for (let fleet = 0; fleet < fleetCount; fleet++) {
+      const application = `${prefix}-${String(fleet).padStart(2, "0")}`
+      const stack = stacks[fleet % stacks.length]!
+      for (let index = 0; index < perFleet && vms.length < count; index++) {
+        vms.push({
+          id: randomUUID(),
+          name: vmName(
+            { application, environmentShort: environment === "production" ? "prd" : "stg", stack, osShort: "u2004" },
+            `${String(fleet).padStart(2, "0")}${String(index).padStart(4, "0")}`
+          ),
+          application,
+          environment,
+          stack,
+          osVersion: "ubuntu-20.04",
+          machineType: "e2-small",
+          state: "ready"
+        } as InventoryVm)
+      }
     }
+    return vms
   }
+  const old = [...oldFleets(steps, fleets, "production", "bench"), ...oldFleets(warmup, stacks.length, "staging", "warmup")]
   yield* insertVms(old, { createdBy: "bench-seed", reason: "bench:recycle old fleet" }).pipe(
     Effect.provideService(SqlClient.SqlClient, sql),
     sql.withTransaction,
@@ -151,15 +165,33 @@ const program = Effect.gen(function* () {
   })
   const pid = controller.pid
 
-  const plan = yield* savePlan(controller.baseUrl, token, recyclePlan("bench-recycle", [
+  const strategy = (environment: string) => [
     "maxSurge: 100%",
     "maxUnavailable: 0",
     `maxFleetsInParallel: ${fleets}`,
     `maxInFlight: ${maxInFlight}`,
-    "environmentOrder: [production]",
+    `environmentOrder: [${environment}]`,
     "bakeTime: 0s",
     "failureBudget: { max: 0, action: pause }"
-  ], ["environments: { include: [production] }"]))
+  ]
+  const runToTheEnd = (planId: string) =>
+    Effect.gen(function* () {
+      const run = yield* startRun(controller.baseUrl, token, planId)
+      const finished = yield* waitFor(readRun(sql, run.id), (row) => row.finishedAt !== null || row.state === "paused", `run ${run.id} to finish`, {
+        timeoutMs: 300_000,
+        everyMs: 20
+      })
+      if (finished.state !== "succeeded") return yield* Effect.dieMessage(`run ${run.id} ended ${finished.state}, not succeeded`)
+      return { run, finished }
+    })
+
+  // A controller runs for days: the measured run should not pay for its JIT compilation and first lookups.
+  if (warmup > 0) {
+    const warmupPlan = yield* savePlan(controller.baseUrl, token, recyclePlan("bench-warmup", strategy("staging"), ["environments: { include: [staging] }"]))
+    yield* runToTheEnd(warmupPlan.id)
+  }
+
+  const plan = yield* savePlan(controller.baseUrl, token, recyclePlan("bench-recycle", strategy("production"), ["environments: { include: [production] }"]))
   if (plan.steps !== steps) return yield* Effect.dieMessage(`the plan has ${plan.steps} steps, expected ${steps}`)
 
   const commitsAtStart = yield* committedTransactions(sql, database)
@@ -170,11 +202,7 @@ const program = Effect.gen(function* () {
   const mainThreadAtStart = mainThreadCpuSeconds(pid)
   const machineAtStart = machineCpuTicks()
   const ownAtStart = process.cpuUsage()
-  const run = yield* startRun(controller.baseUrl, token, plan.id)
-  const finished = yield* waitFor(readRun(sql, run.id), (row) => row.finishedAt !== null || row.state === "paused", `run ${run.id} to finish`, {
-    timeoutMs: 300_000,
-    everyMs: 20
-  })
+  const { finished, run } = yield* runToTheEnd(plan.id)
   const cpuAtEnd = processCpuSeconds(pid)
   const mainThread = mainThreadCpuSeconds(pid) - mainThreadAtStart
   const machineAtEnd = machineCpuTicks()
@@ -183,7 +211,6 @@ const program = Effect.gen(function* () {
   const postgresSeconds = backendCpuSecondsBetween(postgresAtStart, postgresAtEnd)
   const peakMb = processMemoryMb(pid, "VmHWM")
   const stats = yield* simulator.stats
-  if (finished.state !== "succeeded") return yield* Effect.dieMessage(`the run ended ${finished.state}, not succeeded`)
 
   // Where the time went: each step's handoffs, from the database's times and the ledger's.
   const ledger = yield* simulator.ledger
@@ -261,7 +288,8 @@ const program = Effect.gen(function* () {
   const lines = [
     `fleet bench:recycle: ${steps} replacements in ${fleets} fleets (one wave), maxInFlight ${maxInFlight}, ` +
       `maxFleetsInParallel ${fleets}, maxSurge 100%, bake 0; proctor simulator in-process (latency 0; create ${createMs} ms, ` +
-      `${readiness ? `readiness check ${checkMs} ms, ` : "no readiness proc, "}decommission ${destroyMs} ms); PostgreSQL ${new URL(serverUrl).host}/${database}`,
+      `${readiness ? `readiness check ${checkMs} ms, ` : "no readiness proc, "}decommission ${destroyMs} ms); PostgreSQL ${new URL(serverUrl).host}/${database}; ` +
+      (warmup > 0 ? `measured after a warm-up run of ${warmup} replacements in the same controller` : "the controller fresh from its start (no warm-up)"),
     `  controller: ${Object.entries(settings).map(([key, value]) => `${key}=${value}`).join(" ")}, node ${[...productionNodeFlags, ...nodeArgs].join(" ")}, ` +
       `LOG_LEVEL=${logLevel}, FLEET_CATALOG=${readiness ? "the shipped catalog" : "the shipped catalog without its readiness proc"}; other settings default`,
     `  ideal = max(N × (create + check + destroy) / maxInFlight, create + check + destroy)` +
