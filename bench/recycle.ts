@@ -35,10 +35,10 @@
  * proctor whose executions take a fraction of a second).
  *
  * A controller runs for days, so the measured run comes after a warm-up run in the same controller
- * (BENCH_WARMUP replacements, 200, in four staging fleets; 0 measures a controller fresh from its
- * start): the measured run does not pay for the JIT compiling the controller's code, for its
- * connections being opened, or for the first executions of each proc being polled before the
- * controller knows how long they take.
+ * (BENCH_WARMUP replacements, as many as the measured run by default, in four staging fleets; 0
+ * measures a controller fresh from its start): the measured run does not pay for the JIT compiling
+ * the controller's code, for its connections being opened and its statements prepared, or for the
+ * first executions of each proc being polled before the controller knows how long they take.
  *
  * The CPU floor line divides the CPU that the run took (the controller, its PostgreSQL backends,
  * the simulator with this driver) by the cores: no scheduler could finish faster on this machine
@@ -47,7 +47,7 @@
  * The old VMs are written straight into the database (as `fleet demo seed` does): the simulator
  * finishes a decommission of a VM it does not know like any other.
  *
- * Knobs (environment): BENCH_STEPS (1000), BENCH_FLEETS (20), BENCH_MAX_IN_FLIGHT (50), BENCH_WARMUP (200),
+ * Knobs (environment): BENCH_STEPS (1000), BENCH_FLEETS (20), BENCH_MAX_IN_FLIGHT (50), BENCH_WARMUP (BENCH_STEPS),
  * BENCH_CREATE_MS (200), BENCH_DESTROY_MS (100), BENCH_READINESS (0), BENCH_CHECK_MS (50),
  * BENCH_LOG_LEVEL (Info), BENCH_NODE_ARGS (flags for the controller's node, after the Docker
  * image's, e.g. "--max-old-space-size=160"), BENCH_CPU_PROF=<dir>, BENCH_OUTPUT=<file> (the controller's
@@ -99,7 +99,7 @@ const logLevel = env["BENCH_LOG_LEVEL"] ?? "Info"
 const cpuProfileDir = env["BENCH_CPU_PROF"]
 const strict = env["BENCH_STRICT"] === "1"
 const outputFile = env["BENCH_OUTPUT"]
-const warmup = Number(env["BENCH_WARMUP"] ?? 200)
+const warmup = Number(env["BENCH_WARMUP"] ?? steps)
 const nodeArgs = (env["BENCH_NODE_ARGS"] ?? "").split(" ").filter((arg) => arg !== "")
 
 const targets = { ratio: 1.15, peakRssMb: 300 }
