@@ -5,8 +5,10 @@
  * `POST /v1/vm-requests` (count 1; the proctor simulator, in a process of its own, answers with zero
  * latency and finishes executions at once). First fleet — the real `fleet serve`, in a child
  * process, reconciler included — then the baseline (bench/http-baseline.ts: `node:http` + `pg`,
- * the same SQL, the same pool size), each measured with autocannon in this process: a
- * saturating pass (requests/s, p50, p99) and a fixed-rate pass at 200 requests/s (p50, p99).
+ * the same SQL, the same pool size), each measured from this process: a saturating pass with
+ * autocannon (requests/s, p50, p99); a pass at 200 requests/s evenly paced, one request every 5 ms
+ * through undici (p50, p99: the target's figure); and autocannon's own fixed rate, which sends
+ * each second's 200 requests at once (p50, p99; see `paced`).
  * A POST pass starts once fleet has created every VM the passes before it accepted (its
  * reconciler lags behind a saturating pass; the baseline creates nothing): how long that took
  * after the saturating pass is printed.
@@ -15,7 +17,7 @@
  * a database of its own is created there and dropped afterwards.
  *
  * Knobs (environment): BENCH_DURATION (seconds per pass, 10), BENCH_CONNECTIONS (saturating pass,
- * 32), BENCH_RATE (fixed-rate pass, 200), DATABASE_POOL_SIZE (both servers, 10), BENCH_LOG_LEVEL
+ * 32; also the paced pass's most), BENCH_RATE (fixed-rate passes, 200), DATABASE_POOL_SIZE (both servers, 10), BENCH_LOG_LEVEL
  * (fleet's, Info: its default), BENCH_CPU_PROF=<dir> (a V8 CPU profile of fleet), BENCH_STRICT=1 (exit 1
  * when a target is missed). Any FLEET_* variable set here is passed to fleet: e.g.
  * FLEET_RECONCILER_CONCURRENCY=0 measures the API alone, without the reconciler following the VMs
@@ -27,11 +29,13 @@ import { SqlClient } from "@effect/sql"
 import { Effect } from "effect"
 import { cpus, loadavg } from "node:os"
 import { join } from "node:path"
+import { Pool } from "undici"
 import { terminalVmStates } from "../src/vms/StateMachine.js"
 import { adminToken, httpJson } from "../test/crash/ChildController.js"
 import {
   controllerSettingsFromEnv,
   cpuProfileNodeArgs,
+  percentile,
   processCpuSeconds,
   scopedTempDirectory,
   scratchDatabase,
@@ -83,6 +87,65 @@ const cannon = (pid: number, options: autocannon.Options) =>
     }))
   )
 
+interface Target {
+  readonly url: string
+  readonly method?: "GET" | "POST"
+  readonly headers: Record<string, string>
+  readonly body?: string
+}
+
+/**
+ * An open-loop pass at `rate` requests per second for `duration` seconds: one request every
+ * 1000 / rate ms, each sent when it is due whether or not the ones before it have been answered
+ * (over up to `connections` keep-alive connections). A request's latency counts from when it was
+ * due, so a server that falls behind is charged for it. autocannon's `overallRate` is not this: it
+ * gives each connection a quota per second and lets it send that quota as fast as it is answered,
+ * so each second's requests all go at once (200 of them within about the first 100 ms), a
+ * saturating burst once a second.
+ */
+const paced = (pid: number, target: Target) =>
+  Effect.promise(async () => {
+    const url = new URL(target.url)
+    const pool = new Pool(url.origin, { connections })
+    const total = Math.round(rate * duration)
+    const intervalMs = 1000 / rate
+    const latencies: Array<number> = []
+    let non2xx = 0
+    let errors = 0
+    const cpuBefore = processCpuSeconds(pid)
+    const start = performance.now()
+    const answered: Array<Promise<void>> = []
+    for (let index = 0; index < total; index++) {
+      const due = start + index * intervalMs
+      const wait = due - performance.now()
+      if (wait >= 1) await new Promise((resolve) => setTimeout(resolve, wait))
+      answered.push(
+        pool.request({ path: url.pathname, method: target.method ?? "GET", headers: target.headers, body: target.body ?? null }).then(
+          async (response) => {
+            await response.body.text()
+            if (response.statusCode < 200 || response.statusCode >= 300) non2xx++
+            latencies.push(performance.now() - due)
+          },
+          () => {
+            errors++
+          }
+        )
+      )
+    }
+    await Promise.all(answered)
+    const seconds = (performance.now() - start) / 1000
+    const cpu = processCpuSeconds(pid) - cpuBefore
+    await pool.close()
+    return {
+      requestsPerSecond: latencies.length / seconds,
+      cpuMicros: (cpu * 1e6) / Math.max(1, latencies.length),
+      p50: Math.round(percentile(latencies, 50)),
+      p99: Math.round(percentile(latencies, 99)),
+      non2xx,
+      errors
+    } satisfies Figures
+  })
+
 const createBody = JSON.stringify({
   application: "bench-http",
   environment: "staging",
@@ -113,8 +176,9 @@ const untilCaughtUp = (sql: SqlClient.SqlClient) =>
 const nothingToCatchUp = Effect.succeed(0)
 
 /**
- * The four passes against one server: saturating and fixed-rate, for each endpoint. Before each
- * measured pass the server catches up (see `untilCaughtUp`); the seconds it took after the
+ * The passes against one server, for each endpoint: saturating; at the fixed rate, evenly paced
+ * (`paced`); and autocannon's `overallRate` at the same rate, a burst each second. Before each
+ * measured POST pass the server catches up (see `untilCaughtUp`); the seconds it took after the
  * saturating POST pass are returned too.
  */
 const measure = (pid: number, baseUrl: string, token: string, vmId: string, caughtUp: Effect.Effect<number>) =>
@@ -125,13 +189,16 @@ const measure = (pid: number, baseUrl: string, token: string, vmId: string, caug
     // Warm-up (JIT, pool connections), not measured.
     yield* cannon(pid, { ...get, connections, duration: 2 })
     const getMax = yield* cannon(pid, { ...get, connections })
-    const getRate = yield* cannon(pid, { ...get, connections: 20, overallRate: rate })
+    const getRate = yield* paced(pid, get)
+    const getBursts = yield* cannon(pid, { ...get, connections: 20, overallRate: rate })
     yield* cannon(pid, { ...post, connections, duration: 2 })
     yield* caughtUp
     const postMax = yield* cannon(pid, { ...post, connections })
     const catchUpSeconds = yield* caughtUp
-    const postRate = yield* cannon(pid, { ...post, connections: 20, overallRate: rate })
-    return { getMax, getRate, postMax, postRate, catchUpSeconds }
+    const postRate = yield* paced(pid, post)
+    yield* caughtUp
+    const postBursts = yield* cannon(pid, { ...post, connections: 20, overallRate: rate })
+    return { getMax, getRate, getBursts, postMax, postRate, postBursts, catchUpSeconds }
   })
 
 /** The baseline in a child process, ready when it prints `Listening on <url>`. */
@@ -189,19 +256,24 @@ const program = Effect.gen(function* () {
     `  GET /v1/vms/{id}`,
     row("fleet, saturating", fleetFigures.getMax),
     row("baseline (node:http + pg), saturating", baselineFigures.getMax),
-    row(`fleet, ${rate} req/s`, fleetFigures.getRate),
-    row(`baseline, ${rate} req/s`, baselineFigures.getRate),
+    row(`fleet, ${rate} req/s paced`, fleetFigures.getRate),
+    row(`baseline, ${rate} req/s paced`, baselineFigures.getRate),
+    row(`fleet, ${rate} req/s in bursts`, fleetFigures.getBursts),
+    row(`baseline, ${rate} req/s in bursts`, baselineFigures.getBursts),
     `  POST /v1/vm-requests (count 1)`,
     row("fleet, saturating", fleetFigures.postMax),
     row("baseline (node:http + pg), saturating", baselineFigures.postMax),
     ...(reconciling
       ? [`    (after the saturating pass fleet took ${fleetFigures.catchUpSeconds.toFixed(1)} s more to create the VMs it had accepted; the next pass started then)`]
       : []),
-    row(`fleet, ${rate} req/s`, fleetFigures.postRate),
-    row(`baseline, ${rate} req/s`, baselineFigures.postRate),
+    row(`fleet, ${rate} req/s paced`, fleetFigures.postRate),
+    row(`baseline, ${rate} req/s paced`, baselineFigures.postRate),
+    row(`fleet, ${rate} req/s in bursts`, fleetFigures.postBursts),
+    row(`baseline, ${rate} req/s in bursts`, baselineFigures.postBursts),
     `  throughput fleet / baseline: GET ${getRatio.toFixed(3)}, POST ${postRatio.toFixed(3)} ` +
       `(target >= ${targets.throughputRatio}: ${verdict(Math.min(getRatio, postRatio) >= targets.throughputRatio)})`,
-    `  fleet p99 at ${rate} req/s: GET ${p99s[0]} ms, POST ${p99s[1]} ms (target <= ${targets.p99AtRateMs} ms: ${verdict(Math.max(...p99s) <= targets.p99AtRateMs)})`,
+    `  fleet p99 at ${rate} req/s, paced: GET ${p99s[0]} ms, POST ${p99s[1]} ms (target <= ${targets.p99AtRateMs} ms: ${verdict(Math.max(...p99s) <= targets.p99AtRateMs)}); ` +
+      `in autocannon's bursts (each second's ${rate} sent at once over 20 connections): GET ${fleetFigures.getBursts.p99} ms, POST ${fleetFigures.postBursts.p99} ms`,
     `  server CPU per request fleet / baseline: GET ${(fleetFigures.getMax.cpuMicros / baselineFigures.getMax.cpuMicros).toFixed(1)}x, ` +
       `POST ${(fleetFigures.postMax.cpuMicros / baselineFigures.postMax.cpuMicros).toFixed(1)}x` +
       `${reconciling ? " (fleet's includes its reconciler following the VMs the POSTs create)" : ""}; ` +
