@@ -230,14 +230,15 @@ const program = Effect.gen(function* () {
   }>`
     select s.index, e.kind, v.name as vm_name, e.polls,
            -- A swap written ahead (waiting for the replacement) counts from when it started.
-           extract(epoch from coalesce(
-             (select min(ev.at) from events ev where e.after_vm_id is not null and ev.execution_id = e.id), e.created_at
-           )) * 1000 as created_ms,
+           extract(epoch from coalesce(started.at, e.created_at)) * 1000 as created_ms,
            extract(epoch from e.finished_at) * 1000 as finished_ms,
            extract(epoch from s.finished_at) * 1000 as step_finished_ms
     from steps s
     join executions e on e.vm_id = s.new_vm_id or (e.vm_id = s.old_vm_id and e.kind = 'decommission')
     join vms v on v.id = e.vm_id
+    -- Events have no index by execution: one pass over them, not one per execution.
+    left join (select execution_id, min(at) as at from events where execution_id is not null group by execution_id) started
+      on e.after_vm_id is not null and started.execution_id = e.id
     where s.run_id = ${run.id}
     order by s.index, created_ms`.pipe(Effect.orDie)
   const phases = new Map<string, Array<number>>()
