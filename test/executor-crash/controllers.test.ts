@@ -3,6 +3,7 @@ import { Effect } from "effect"
 import { adminToken, type ControllerProcess, spawnController } from "../crash/ChildController.js"
 import { freshDatabase } from "../support/Database.js"
 import {
+  bindingStrategy,
   catalogWithoutReadiness,
   checkLedger,
   controllerSettings,
@@ -16,6 +17,7 @@ import {
   sqlClient,
   startRun,
   startSimulator,
+  untilReady,
   waitFor
 } from "./support.js"
 
@@ -64,22 +66,10 @@ describe("several controllers", () => {
       const fleets = fleetsOf("multi", fleetCount, perFleet)
       yield* Effect.forEach(processes, (controller, index) =>
         requestFleets(controller.baseUrl, token, fleets.filter((_, fleet) => fleet % controllers === index)), { concurrency: "unbounded" })
-      yield* waitFor(
-        sql<{ ready: number }>`select count(*)::int as ready from vms where state = 'ready'`.pipe(Effect.map((rows) => rows[0]!.ready), Effect.orDie),
-        (ready) => ready === fleetCount * perFleet,
-        "the old fleets to be ready"
-      )
+      yield* untilReady(sql, fleetCount * perFleet)
       const before = processes.map((controller) => ({ handled: handled(controller), advanced: advanced(controller) }))
 
-      const plan = yield* savePlan(processes[0]!.baseUrl, token, recyclePlan("multi-recycle", [
-        "maxSurge: 20%",
-        "maxUnavailable: 10%",
-        `maxFleetsInParallel: ${maxFleetsInParallel}`,
-        `maxInFlight: ${maxInFlight}`,
-        "environmentOrder: [staging, production]",
-        "bakeTime: 0s",
-        "failureBudget: { max: 0, action: pause }"
-      ], ["environments: { include: [staging, production] }"]))
+      const plan = yield* savePlan(processes[0]!.baseUrl, token, recyclePlan("multi-recycle", bindingStrategy({ maxFleetsInParallel, maxInFlight }), ["environments: { include: [staging, production] }"]))
       expect(plan.steps).toBe(fleetCount * perFleet)
       const runStartedAt = (yield* simulator.ledger).now
       const run = yield* startRun(processes[1]!.baseUrl, token, plan.id)

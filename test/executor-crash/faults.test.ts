@@ -19,6 +19,7 @@ import {
   sqlClient,
   startRun,
   startSimulator,
+  untilReady,
   waitFor
 } from "./support.js"
 
@@ -67,11 +68,7 @@ describe("a run against a faulty proctor", () => {
           fleet("fc-00", "staging", "python", 6),
           fleet("fc-01", "production", "node", 6)
         ])
-        yield* waitFor(
-          sql<{ ready: number }>`select count(*)::int as ready from vms where state = 'ready'`.pipe(Effect.map((rows) => rows[0]!.ready), Effect.orDie),
-          (ready) => ready === 56,
-          "the old fleets to be ready"
-        )
+        yield* untilReady(sql, 56)
         const planFor = (name: string, applications: string, budget: string) =>
           savePlan(baseUrl, token, recyclePlan(name, [
             "maxSurge: 25%",

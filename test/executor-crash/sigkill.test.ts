@@ -4,6 +4,7 @@ import { adminToken, type ControllerProcess, spawnController } from "../crash/Ch
 import { startKillSwitchProxy, type Trip } from "../crash/KillSwitchProxy.js"
 import { freshDatabase } from "../support/Database.js"
 import {
+  bindingStrategy,
   catalogWithoutReadiness,
   checkLedger,
   controllerSettings,
@@ -19,6 +20,7 @@ import {
   sqlClient,
   startRun,
   startSimulator,
+  untilReady,
   waitFor
 } from "./support.js"
 
@@ -65,21 +67,9 @@ describe("a run under SIGKILL", () => {
         yield* requestFleets(controller.baseUrl, token, fleets)
         const skipped = yield* requestFleets(controller.baseUrl, token, [{ application: "crash-ruby", environment: "staging", stack: "ruby", count: 5 }])
         const total = fleetCount * perFleet + skipped.length
-        yield* waitFor(
-          sql<{ ready: number }>`select count(*)::int as ready from vms where state = 'ready'`.pipe(Effect.map((rows) => rows[0]!.ready), Effect.orDie),
-          (ready) => ready === total,
-          "the old fleets to be ready"
-        )
+        yield* untilReady(sql, total)
 
-        const plan = yield* savePlan(controller.baseUrl, token, recyclePlan("crash-recycle", [
-          "maxSurge: 20%",
-          "maxUnavailable: 10%",
-          `maxFleetsInParallel: ${maxFleetsInParallel}`,
-          `maxInFlight: ${maxInFlight}`,
-          "environmentOrder: [staging, production]",
-          "bakeTime: 0s",
-          "failureBudget: { max: 0, action: pause }"
-        ], ["environments: { include: [staging, production] }", "applications: { include: [\"crash-*\"] }"]))
+        const plan = yield* savePlan(controller.baseUrl, token, recyclePlan("crash-recycle", bindingStrategy({ maxFleetsInParallel, maxInFlight }), ["environments: { include: [staging, production] }", "applications: { include: [\"crash-*\"] }"]))
         expect(plan.steps).toBe(fleetCount * perFleet)
         expect(plan.fleetsSkipped).toBe(1)
 

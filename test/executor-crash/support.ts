@@ -177,6 +177,20 @@ export const recyclePlan = (name: string, strategy: ReadonlyArray<string>, selec
     ""
   ].join("\n")
 
+/**
+ * The strategy of the SIGKILL and multi-controller runs: surge and unavailability that bind,
+ * staging before production, no bake, no failure allowed.
+ */
+export const bindingStrategy = (limits: { readonly maxFleetsInParallel: number; readonly maxInFlight: number }): ReadonlyArray<string> => [
+  "maxSurge: 20%",
+  "maxUnavailable: 10%",
+  `maxFleetsInParallel: ${limits.maxFleetsInParallel}`,
+  `maxInFlight: ${limits.maxInFlight}`,
+  "environmentOrder: [staging, production]",
+  "bakeTime: 0s",
+  "failureBudget: { max: 0, action: pause }"
+]
+
 // ---------------------------------------------------------------------------------------------
 // Waiting on the database (a condition, polled: the controllers are other processes)
 
@@ -196,6 +210,14 @@ export const waitFor = <A, E, R>(
       yield* Effect.sleep(options.everyMs ?? 20)
     }
   })
+
+/** Until `count` VMs are ready: the old fleets, requested over HTTP, created by the controllers. */
+export const untilReady = (sql: SqlClient.SqlClient, count: number) =>
+  waitFor(
+    sql<{ ready: number }>`select count(*)::int as ready from vms where state = 'ready'`.pipe(Effect.map((rows) => rows[0]!.ready), Effect.orDie),
+    (ready) => ready === count,
+    "the old fleets to be ready"
+  )
 
 export interface RunRow {
   readonly state: string
