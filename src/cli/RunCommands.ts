@@ -21,9 +21,10 @@ export const progressLine = (run: RunView): string => {
   const bar = `${"#".repeat(filled)}${".".repeat(width - filled)}`
   const finished = run.counts.done + run.counts.failed + run.counts.cancelled + run.counts.rolled_back
   const under = run.counts.creating + run.counts.checking + run.counts.baking + run.counts.decommissioning + run.counts.rolling_back
+  const queued = run.counts.queued > 0 ? `, ${run.counts.queued} queued` : ""
   const eta = run.eta === null ? "" : `, ETA ${run.eta.toISOString().slice(11, 19)}`
   const paused = run.pauseReason === null ? "" : ` (${run.pauseReason})`
-  return `${run.state}${paused} [${bar}] ${run.percent.toFixed(1)}% ${finished}/${run.steps} finished, ${under} under way, ` +
+  return `${run.state}${paused} [${bar}] ${run.percent.toFixed(1)}% ${finished}/${run.steps} finished, ${under} under way${queued}, ` +
     `${run.counts.failed} failed, wave ${Math.min(run.currentWave + 1, run.waves)}/${run.waves}${eta}`
 }
 

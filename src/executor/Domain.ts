@@ -27,10 +27,14 @@ export type RunTrigger = typeof RunTrigger.Type
  * A step replaces one VM: pending → creating (the replacement is being created) → checking
  * (the readiness proc runs, when the catalog has one) → baking → decommissioning (the old VM)
  * → done. Or failed; cancelled (never started); rolling_back → rolled_back (the replacement
- * removed again, the old VM kept).
+ * removed again, the old VM kept). With nothing between a replacement being ready and its swap
+ * (no readiness proc, no bake), a pending step may be queued behind a step of its fleet under
+ * way: its replacement is written, and its creation starts as the step ahead finishes
+ * (pending → queued → creating), taking over that step's slot.
  */
 export const StepState = Schema.Literal(
   "pending",
+  "queued",
   "creating",
   "checking",
   "baking",
@@ -45,8 +49,8 @@ export type StepState = typeof StepState.Type
 
 /** Steps with a proctor execution of theirs under way: what maxInFlight counts. */
 export const executingStepStates: ReadonlyArray<StepState> = ["creating", "checking", "decommissioning", "rolling_back"]
-/** Steps started and not finished: what a fleet's concurrency counts. */
-export const activeStepStates: ReadonlyArray<StepState> = ["creating", "checking", "baking", "decommissioning", "rolling_back"]
+/** Steps started and not finished: what a fleet's concurrency counts (a queued step holds its place from when it is queued). */
+export const activeStepStates: ReadonlyArray<StepState> = ["queued", "creating", "checking", "baking", "decommissioning", "rolling_back"]
 export const finishedStepStates: ReadonlyArray<StepState> = ["done", "failed", "cancelled", "rolled_back"]
 
 export const StepCounts = Schema.Record({ key: StepState, value: Schema.Int })

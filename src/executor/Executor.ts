@@ -5,8 +5,8 @@ import { VmRepo } from "../vms/Repo.js"
 import { Handoff } from "../vms/Handoff.js"
 import { VmSettled } from "../vms/Wakeup.js"
 import type { ExecutionTarget } from "../vms/Writes.js"
-import { executingStepStates, type RunId, type RunState, type StepState } from "./Domain.js"
-import { type PendingStep, RunRepo, type StepChange, type StepRow } from "./Repo.js"
+import { activeStepStates, executingStepStates, type RunId, type RunState, type StepState } from "./Domain.js"
+import { type PendingStep, RunRepo, type RunRow, type StepChange, type StepRow } from "./Repo.js"
 import { advanceStep, decide, grantRollbacks, progress, type SchedulingStep, swapReason } from "./Scheduling.js"
 import { type ExecutionIntent, makeStepWrites, oldVmOf } from "./StepWrites.js"
 
@@ -30,6 +30,8 @@ export class RunsChanged extends Context.Tag("fleet/RunsChanged")<RunsChanged, S
 
 const finishedRunStates: ReadonlyArray<RunState> = ["succeeded", "failed", "cancelled", "aborted"]
 const stepStatesKeepingOldVm: ReadonlyArray<StepState> = ["failed", "rolling_back", "rolled_back"]
+/** Steps whose old VM's decommission a queued step may wait for: it is written, or will be as the replacement is ready. */
+const stepStatesAhead: ReadonlyArray<StepState> = ["creating", "decommissioning"]
 
 /**
  * Moves every active run forward, one short transaction per run under the run's row lock
@@ -49,6 +51,13 @@ export class Executor extends Effect.Service<Executor>()("fleet/Executor", {
     const handoff = yield* Handoff
     const readinessCheck = Option.isSome(catalog.readinessProc)
     const writes = makeStepWrites(vmRepo, catalog)
+    /**
+     * Swaps are written with their replacements (nothing to wait for between a replacement being
+     * ready and its swap), and so a step queued behind one under way takes over its execution slot
+     * as it finishes, without this executor: every step under way gets a pending step queued
+     * behind it, as far as the fleet limits allow.
+     */
+    const queuesSteps = (run: RunRow) => !readinessCheck && run.bakeSeconds === 0
 
     const newVmOf = (step: StepRow): ExecutionTarget =>
       ({ ...step, id: step.newVmId!, name: step.newVmName ?? "", osVersion: step.targetOs })
@@ -137,6 +146,31 @@ export class Executor extends Effect.Service<Executor>()("fleet/Executor", {
             ))
           }
 
+          // Queued steps whose creation still waits: cancelled with the run; held while it is
+          // paused (from the advance that cancels or pauses it: see the end of section 2).
+          const changedNow = new Set(changes.map((change) => change.id as string))
+          const waitingQueued = started.filter((step) => step.state === "queued" && step.createWaiting && !changedNow.has(step.id))
+          const settleQueued = (runState: RunState) =>
+            Effect.gen(function* () {
+              if (runState === "cancelling" || runState === "aborting") {
+                const why = runState === "cancelling" ? "the run was cancelled" : "the run was aborted"
+                const cancelled = new Set<string>(
+                  yield* vmRepo.cancelWaitingCreates(waitingQueued.map((step) => step.newVmId!), `not created: ${why} before its creation started`, actor, run.id)
+                )
+                for (const step of waitingQueued) {
+                  if (cancelled.has(step.newVmId!)) changes.push({ id: step.id, state: "cancelled", reason: `${why}; ${step.newVmName} was never created` })
+                }
+              } else if (runState === "paused") {
+                const held = new Set<string>(yield* vmRepo.holdWaitingCreates(waitingQueued.filter((step) => step.afterStepId !== null).map((step) => step.newVmId!)))
+                for (const step of waitingQueued) {
+                  if (held.has(step.newVmId!)) {
+                    changes.push({ id: step.id, state: "queued", afterStepId: null, reason: `held while the run is paused: ${step.newVmName} is created when it may start steps again` })
+                  }
+                }
+              }
+            })
+          yield* settleQueued(run.state)
+
           // 2. The run moves on: waves, the failure budget, the window, the end.
           let state = run.state
           let pauseReason = run.pauseReason
@@ -156,7 +190,7 @@ export class Executor extends Effect.Service<Executor>()("fleet/Executor", {
             if (to) to.count++
             else counts.push({ wave: step.wave, state: next, count: 1 })
           }
-          const active = counts.some((entry) => ["creating", "checking", "baking", "decommissioning", "rolling_back"].includes(entry.state) && entry.count > 0)
+          const active = counts.some((entry) => activeStepStates.includes(entry.state) && entry.count > 0)
           if (state === "cancelling" || state === "aborting") {
             const cancelled = yield* runs.cancelPending(run.id, state === "cancelling" ? "the run was cancelled" : "the run was aborted")
             if (!active) {
@@ -207,6 +241,9 @@ export class Executor extends Effect.Service<Executor>()("fleet/Executor", {
             }
           }
 
+          // A run this advance pauses or aborts starts no queued step from now on either.
+          if (state !== run.state) yield* settleQueued(state)
+
           // 3. Start what the limits allow: decommissions of baked steps first, then new steps.
           if (!finishedRunStates.includes(state)) {
             const schedulingStarted: Array<SchedulingStep> = started.map((step) => {
@@ -224,14 +261,30 @@ export class Executor extends Effect.Service<Executor>()("fleet/Executor", {
             const mayStart = state === "running" && currentWave === run.currentWave
             const limits = { maxInFlight: run.maxInFlight, maxFleetsInParallel: run.maxFleetsInParallel }
             // Decommissions take free execution slots first; what is left may start pending steps.
+            const byId = new Map(started.map((step) => [step.id as string, step]))
             let decision = decide({ started: schedulingStarted, pending: [], inProgress: new Set() }, limits, false)
             const executing = schedulingStarted.filter((step) => executingStepStates.includes(step.state)).length
             const free = run.maxInFlight - executing - decision.decommission.length
             let pending: ReadonlyArray<PendingStep> = []
+            const isAhead = (id: string) => {
+              const state = afterChanges.get(id) ?? byId.get(id)?.state
+              return state !== undefined && stepStatesAhead.includes(state)
+            }
+            // Queued steps whose step ahead finished without starting them (it failed, or finished
+            // before they were queued), or held ones: they start as pending steps do, first.
+            const stranded = mayStart
+              ? waitingQueued.filter((step) => !afterChanges.has(step.id) && (step.afterStepId === null || !isAhead(step.afterStepId)))
+              : []
             if (mayStart && free > 0) {
               const inProgress = new Set(tally.fleetsInProgress)
+              // A stranded step is a candidate here, not a step holding its place in its fleet.
+              const strandedIds = new Set(stranded.map((step) => step.id as string))
               const decideWith = (candidates: ReadonlyArray<StepRow>) =>
-                decide({ started: schedulingStarted, pending: candidates.map((step) => ({ ...step, baked: false })), inProgress }, limits, true)
+                decide({
+                  started: schedulingStarted.filter((step) => !strandedIds.has(step.id)),
+                  pending: [...stranded, ...candidates].map((step) => ({ ...step, baked: false })),
+                  inProgress
+                }, limits, true)
               // A few more candidates than free slots usually do; when the fleet limits passed over
               // some of them and more may be waiting, look further.
               const few = free * 2 + 20
@@ -242,7 +295,6 @@ export class Executor extends Effect.Service<Executor>()("fleet/Executor", {
                 decision = decideWith(pending)
               }
             }
-            const byId = new Map(started.map((step) => [step.id as string, step]))
             const decommissions = decision.decommission.map((id) => {
               const step = byId.get(id)!
               const index = changes.findIndex((change) => change.id === step.id)
@@ -252,8 +304,45 @@ export class Executor extends Effect.Service<Executor>()("fleet/Executor", {
             changes.push(...yield* writes.startExecutions(run, decommissions, handoffs))
             // Each replacement is requested through the VM creation path's rows: name decided, written ahead.
             const pendingById = new Map(pending.map((step) => [step.id as string, step]))
-            const starting = decision.start.map((id) => pendingById.get(id)!)
-            changes.push(...yield* writes.requestReplacements(run, starting, handoffs, !readinessCheck && run.bakeSeconds === 0))
+            const strandedById = new Map(stranded.map((step) => [step.id as string, step]))
+            changes.push(...yield* writes.startQueued(decision.start.flatMap((id) => strandedById.get(id) ?? []), handoffs))
+            const starting = decision.start.flatMap((id) => pendingById.get(id) ?? [])
+            const requested = yield* writes.requestReplacements(run, starting, handoffs, queuesSteps(run))
+            changes.push(...requested)
+
+            // Behind each step under way with nothing queued behind it, a pending step: the run's
+            // next ones that the fleet limits allow, counting queued steps as started.
+            if (mayStart && queuesSteps(run)) {
+              const stranding = new Set(stranded.map((step) => step.id as string))
+              const taken = new Set(waitingQueued.flatMap((step) => stranding.has(step.id) || step.afterStepId === null ? [] : [step.afterStepId as string]))
+              const stateAfterTick = new Map(changes.map((change) => [change.id as string, change.state]))
+              const stepsNow = [...started, ...starting].map((step) => ({ ...step, state: stateAfterTick.get(step.id) ?? step.state }))
+              const ahead = stepsNow
+                .filter((step) => stepStatesAhead.includes(step.state) && !taken.has(step.id) && !("oldVmState" in step && step.oldVmState === "decommissioned"))
+                .sort((a, b) => a.index - b.index)
+              if (ahead.length > 0) {
+                const startedNow = new Set(starting.map((step) => step.id as string))
+                const candidates = (yield* runs.pendingSteps(run.id, currentWave, ahead.length * 2 + 20 + starting.length))
+                  .filter((step) => !startedNow.has(step.id))
+                const schedulingNow = stepsNow.map((step) => ({ ...step, baked: false }))
+                const executingNow = schedulingNow.filter((step) => executingStepStates.includes(step.state)).length
+                const queueing = decide(
+                  {
+                    started: schedulingNow,
+                    pending: candidates.map((step) => ({ ...step, baked: false })),
+                    inProgress: new Set([...tally.fleetsInProgress, ...starting.map((step) => step.fleet)])
+                  },
+                  { maxInFlight: executingNow + ahead.length, maxFleetsInParallel: run.maxFleetsInParallel },
+                  true
+                ).start
+                const candidateById = new Map(candidates.map((step) => [step.id as string, step]))
+                changes.push(...yield* writes.queueReplacements(
+                  run,
+                  queueing.map((id, position) => ({ step: candidateById.get(id)!, behind: ahead[position]! })),
+                  handoffs
+                ))
+              }
+            }
           }
           const startFailures = changes.filter((change) => change.state === "failed").length - newFailures
           // A step that keeps its old VM (it failed, or is rolled back) must never swap: its waiting
@@ -262,7 +351,9 @@ export class Executor extends Effect.Service<Executor>()("fleet/Executor", {
           // is not cancelled, and the next advance sees the step decommissioning.
           const keepingOld = new Set(changes.filter((change) => stepStatesKeepingOldVm.includes(change.state)).map((change) => change.id as string))
           yield* vmRepo.cancelWaiting(
-            started.filter((step) => step.newVmId !== null && (keepingOld.has(step.id) || (rollingBack && step.state === "creating" && !step.swapStarted)))
+            started.filter((step) =>
+              step.newVmId !== null && (keepingOld.has(step.id) || (rollingBack && (step.state === "creating" || step.state === "queued") && !step.swapStarted))
+            )
               .map((step) => step.newVmId!),
             "not started: the step keeps its old VM"
           )

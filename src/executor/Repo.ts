@@ -56,6 +56,8 @@ export const StepRow = Schema.Struct({
   newVmName: Schema.NullOr(Schema.String),
   state: StepState,
   reason: Schema.NullOr(Schema.String),
+  /** A queued step: the step whose finishing starts its creation (none when held). */
+  afterStepId: Schema.NullOr(StepId),
   bakeUntil: Schema.NullOr(Timestamp),
   startedAt: Schema.NullOr(Timestamp),
   finishedAt: Schema.NullOr(Timestamp)
@@ -63,7 +65,7 @@ export const StepRow = Schema.Struct({
 export type StepRow = typeof StepRow.Type
 
 const stepColumns = "id, run_id, index, wave, fleet, application, environment, stack, fleet_concurrency, old_vm_id, old_vm_name, " +
-  "from_os, target_os, machine_type, new_vm_id, new_vm_name, state, reason, bake_until, started_at, finished_at"
+  "from_os, target_os, machine_type, new_vm_id, new_vm_name, state, reason, after_step_id, bake_until, started_at, finished_at"
 
 /** A pending step with what its replacement is requested with: the old VM's metadata. */
 export const PendingStep = Schema.Struct({
@@ -104,7 +106,11 @@ export const ActiveStep = Schema.Struct({
   checkState: Schema.NullOr(Schema.String),
   checkReason: Schema.NullOr(Schema.String),
   baked: Schema.Boolean,
-  swapStarted: Schema.Boolean
+  swapStarted: Schema.Boolean,
+  /** Queued, and its creation started as the step ahead finished. */
+  createStarted: Schema.Boolean,
+  /** Queued, and its creation still waits (for the step ahead, or held). */
+  createWaiting: Schema.Boolean
 })
 export type ActiveStep = typeof ActiveStep.Type
 
@@ -128,7 +134,7 @@ export interface NewRun {
   readonly createdBy: string
 }
 
-export type NewStep = Omit<StepRow, "runId" | "newVmId" | "newVmName" | "state" | "reason" | "bakeUntil" | "startedAt" | "finishedAt">
+export type NewStep = Omit<StepRow, "runId" | "newVmId" | "newVmName" | "state" | "reason" | "afterStepId" | "bakeUntil" | "startedAt" | "finishedAt">
 
 /** One of the run's fleets is already in another active run. */
 export class FleetBusy extends Data.TaggedError("FleetBusy")<{ readonly fleet: string; readonly runId: string }> {}
@@ -145,6 +151,8 @@ export interface StepChange {
   readonly reason: string
   readonly newVmId?: VmId
   readonly newVmName?: string
+  /** A queued step: the step ahead of it (none: held). */
+  readonly afterStepId?: StepId | null
   readonly bakeSeconds?: number
 }
 
@@ -241,7 +249,9 @@ export class RunRepo extends Effect.Service<RunRepo>()("fleet/RunRepo", {
                  ov.state as old_vm_state, ov.reason as old_vm_reason,
                  ce.state as check_state, ce.reason as check_reason,
                  coalesce(s.bake_until <= now(), false) as baked,
-                 coalesce(sw.state not in ('waiting', 'cancelled'), false) as swap_started
+                 coalesce(sw.state not in ('waiting', 'cancelled'), false) as swap_started,
+                 coalesce(cr.state not in ('waiting', 'cancelled'), false) as create_started,
+                 coalesce(cr.state = 'waiting', false) as create_waiting
           from steps s
           join vms ov on ov.id = s.old_vm_id
           left join vms nv on nv.id = s.new_vm_id
@@ -252,10 +262,15 @@ export class RunRepo extends Effect.Service<RunRepo>()("fleet/RunRepo", {
           ) ce on true
           left join lateral (
             select e.state from executions e
-            where s.state = 'creating' and e.vm_id = s.old_vm_id and e.after_vm_id = s.new_vm_id
+            where s.state in ('creating', 'queued') and e.vm_id = s.old_vm_id and e.kind = 'decommission' and e.after_vm_id = s.new_vm_id
             order by e.created_at desc limit 1
           ) sw on true
-          where s.run_id = ${runId} and s.state in ('creating', 'checking', 'baking', 'decommissioning', 'rolling_back')
+          left join lateral (
+            select e.state from executions e
+            where s.state = 'queued' and e.vm_id = s.new_vm_id and e.kind = 'create'
+            order by e.created_at desc limit 1
+          ) cr on true
+          where s.run_id = ${runId} and s.state in ('queued', 'creating', 'checking', 'baking', 'decommissioning', 'rolling_back')
           order by s.index`
     })
 
@@ -314,6 +329,7 @@ export class RunRepo extends Effect.Service<RunRepo>()("fleet/RunRepo", {
               reason = c.reason,
               new_vm_id = coalesce(c.new_vm_id, s.new_vm_id),
               new_vm_name = coalesce(c.new_vm_name, s.new_vm_name),
+              after_step_id = case when c.state = 'queued' then c.after_step_id else s.after_step_id end,
               bake_until = case when c.bake_seconds is null then s.bake_until else now() + c.bake_seconds * interval '1 second' end,
               started_at = case when c.state = 'creating' then now() else s.started_at end,
               finished_at = case when c.state in ('done', 'failed', 'cancelled', 'rolled_back') then now() else s.finished_at end,
@@ -325,9 +341,10 @@ export class RunRepo extends Effect.Service<RunRepo>()("fleet/RunRepo", {
                 reason: change.reason,
                 new_vm_id: change.newVmId ?? null,
                 new_vm_name: change.newVmName ?? null,
+                after_step_id: change.afterStepId ?? null,
                 bake_seconds: change.bakeSeconds ?? null
               })))
-            }::jsonb) as c(id uuid, state text, reason text, new_vm_id uuid, new_vm_name text, bake_seconds int)
+            }::jsonb) as c(id uuid, state text, reason text, new_vm_id uuid, new_vm_name text, after_step_id uuid, bake_seconds int)
             where s.id = c.id and s.run_id = ${runId}
           )
           insert into events (actor, kind, run_id, vm_id, from_state, to_state, reason)

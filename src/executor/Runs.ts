@@ -32,7 +32,7 @@ export interface StartOptions {
 }
 
 const allStepStates: ReadonlyArray<StepState> = [
-  "pending", "creating", "checking", "baking", "decommissioning", "done", "failed", "cancelled", "rolling_back", "rolled_back"
+  "pending", "queued", "creating", "checking", "baking", "decommissioning", "done", "failed", "cancelled", "rolling_back", "rolled_back"
 ]
 
 const toStepView = (step: StepRow): StepView =>

@@ -30,6 +30,8 @@ export interface StartedStep {
   readonly baked: boolean
   /** Creating, and the swap written with the replacement started when it was recorded ready. */
   readonly swapStarted: boolean
+  /** Queued, and the replacement's creation started when the step ahead finished. */
+  readonly createStarted: boolean
 }
 
 export type StepAction =
@@ -62,6 +64,11 @@ export const advanceStep = (step: StartedStep, context: StepContext): StepAction
     bakeSeconds: context.bakeSeconds
   }
   switch (step.state) {
+    case "queued": {
+      if (!step.createStarted) return wait
+      const next = advanceStep({ ...step, state: "creating" }, context)
+      return next._tag === "Wait" ? { _tag: "Move", state: "creating", reason: `creating ${replacement}: the step ahead finished` } : next
+    }
     case "creating":
       // The swap written ahead started with the replacement ready: the step is decommissioning.
       if (step.swapStarted) {

@@ -31,6 +31,15 @@ export interface ExecutionIntent {
   readonly failure: string
 }
 
+/** The step a step is queued behind: its finishing (its old VM decommissioned) starts the queued one. */
+export interface StepAhead {
+  readonly id: StepRow["id"]
+  readonly oldVmId: StepRow["oldVmId"]
+  readonly oldVmName: string
+}
+
+const creatingReason = (vmName: string, step: StepRow) => `creating ${vmName} on ${step.targetOs} to replace ${step.oldVmName}`
+
 /** A step's old VM, as an execution's target. */
 export const oldVmOf = (step: StepRow): ExecutionTarget => ({ ...step, id: step.oldVmId, name: step.oldVmName, osVersion: step.fromOs })
 
@@ -70,19 +79,27 @@ export const makeStepWrites = (vmRepo: VmRepo, catalog: CatalogData) => {
     })
 
   /**
-   * Requests a replacement for each step (one VM request of one VM on the step's target OS, with
-   * the old VM's metadata and `replaces`/`run`); each step's change: creating its replacement,
-   * or failed with why it could not be requested. With `swapWhenReady` (nothing to wait for
-   * between the replacement being ready and the old VM's decommission: no readiness check, no
-   * bake), the decommission is written too, waiting for the replacement: it starts in the
-   * statement that records the replacement ready, without waiting for the executor.
+   * Writes a replacement for each step (one VM request of one VM on the step's target OS, with
+   * the old VM's metadata and `replaces`/`run`); each step's change: creating its replacement
+   * (queued when it is written behind a step ahead), or failed with why it could not be requested.
+   * With `swapWhenReady` (nothing to wait for between the replacement being ready and the old
+   * VM's decommission: no readiness check, no bake), the decommission is written too, waiting for
+   * the replacement: it starts in the statement that records the replacement ready, without
+   * waiting for the executor. A step queued behind another has its creation waiting likewise, for
+   * the old VM of the step ahead to be decommissioned.
    */
-  const requestReplacements = (run: RunRow, steps: ReadonlyArray<PendingStep>, handoffs: Handoffs, swapWhenReady: boolean) =>
+  const writeReplacements = (
+    run: RunRow,
+    items: ReadonlyArray<{ readonly step: PendingStep; readonly behind?: StepAhead }>,
+    handoffs: Handoffs,
+    swapWhenReady: boolean
+  ) =>
     Effect.gen(function* () {
-      if (steps.length === 0) return []
+      if (items.length === 0) return []
       const changes: Array<StepChange> = []
+      const behindOf = new Map(items.flatMap(({ behind, step }) => behind === undefined ? [] : [[step.id as string, behind] as const]))
       const valid: Array<PendingStep> = []
-      for (const step of steps) {
+      for (const { step } of items) {
         const issues = catalog.checkVmShape({
           application: step.application,
           environment: step.environment,
@@ -113,16 +130,25 @@ export const makeStepWrites = (vmRepo: VmRepo, catalog: CatalogData) => {
             createdBy: run.createdBy
           }
           const swap = swapWhenReady ? executionFor(catalog, "decommission", oldVmOf(step), run.createdBy) : Option.none()
-          const waiting = Option.map(swap, (execution): WaitingExecution => ({
+          const waitingSwap = Option.map(swap, (execution): WaitingExecution => ({
             ...execution,
             kind: "decommission",
             afterVmId: vm.id,
             reason: swapReason(step.oldVmName, vm.name),
             runId: run.id
           }))
+          const create = Option.getOrThrow(executionFor(catalog, "create", vm, run.createdBy))
+          const behind = behindOf.get(step.id)
+          const waitingCreate: ReadonlyArray<WaitingExecution> = behind === undefined ? [] : [{
+            ...create,
+            kind: "create",
+            afterVmId: behind.oldVmId,
+            reason: `creating ${vm.name}: ${behind.oldVmName} was decommissioned`,
+            runId: run.id
+          }]
           return {
             step,
-            waiting: Option.toArray(waiting),
+            waiting: [...waitingCreate, ...Option.toArray(waitingSwap)],
             request: {
               id: requestId,
               application: step.application,
@@ -135,30 +161,67 @@ export const makeStepWrites = (vmRepo: VmRepo, catalog: CatalogData) => {
               requestedBy: run.createdBy
             },
             vms: [vm],
-            executions: [Option.getOrThrow(executionFor(catalog, "create", vm, run.createdBy))]
+            executions: behind === undefined ? [create] : []
           }
         })
       })
-      const claim = yield* handoffs.claim(valid.length)
+      const claim = yield* handoffs.claim(valid.filter((step) => !behindOf.has(step.id)).length)
       const { claimed, written } = yield* retryWhenNameTaken(
         Effect.flatMap(build, (batch) => Effect.map(vmRepo.insertRequests(batch, run.id, claim), (claimed) => ({ claimed, written: batch })))
       ).pipe(Effect.orDie)
       yield* handoffs.wrote(written.length, claimed)
       for (const { step, vms } of written) {
         const vm = vms[0]!
+        const behind = behindOf.get(step.id)
         changes.push({
           id: step.id,
-          state: "creating",
-          reason: `creating ${vm.name} on ${step.targetOs} to replace ${step.oldVmName}`,
           newVmId: vm.id,
-          newVmName: vm.name
+          newVmName: vm.name,
+          ...(behind === undefined
+            ? { state: "creating", reason: creatingReason(vm.name, step) }
+            : {
+              state: "queued",
+              afterStepId: behind.id,
+              reason: `queued: ${vm.name} is created on ${step.targetOs} to replace ${step.oldVmName} once ${behind.oldVmName} is decommissioned`
+            })
         })
       }
       if (written.length > 0) {
-        yield* Effect.logInfo(`Requested ${written.length} replacement VM(s)`).pipe(Effect.annotateLogs({ vms: written.map(({ vms }) => vms[0]!.name).join(",") }))
+        yield* Effect.logInfo(`${behindOf.size > 0 ? "Queued" : "Requested"} ${written.length} replacement VM(s)`).pipe(
+          Effect.annotateLogs({ vms: written.map(({ vms }) => vms[0]!.name).join(",") })
+        )
       }
       return changes
     })
 
-  return { startExecutions, requestReplacements } as const
+  /** Requests a replacement for each step, created at once (see writeReplacements). */
+  const requestReplacements = (run: RunRow, steps: ReadonlyArray<PendingStep>, handoffs: Handoffs, swapWhenReady: boolean) =>
+    writeReplacements(run, steps.map((step) => ({ step })), handoffs, swapWhenReady)
+
+  /**
+   * Queues each step behind a step of its fleet under way: its replacement is written with its
+   * creation waiting for the old VM of the step ahead to be decommissioned, and its swap waiting
+   * for the replacement (see writeReplacements).
+   */
+  const queueReplacements = (run: RunRow, items: ReadonlyArray<{ readonly step: PendingStep; readonly behind: StepAhead }>, handoffs: Handoffs) =>
+    writeReplacements(run, items, handoffs, true)
+
+  /**
+   * Starts queued steps' creations now, when the step ahead finished without starting them (it
+   * failed, or the step was held); each step's change: creating. One whose creation started
+   * meanwhile changes with the next advance.
+   */
+  const startQueued = (steps: ReadonlyArray<StepRow>, handoffs: Handoffs) =>
+    Effect.gen(function* () {
+      if (steps.length === 0) return []
+      const started = new Set<string>(yield* vmRepo.startWaitingCreates(steps.map((step) => step.newVmId!)))
+      yield* handoffs.wrote(started.size, [])
+      return steps.filter((step) => started.has(step.newVmId!)).map((step): StepChange => ({
+        id: step.id,
+        state: "creating",
+        reason: creatingReason(step.newVmName ?? "", step)
+      }))
+    })
+
+  return { startExecutions, requestReplacements, queueReplacements, startQueued } as const
 }

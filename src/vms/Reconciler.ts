@@ -81,12 +81,13 @@ export class Reconciler extends Effect.Service<Reconciler>()("fleet/Reconciler",
           const dueInMs = outcome.update.dueInMs
           return dueInMs === null ? outcome : { ...outcome, update: { ...outcome.update, dueInMs: Math.max(0, dueInMs - (writingAt - decidedAt)) } }
         })
-        // A VM created ready may start the swap waiting for it: it comes to this reconciler claimed.
-        const createdReady = adjusted.filter(({ execution, update }) => execution.kind === "create" && update.state === "succeeded").length
+        // A VM created ready may start the swap waiting for it, and a VM decommissioned the creation
+        // queued behind it: they come to this reconciler claimed.
+        const mayStartWaiting = adjusted.filter(({ execution, update }) => execution.kind !== "check" && update.state === "succeeded").length
         return handoff.writing((handoffs) =>
           Effect.gen(function* () {
-            const { recorded, swapsClaimed, swapsStarted } = yield* repo.recordOutcomes(adjusted, yield* handoffs.claim(createdReady))
-            yield* handoffs.wrote(swapsStarted, swapsClaimed)
+            const { recorded, waitingClaimed, waitingStarted } = yield* repo.recordOutcomes(adjusted, yield* handoffs.claim(mayStartWaiting))
+            yield* handoffs.wrote(waitingStarted, waitingClaimed)
             return adjusted.map((outcome): Option.Option<Written> =>
               Option.map(Option.fromNullable(recorded.get(outcome.execution.id)), ({ deadlineAt }) => ({ deadlineAt, dueInMs: outcome.update.dueInMs })))
           })

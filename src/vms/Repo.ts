@@ -133,7 +133,7 @@ export interface NewRequest {
   readonly request: Omit<RequestRow, "createdAt">
   readonly vms: ReadonlyArray<NewVm>
   readonly executions: ReadonlyArray<NewExecution>
-  /** Executions written with it that wait for one of its VMs to be ready (a replacement's swap). */
+  /** Executions written with it that wait for a VM to move (see WaitingExecution). */
   readonly waiting?: ReadonlyArray<WaitingExecution>
 }
 
@@ -147,14 +147,19 @@ export interface NewExecution {
 }
 
 /**
- * A decommission that starts once `afterVmId` is recorded ready by its creation, in the statement
- * that records it: its VM, if ready then, moves to decommissioning with `reason` as the event (on
- * behalf of `emailId`, for `runId`), and the execution is due at once. Until then it is `waiting`
- * and never due; cancelled, or with its VM no longer ready, it never starts.
+ * An execution written ahead that starts in the statement recording that `afterVmId` moved:
+ * - a decommission (a replacement's swap) once `afterVmId` is created ready: its VM, if ready
+ *   then, moves to decommissioning with `reason` as the event (on behalf of `emailId`, for
+ *   `runId`);
+ * - a creation (a queued step's replacement) once `afterVmId` (the old VM of the step ahead) is
+ *   decommissioned: its VM, if still pending, is created as any other.
+ * Either is then due at once, or claimed. Until then it is `waiting` and never due; cancelled, or
+ * with its VM no longer in that state, it never starts; held (written or set without
+ * `afterVmId`), only `startHeld` starts it.
  */
 export interface WaitingExecution extends NewExecution {
-  readonly kind: "decommission"
-  readonly afterVmId: VmId
+  readonly kind: "decommission" | "create"
+  readonly afterVmId: VmId | null
   readonly reason: string
   readonly runId: string
 }
@@ -200,13 +205,13 @@ export interface Outcome {
 
 /**
  * What recording outcomes did: to each execution whose claim held (by id), its deadline as now
- * written; how many waiting swaps the VMs recorded ready started; and those of them it started
- * claimed (see WriteClaim), the others being due at once.
+ * written; how many waiting executions the VMs that moved started (see WaitingExecution); and
+ * those of them it started claimed (see WriteClaim), the others being due at once.
  */
 export interface Recorded {
   readonly recorded: ReadonlyMap<string, { readonly deadlineAt: Date | null }>
-  readonly swapsStarted: number
-  readonly swapsClaimed: ReadonlyArray<ClaimedExecution>
+  readonly waitingStarted: number
+  readonly waitingClaimed: ReadonlyArray<ClaimedExecution>
 }
 
 /** A new execution's columns, as the statements that insert executions take them (JSON). */
@@ -219,8 +224,8 @@ const executionColumns = (execution: NewExecution) => ({
   email_id: execution.emailId
 })
 
-/** A swap started claimed, as `recordOutcomes` returns it. */
-interface ClaimedSwap extends NewExecution {
+/** A waiting execution started claimed, as `recordOutcomes` returns it. */
+interface ClaimedWaiting extends NewExecution {
   readonly name: string
   readonly requestId: RequestId | null
   readonly application: string
@@ -515,9 +520,9 @@ export class VmRepo extends Effect.Service<VmRepo>()("fleet/VmRepo", {
      * A VM created ready starts the swaps waiting for it (see WaitingExecution), in the same statement.
      */
     const recordOutcomes = (outcomes: ReadonlyArray<Outcome>, claim: WriteClaim | undefined): Effect.Effect<Recorded, SqlError.SqlError> => {
-      if (outcomes.length === 0) return Effect.succeed({ recorded: new Map(), swapsStarted: 0, swapsClaimed: [] })
+      if (outcomes.length === 0) return Effect.succeed({ recorded: new Map(), waitingStarted: 0, waitingClaimed: [] })
       const now = new Date()
-      return sql<{ id: string; deadlineAt: Date | null; swaps: number; claimedSwaps: ReadonlyArray<ClaimedSwap> }>`
+      return sql<{ id: string; deadlineAt: Date | null; startedWaiting: number; claimedWaiting: ReadonlyArray<ClaimedWaiting> }>`
             with input as (
               select * from jsonb_to_recordset(${
                 JSON.stringify(outcomes.map(({ execution, keepClaimMs, token, update, vmState }) => ({
@@ -573,17 +578,30 @@ export class VmRepo extends Effect.Service<VmRepo>()("fleet/VmRepo", {
               select 'fleet', 'vm.state', application, request_id, id, execution_id, from_state, vm_state, reason
               from moved
             ), waiting as (
-              -- Swaps waiting for a VM created ready just now, locked first: one cancelled
-              -- meanwhile is seen as cancelled here, and cannot be cancelled once this starts it.
-              select w.id, w.vm_id, w.email_id, w.reason, w.run_id
+              -- Executions waiting for a VM that moved just now, locked first: one cancelled or
+              -- held meanwhile is seen so here, and cannot be cancelled once this starts it. A swap
+              -- waits for its replacement to be created ready; a queued step's creation for the
+              -- old VM of the step ahead of it to be decommissioned.
+              select w.id, w.vm_id, w.kind, w.proc, w.email_id, w.reason, w.run_id
               from executions w join moved m on w.after_vm_id = m.id
-              where m.kind = 'create' and m.vm_state = 'ready' and w.state = 'waiting'
+              where w.state = 'waiting'
+                and ((w.kind = 'decommission' and m.kind = 'create' and m.vm_state = 'ready')
+                  or (w.kind = 'create' and m.kind = 'decommission' and m.vm_state = 'decommissioned'))
               for update of w
-            ), swapped as (
-              update vms o set state = 'decommissioning', reason = w.reason, updated_at = now()
-              from waiting w where o.id = w.vm_id and o.state = 'ready'
-              returning o.id, o.name, o.request_id, o.application, w.id as execution_id, w.email_id, w.reason, w.run_id
-            ), swaps_started as (
+            ), ranked as (
+              -- The first as many as the claim has slots for are claimed; the others are due at once.
+              select w.*, row_number() over (order by w.id) <= ${claim?.slots ?? 0} as claimed
+              from waiting w
+            ), vm_started as (
+              -- A swap's VM must still be ready, a creation's still pending (never started otherwise).
+              update vms v set
+                state = case when r.kind = 'decommission' then 'decommissioning' when r.claimed then 'submitting' else v.state end,
+                reason = case when r.kind = 'decommission' then r.reason else v.reason end,
+                updated_at = now()
+              from ranked r
+              where v.id = r.vm_id and v.state = case when r.kind = 'decommission' then 'ready' else 'pending' end
+              returning v.id, v.name, v.request_id, v.application, r.id as execution_id, r.kind, r.proc, r.claimed, r.email_id, r.reason, r.run_id
+            ), waiting_started as (
               update executions x set
                 state = case when s.claimed then 'submitting' else 'pending' end,
                 claimed_by = case when s.claimed then ${claim?.token ?? null}::uuid end,
@@ -591,25 +609,28 @@ export class VmRepo extends Effect.Service<VmRepo>()("fleet/VmRepo", {
                 due_at = now() + case when s.claimed then ${claim?.leaseMs ?? 0} else 0 end * interval '1 millisecond',
                 reason = null,
                 updated_at = now()
-              -- The first as many as the claim has slots for are claimed; the others are due at once.
-              from (select *, row_number() over (order by execution_id) <= ${claim?.slots ?? 0} as claimed from swapped) s
+              from vm_started s
               where x.id = s.execution_id
               returning x.id, x.vm_id, x.kind, x.proc, x.args, x.email_id, x.claimed_by, s.name, s.request_id, s.application
-            ), swaps_logged as (
+            ), waiting_logged as (
+              -- A creation started unclaimed is logged as submitting by the claim that takes it.
               insert into events (actor, kind, application, request_id, vm_id, execution_id, run_id, from_state, to_state, reason)
-              select email_id, 'vm.state', application, request_id, id, execution_id, run_id, 'ready', 'decommissioning', reason
-              from swapped
+              select case when kind = 'decommission' then email_id else 'fleet' end, 'vm.state', application, request_id, id, execution_id, run_id,
+                     case when kind = 'decommission' then 'ready' else 'pending' end,
+                     case when kind = 'decommission' then 'decommissioning' else 'submitting' end,
+                     case when kind = 'decommission' then reason else 'submitting to proctor (' || proc || ')' end
+              from vm_started where kind = 'decommission' or claimed
             )
-            select id, deadline_at, (select count(*)::int from swaps_started) as swaps,
+            select id, deadline_at, (select count(*)::int from waiting_started) as started_waiting,
                    (select coalesce(jsonb_agg(jsonb_build_object(
                      'id', id, 'vmId', vm_id, 'kind', kind, 'proc', proc, 'args', args, 'emailId', email_id,
                      'name', name, 'requestId', request_id, 'application', application
-                   )), '[]') from swaps_started where claimed_by is not null) as claimed_swaps
+                   )), '[]') from waiting_started where claimed_by is not null) as claimed_waiting
             from e`.pipe(
         Effect.map((rows) => ({
           recorded: new Map(rows.map((row) => [row.id, { deadlineAt: row.deadlineAt }])),
-          swapsStarted: rows[0]?.swaps ?? 0,
-          swapsClaimed: claim === undefined ? [] : (rows[0]?.claimedSwaps ?? []).map(({ application, name, requestId, ...execution }) =>
+          waitingStarted: rows[0]?.startedWaiting ?? 0,
+          waitingClaimed: claim === undefined ? [] : (rows[0]?.claimedWaiting ?? []).map(({ application, name, requestId, ...execution }) =>
             claimedAtWrite(execution, { name, requestId, application }, claim, now))
         }))
       )
@@ -706,7 +727,7 @@ export class VmRepo extends Effect.Service<VmRepo>()("fleet/VmRepo", {
       findVmDetail: (id: VmId) => Effect.orDie(findVmDetail(id)),
       listVms: (filter: VmFilter, after: Option.Option<VmId>, limit: number) => Effect.orDie(listVms(filter, after, limit)),
       claimDue: (token: string, limit: number, leaseMs: number) => Effect.orDie(claimDue(token, limit, leaseMs)),
-      /** Records outcomes (see recordOutcomes); the swaps they start are claimed under `claim`, as far as its slots go. */
+      /** Records outcomes (see recordOutcomes); the waiting executions they start are claimed under `claim`, as far as its slots go. */
       recordOutcomes: (outcomes: ReadonlyArray<Outcome>, claim?: WriteClaim) => Effect.orDie(recordOutcomes(outcomes, claim)),
       /** Gives up a claim kept between two looks (the controller is stopping): the execution is due at once, to anyone. */
       releaseClaim: (id: ExecutionRecordId, token: string) =>
@@ -730,8 +751,66 @@ export class VmRepo extends Effect.Service<VmRepo>()("fleet/VmRepo", {
           ? Effect.succeed(0)
           : sql<{ id: string }>`
               update executions set state = 'cancelled', reason = ${reason}, finished_at = now(), updated_at = now()
-              where after_vm_id = any(${afterVmIds}::uuid[]) and state = 'waiting' returning id`.pipe(
+              where after_vm_id = any(${afterVmIds}::uuid[]) and kind = 'decommission' and state = 'waiting' returning id`.pipe(
             Effect.map((rows) => rows.length),
+            Effect.orDie
+          ),
+      /**
+       * Holds the waiting creations of these VMs: they no longer start when what they wait for
+       * happens, only through `startWaitingCreates`. The VMs whose creation is held now.
+       */
+      holdWaitingCreates: (vmIds: ReadonlyArray<VmId>) =>
+        vmIds.length === 0
+          ? Effect.succeed<ReadonlyArray<VmId>>([])
+          : sql<{ vmId: VmId }>`
+              update executions set after_vm_id = null, updated_at = now()
+              where vm_id = any(${vmIds}::uuid[]) and kind = 'create' and state = 'waiting' returning vm_id`.pipe(
+            Effect.map((rows) => rows.map((row) => row.vmId)),
+            Effect.orDie
+          ),
+      /**
+       * Starts the waiting creations of these VMs now (due at once, to whichever reconciler
+       * claims them); one that started meanwhile, or whose VM is no longer pending, is left alone.
+       * The VMs whose creation started here.
+       */
+      startWaitingCreates: (vmIds: ReadonlyArray<VmId>) =>
+        vmIds.length === 0
+          ? Effect.succeed<ReadonlyArray<VmId>>([])
+          : sql<{ vmId: VmId }>`
+              update executions x set state = 'pending', due_at = now(), reason = null, updated_at = now()
+              from vms v
+              where x.vm_id = any(${vmIds}::uuid[]) and x.kind = 'create' and x.state = 'waiting'
+                and v.id = x.vm_id and v.state = 'pending'
+              returning x.vm_id`.pipe(
+            Effect.map((rows) => rows.map((row) => row.vmId)),
+            Effect.orDie
+          ),
+      /**
+       * Cancels the waiting creations of these VMs, and the swaps waiting for them: such a VM was
+       * never created, and now never will be; it is recorded failed with `reason` (an event on
+       * behalf of `actor`, for `runId`). One whose creation started meanwhile is left alone. The
+       * VMs cancelled.
+       */
+      cancelWaitingCreates: (vmIds: ReadonlyArray<VmId>, reason: string, actor: string, runId: string) =>
+        vmIds.length === 0
+          ? Effect.succeed<ReadonlyArray<VmId>>([])
+          : sql<{ id: VmId }>`
+              with cancelled as (
+                update executions set state = 'cancelled', reason = ${reason}, finished_at = now(), updated_at = now()
+                where vm_id = any(${vmIds}::uuid[]) and kind = 'create' and state = 'waiting' returning vm_id
+              ), swaps as (
+                update executions set state = 'cancelled', reason = ${reason}, finished_at = now(), updated_at = now()
+                where after_vm_id in (select vm_id from cancelled) and kind = 'decommission' and state = 'waiting'
+              ), failed as (
+                update vms set state = 'failed', reason = ${reason}, updated_at = now()
+                where id in (select vm_id from cancelled) and state = 'pending'
+                returning id, request_id, application
+              ), logged as (
+                insert into events (actor, kind, application, request_id, vm_id, run_id, from_state, to_state, reason)
+                select ${actor}, 'vm.state', application, request_id, id, ${runId}::uuid, 'pending', 'failed', ${reason} from failed
+              )
+              select id from failed`.pipe(
+            Effect.map((rows) => rows.map((row) => row.id)),
             Effect.orDie
           )
     } as const

@@ -30,7 +30,8 @@ import {
 const controllers = 3
 const fleetCount = 12
 const perFleet = 10
-const maxInFlight = 18
+// Below the fleets' 6 × 3 steps at once: maxInFlight binds first, so steps are queued behind others.
+const maxInFlight = 15
 const maxFleetsInParallel = 6
 
 /** Log lines of a controller that say it moved an execution on (the reconciler's transitions). */
@@ -83,8 +84,13 @@ describe("several controllers", () => {
       expect(report.violations).toEqual([])
       expect(report.peakInFlight).toBeGreaterThan(maxInFlight / 2)
       const swaps = yield* sql<{ state: string; count: number }>`
-        select state, count(*)::int as count from executions where after_vm_id is not null group by state`.pipe(Effect.orDie)
+        select state, count(*)::int as count from executions where after_vm_id is not null and kind = 'decommission' group by state`.pipe(Effect.orDie)
       expect(swaps).toEqual([{ state: "succeeded", count: fleetCount * perFleet }])
+      // Steps were queued behind others of their fleet, and their creations started as those finished.
+      const queued = yield* sql<{ state: string; count: number }>`
+        select state, count(*)::int as count from executions where after_vm_id is not null and kind = 'create' group by state`.pipe(Effect.orDie)
+      expect(queued.map((row) => row.state)).toEqual(["succeeded"])
+      expect(queued[0]!.count).toBeGreaterThan(0)
 
       // The controllers shared the run's work: more than one moved executions on, and more than one advanced the run.
       const shares = processes.map((controller, index) => ({

@@ -132,6 +132,12 @@ describe("a run under SIGKILL", () => {
           expect(stateOf.get(step.newVmName!)).toMatchObject({ state: "ready", osVersion: "ubuntu-24.04" })
         }
         for (const name of skipped) expect(stateOf.get(name)).toMatchObject({ state: "ready", osVersion: "ubuntu-20.04" })
+        // Without the readiness proc, steps were queued behind others (maxInFlight binds before the
+        // fleets do) and their creations started as those finished, through the kills.
+        const queuedCreates = yield* sql<{ count: number }>`
+          select count(*)::int as count from executions where kind = 'create' and after_vm_id is not null and state = 'succeeded'`.pipe(Effect.orDie)
+        if (readiness) expect(queuedCreates[0]!.count).toBe(0)
+        else expect(queuedCreates[0]!.count).toBeGreaterThan(0)
 
         // The kills mattered: controllers died with steps under way and executions claimed; the last
         // left a submission proctor had accepted, which was made again under the same name and counted once.

@@ -180,6 +180,57 @@ describe("runs", () => {
       expect(live.filter((vm) => vm.osVersion === "ubuntu-24.04")).toHaveLength(3)
     }))
 
+  it.scopedLive("queues a step behind one under way, holds it while paused, starts it on resume, and never creates it when cancelled", () =>
+    Effect.gen(function* () {
+      // No readiness proc and no bake: a step's swap is written with its replacement, so the next
+      // step can be queued behind it, its creation started as the swap ends.
+      const fleet = yield* startFleet({ simulator: { durationMs: { create: 300, destroy: 50, check: 10 } }, withoutReadinessProc: true })
+      yield* fleetOf(fleet, "payments-api", "production", "java", 6)
+      const since = (yield* fleet.simulator.ledger).now
+      const saved = yield* savePlan(fleet, retirePlan("  maxSurge: 2\n  maxInFlight: 1"))
+      const started = yield* fleet.client.runs.startRun({ path: { id: saved.id }, payload: {} })
+      const sql = yield* fleet.use(SqlClient.SqlClient)
+      const queuedStep = fleet.use(sql<{ id: string; afterStepId: string | null; newVmName: string; createState: string; createAfter: string | null }>`
+        select s.id, s.after_step_id, s.new_vm_name, e.state as create_state, e.after_vm_id as create_after
+        from steps s join executions e on e.vm_id = s.new_vm_id and e.kind = 'create'
+        where s.run_id = ${started.id} and s.state = 'queued'`)
+
+      yield* waitForRun(fleet, started.id, (run) => run.counts.creating === 1 && run.counts.queued === 1)
+      const [queued] = yield* queuedStep
+      expect(queued).toMatchObject({ createState: "waiting" })
+      expect(queued!.afterStepId).not.toBeNull()
+      expect(queued!.createAfter).not.toBeNull()
+
+      // Paused: the step under way finishes, and the queued one is held rather than started.
+      yield* fleet.client.runs.pauseRun({ path: { id: started.id } })
+      const quiet = yield* waitForRun(fleet, started.id, (run) => run.counts.done === 1 && run.counts.creating === 0 && run.counts.decommissioning === 0)
+      expect(quiet.counts).toMatchObject({ queued: 1, pending: 4 })
+      expect(yield* queuedStep).toEqual([{ ...queued, afterStepId: null, createAfter: null }])
+
+      // Resumed: the held step starts, and the next is queued behind it.
+      yield* fleet.client.runs.resumeRun({ path: { id: started.id } })
+      yield* waitForRun(fleet, started.id, (run) => run.counts.done === 1 && run.counts.creating === 1 && run.counts.queued === 1)
+      const [queuedAgain] = yield* queuedStep
+      const cancelled = yield* fleet.client.runs.cancelRun({ path: { id: started.id } })
+      expect(cancelled.state).toBe("cancelling")
+      const final = yield* waitForRun(fleet, started.id, settledRun)
+      expect(final.state).toBe("cancelled")
+      expect(final.counts).toMatchObject({ done: 2, cancelled: 4, queued: 0 })
+
+      // The step queued when the run was cancelled: its replacement was never created, and says so.
+      const neverCreated = (yield* fleet.client.vms.listVms({ urlParams: { application: "payments-api", state: "failed", limit: 100 } })).items
+      expect(neverCreated.map((vm) => ({ name: vm.name, reason: vm.reason }))).toEqual([
+        { name: queuedAgain!.newVmName, reason: "not created: the run was cancelled before its creation started" }
+      ])
+      const ledger = yield* fleet.simulator.ledger
+      expect(ledger.executions.some((execution) => execution.vmName === queuedAgain!.newVmName)).toBe(false)
+      // One execution at a time, queued creations included; each VM replaced or untouched.
+      expect(peakInFlight(ledger, since)).toBeLessThanOrEqual(1)
+      const live = (yield* fleet.client.vms.listVms({ urlParams: { application: "payments-api", state: "ready", limit: 100 } })).items
+      expect(live).toHaveLength(6)
+      expect(live.filter((vm) => vm.osVersion === "ubuntu-24.04")).toHaveLength(2)
+    }))
+
   it.scopedLive("replaces one application's fleet on demand, once at a time", () =>
     Effect.gen(function* () {
       const fleet = yield* startFleet({ simulator: { durationMs: { create: 200, destroy: 30, check: 10 } } })

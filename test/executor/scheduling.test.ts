@@ -71,7 +71,7 @@ describe("the executor's decisions", () => {
   const step = (overrides: Partial<StartedStep>): StartedStep => ({
     id: "s", index: 0, fleet: "f", state: "creating", oldVmName: "old", newVmName: "new",
     newVmState: "provisioning", newVmReason: null, oldVmState: "ready", oldVmReason: null,
-    checkState: null, checkReason: null, baked: false, swapStarted: false, ...overrides
+    checkState: null, checkReason: null, baked: false, swapStarted: false, createStarted: false, ...overrides
   })
   const context = { readinessCheck: false, bakeSeconds: 60, rollingBack: false }
 
@@ -97,6 +97,33 @@ describe("the executor's decisions", () => {
     }
     // Not started (cancelled, or its old VM was no longer ready): the replacement is handled as before.
     expect(advanceStep(step({ newVmState: "ready" }), { ...context, rollingBack: true })._tag).toBe("RollBack")
+  })
+
+  it("takes a queued step whose creation started as creating, and on as far as its VMs went", () => {
+    const queued = step({ state: "queued", newVmState: "pending" })
+    expect(advanceStep(queued, context)._tag).toBe("Wait")
+    // Started only by the step ahead finishing: the VM states of a waiting one do not move it.
+    expect(advanceStep({ ...queued, newVmState: "ready" }, context)._tag).toBe("Wait")
+    expect(advanceStep({ ...queued, createStarted: true, newVmState: "submitting" }, context))
+      .toEqual({ _tag: "Move", state: "creating", reason: "creating new: the step ahead finished" })
+    expect(advanceStep({ ...queued, createStarted: true, newVmState: "failed", newVmReason: "POD_FAILED" }, context)).toMatchObject({ state: "failed" })
+    const swapped = { ...queued, createStarted: true, swapStarted: true, newVmState: "ready" as const, oldVmState: "decommissioned" as const }
+    expect(advanceStep(swapped, context)).toMatchObject({ _tag: "Move", state: "done" })
+  })
+
+  it("counts a queued step in its fleet, not against maxInFlight", () => {
+    const started: Array<SchedulingStep> = [
+      { id: "a", index: 0, fleet: "f", fleetConcurrency: 2, state: "creating", baked: false },
+      { id: "b", index: 1, fleet: "f", fleetConcurrency: 2, state: "queued", baked: false }
+    ]
+    const pending: Array<SchedulingStep> = [
+      { id: "c", index: 2, fleet: "f", fleetConcurrency: 2, state: "pending", baked: false },
+      { id: "d", index: 3, fleet: "g", fleetConcurrency: 2, state: "pending", baked: false }
+    ]
+    expect(decide({ started, pending, inProgress: new Set(["f"]) }, { maxInFlight: 2, maxFleetsInParallel: 2 }, true)).toEqual({
+      decommission: [],
+      start: ["d"]
+    })
   })
 
   it("ends waves and runs, and stops at the failure budget", () => {

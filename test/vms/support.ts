@@ -1,5 +1,5 @@
 /** What the tests of VM rows share: a request of one VM, and a fresh database with services on it. */
-import type { SqlClient } from "@effect/sql"
+import { SqlClient } from "@effect/sql"
 import { Effect, Layer, Redacted } from "effect"
 import { uuidv7 } from "../../src/common/Ids.js"
 import { layerFromUrl } from "../../src/db/Database.js"
@@ -23,3 +23,8 @@ export const oneVmRequest = (name: string): NewRequest => {
 export const onFreshDatabase = <A, E, S>(services: Layer.Layer<S, never, SqlClient.SqlClient>, body: Effect.Effect<A, E, S | SqlClient.SqlClient>) =>
   Effect.flatMap(freshDatabase, ({ url }) =>
     Effect.provide(body, services.pipe(Layer.provideMerge(layerFromUrl(Redacted.make(url), 2)))).pipe(Effect.orDie))
+
+/** A VM's or an execution's state as the database has it now. */
+export const stateOf = (table: "vms" | "executions", id: string) =>
+  Effect.flatMap(SqlClient.SqlClient, (sql) =>
+    Effect.map(sql<{ state: string }>`select state from ${sql(table)} where id = ${id}`, (rows) => rows[0]?.state))

@@ -7,7 +7,7 @@ import { ExecutionRecordId } from "../../src/vms/Domain.js"
 import type { WriteClaim } from "../../src/vms/Handoff.js"
 import { VmRepo, type WaitingExecution } from "../../src/vms/Repo.js"
 import { vmStateFor } from "../../src/vms/StateMachine.js"
-import { onFreshDatabase, oneVmRequest } from "./support.js"
+import { onFreshDatabase, oneVmRequest, stateOf } from "./support.js"
 
 const leaseMs = 60_000
 
@@ -48,10 +48,6 @@ const replacement = (suffix: string) =>
     return { oldVm: old.vms[0]!, newVm: fresh.vms[0]!, swap, created }
   })
 
-const stateOf = (table: "vms" | "executions", id: string) =>
-  Effect.flatMap(SqlClient.SqlClient, (sql) =>
-    Effect.map(sql<{ state: string }>`select state from ${sql(table)} where id = ${id}`, (rows) => rows[0]?.state))
-
 describe("a replacement's swap, written waiting", () => {
   it.scoped("starts in the statement that records the replacement ready: the old VM decommissioning, the swap claimed or due", () =>
     onFreshDatabase(
@@ -67,8 +63,8 @@ describe("a replacement's swap, written waiting", () => {
 
         const claim = { token: randomUUID(), leaseMs, slots: 1 }
         const recordedA = yield* a.created("succeeded", claim)
-        expect(recordedA.swapsStarted).toBe(1)
-        expect(recordedA.swapsClaimed.map((execution) => ({ id: execution.id, vmName: execution.vmName, state: execution.state, kind: execution.kind })))
+        expect(recordedA.waitingStarted).toBe(1)
+        expect(recordedA.waitingClaimed.map((execution) => ({ id: execution.id, vmName: execution.vmName, state: execution.state, kind: execution.kind })))
           .toEqual([{ id: a.swap.id, vmName: a.oldVm.name, state: "submitting", kind: "decommission" }])
         const [claimedRow] = yield* sql<{ state: string; claimedBy: string; submissions: number; dueInS: number }>`
           select state, claimed_by, submissions, round(extract(epoch from (due_at - now())))::int as due_in_s from executions where id = ${a.swap.id}`
@@ -88,7 +84,7 @@ describe("a replacement's swap, written waiting", () => {
 
         // Without a claim, the swap is due at once, to whichever controller claims it.
         const recordedB = yield* b.created("succeeded")
-        expect(recordedB).toMatchObject({ swapsStarted: 1, swapsClaimed: [] })
+        expect(recordedB).toMatchObject({ waitingStarted: 1, waitingClaimed: [] })
         const due = yield* repo.claimDue(randomUUID(), 10, leaseMs)
         expect(due.map((execution) => ({ id: execution.id, previousState: execution.previousState }))).toEqual([{ id: b.swap.id, previousState: "pending" }])
         expect(yield* stateOf("vms", b.oldVm.id)).toBe("decommissioning")
@@ -106,16 +102,16 @@ describe("a replacement's swap, written waiting", () => {
         const failed = yield* replacement("eeeeee")
 
         expect(yield* repo.cancelWaiting([cancelled.newVm.id], "the step keeps its old VM")).toBe(1)
-        expect(yield* cancelled.created("succeeded", { token: randomUUID(), leaseMs, slots: 1 })).toMatchObject({ swapsStarted: 0, swapsClaimed: [] })
+        expect(yield* cancelled.created("succeeded", { token: randomUUID(), leaseMs, slots: 1 })).toMatchObject({ waitingStarted: 0, waitingClaimed: [] })
         expect(yield* stateOf("executions", cancelled.swap.id)).toBe("cancelled")
         expect(yield* stateOf("vms", cancelled.oldVm.id)).toBe("ready")
 
         yield* sql`update vms set state = 'decommissioned' where id = ${gone.oldVm.id}`
-        expect((yield* gone.created("succeeded")).swapsStarted).toBe(0)
+        expect((yield* gone.created("succeeded")).waitingStarted).toBe(0)
         expect(yield* stateOf("executions", gone.swap.id)).toBe("waiting")
         expect(yield* stateOf("vms", gone.oldVm.id)).toBe("decommissioned")
 
-        expect((yield* failed.created("failed")).swapsStarted).toBe(0)
+        expect((yield* failed.created("failed")).waitingStarted).toBe(0)
         expect(yield* stateOf("vms", failed.newVm.id)).toBe("failed")
         expect(yield* stateOf("executions", failed.swap.id)).toBe("waiting")
         expect(yield* stateOf("vms", failed.oldVm.id)).toBe("ready")

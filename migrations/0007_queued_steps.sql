@@ -1,0 +1,11 @@
+-- A queued step: its replacement is written ahead, with a creation that waits for the step ahead
+-- of it in its fleet (`after_step_id`) to finish. The creation starts in the statement that records
+-- that step's old VM decommissioned, so the slot the step ahead frees is taken at once.
+alter table steps drop constraint steps_state_check;
+alter table steps add constraint steps_state_check
+  check (state in ('pending', 'queued', 'creating', 'checking', 'baking', 'decommissioning', 'done', 'failed', 'cancelled',
+                   'rolling_back', 'rolled_back'));
+alter table steps add column after_step_id uuid references steps (id);
+-- What a waiting execution waits for, by its kind: a decommission (a swap) for `after_vm_id` to be
+-- created ready; a creation (a queued step's) for `after_vm_id` to be decommissioned. A waiting
+-- execution without `after_vm_id` is held: only the executor starts it.
