@@ -11,9 +11,13 @@ import { advanceStep, decide, grantRollbacks, progress, type SchedulingStep, swa
 import { type ExecutionIntent, makeStepWrites, oldVmOf } from "./StepWrites.js"
 
 export const ExecutorConfig = Config.all({
-  /** How long the executor gathers settled VMs after a wake-up before it advances the runs. */
+  /**
+   * How long the executor gathers settled VMs before it advances the runs again. Swaps and queued
+   * steps carry a run on between advances, so fewer, larger advances cost less CPU; a step that
+   * waits for the executor (a readiness check, a bake) waits up to this much longer.
+   */
   batchMs: Config.duration("FLEET_EXECUTOR_BATCH").pipe(
-    Config.withDefault(Duration.millis(10)),
+    Config.withDefault(Duration.millis(50)),
     Config.map(Duration.toMillis)
   ),
   /** Longest sleep between two looks at the active runs. */
@@ -395,8 +399,8 @@ export class Executor extends Effect.Service<Executor>()("fleet/Executor", {
 
     /**
      * Until interrupted: advance the runs, then sleep until a VM settles, a run changes, a bake
-     * ends, or the interval passes. What settled or changed while the runs were being advanced is
-     * taken up at once: it has gathered meanwhile, as a wait would have let it.
+     * ends, or the interval passes, and gather for the batch time. What settled or changed while
+     * the runs were being advanced is taken up after the batch time, without a wait.
      */
     const run = Effect.gen(function* () {
       yield* Effect.logInfo("Executor started")
@@ -405,7 +409,11 @@ export class Executor extends Effect.Service<Executor>()("fleet/Executor", {
         if (again) continue
         const settledMeanwhile = yield* settled.takePending
         const changedMeanwhile = yield* changed.takePending
-        if (settledMeanwhile || changedMeanwhile) continue
+        if (settledMeanwhile || changedMeanwhile) {
+          // Busy: the next advance, too, takes up what gathers meanwhile (at most one advance per batch).
+          if (settings.batchMs > 0) yield* Effect.sleep(Duration.millis(settings.batchMs))
+          continue
+        }
         const bake = yield* runs.nextBakeInMs.pipe(Effect.catchAllCause(() => Effect.succeed(Option.none<number>())))
         const wait = Option.match(bake, { onNone: () => settings.intervalMs, onSome: (ms) => Math.min(settings.intervalMs, Math.max(5, ms)) })
         yield* waitForAny([settled, changed], Duration.millis(wait))
