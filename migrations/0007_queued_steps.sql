@@ -1,6 +1,6 @@
--- A queued step: its replacement is written ahead, with a creation that waits for the step ahead
--- of it in its fleet (`after_step_id`) to finish. The creation starts in the statement that records
--- that step's old VM decommissioned, so the slot the step ahead frees is taken at once.
+-- A queued step: its replacement is written ahead, with a creation that waits for a step under
+-- way (`after_step_id`, the step ahead of it; none when held) to finish. The creation starts in
+-- the statement that records that step's old VM decommissioned, so the slot it frees is taken at once.
 alter table steps drop constraint steps_state_check;
 alter table steps add constraint steps_state_check
   check (state in ('pending', 'queued', 'creating', 'checking', 'baking', 'decommissioning', 'done', 'failed', 'cancelled',

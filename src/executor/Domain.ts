@@ -28,9 +28,9 @@ export type RunTrigger = typeof RunTrigger.Type
  * (the readiness proc runs, when the catalog has one) → baking → decommissioning (the old VM)
  * → done. Or failed; cancelled (never started); rolling_back → rolled_back (the replacement
  * removed again, the old VM kept). With nothing between a replacement being ready and its swap
- * (no readiness proc, no bake), a pending step may be queued behind a step of its fleet under
- * way: its replacement is written, and its creation starts as the step ahead finishes
- * (pending → queued → creating), taking over that step's slot.
+ * (no readiness proc, no bake), a pending step may be queued behind a step under way: its
+ * replacement is written, and its creation starts as the step ahead finishes (pending → queued →
+ * creating), taking over that step's slot.
  */
 export const StepState = Schema.Literal(
   "pending",

@@ -6,9 +6,9 @@ import { Handoff } from "../vms/Handoff.js"
 import { VmSettled } from "../vms/Wakeup.js"
 import type { ExecutionTarget } from "../vms/Writes.js"
 import { activeStepStates, executingStepStates, type RunId, type RunState, type StepState } from "./Domain.js"
-import { type PendingStep, RunRepo, type RunRow, type StepChange, type StepRow } from "./Repo.js"
+import { type ActiveStep, type PendingStep, RunRepo, type RunRow, type StepChange, type StepRow } from "./Repo.js"
 import { advanceStep, decide, grantRollbacks, progress, type SchedulingStep, swapReason } from "./Scheduling.js"
-import { type ExecutionIntent, makeStepWrites, oldVmOf } from "./StepWrites.js"
+import { type ExecutionIntent, holdQueued, makeStepWrites, oldVmOf } from "./StepWrites.js"
 
 export const ExecutorConfig = Config.all({
   /**
@@ -165,12 +165,7 @@ export class Executor extends Effect.Service<Executor>()("fleet/Executor", {
                   if (cancelled.has(step.newVmId!)) changes.push({ id: step.id, state: "cancelled", reason: `${why}; ${step.newVmName} was never created` })
                 }
               } else if (runState === "paused") {
-                const held = new Set<string>(yield* vmRepo.holdWaitingCreates(waitingQueued.filter((step) => step.afterStepId !== null).map((step) => step.newVmId!)))
-                for (const step of waitingQueued) {
-                  if (held.has(step.newVmId!)) {
-                    changes.push({ id: step.id, state: "queued", afterStepId: null, reason: `held while the run is paused: ${step.newVmName} is created when it may start steps again` })
-                  }
-                }
+                changes.push(...yield* holdQueued(vmRepo, waitingQueued.filter((step) => step.afterStepId !== null), "held while the run is paused"))
               }
             })
           yield* settleQueued(run.state)
@@ -274,15 +269,25 @@ export class Executor extends Effect.Service<Executor>()("fleet/Executor", {
               const state = afterChanges.get(id) ?? byId.get(id)?.state
               return state !== undefined && stepStatesAhead.includes(state)
             }
-            // Queued steps whose step ahead finished without starting them (it failed, or finished
-            // before they were queued), or held ones: they start as pending steps do, first.
-            const stranded = mayStart
-              ? waitingQueued.filter((step) => !afterChanges.has(step.id) && (step.afterStepId === null || !isAhead(step.afterStepId)))
-              : []
+            // A queued step whose step ahead is no longer under way (it failed, it waits for this
+            // executor's decommission, or it finished before the step was queued) is held: nothing but
+            // this executor starts it now, whatever becomes of the old VM it waited for. Held steps
+            // are taken up first: started as slots are free, or queued again behind a step under way.
+            let stranded: ReadonlyArray<ActiveStep> = []
+            if (mayStart) {
+              const detached = yield* holdQueued(
+                vmRepo,
+                waitingQueued.filter((step) => !afterChanges.has(step.id) && step.afterStepId !== null && !isAhead(step.afterStepId)),
+                "held: the step ahead finished without starting it"
+              )
+              changes.push(...detached)
+              const detachedIds = new Set(detached.map((change) => change.id as string))
+              stranded = waitingQueued.filter((step) => !afterChanges.has(step.id) && (step.afterStepId === null || detachedIds.has(step.id)))
+            }
+            const strandedIds = new Set(stranded.map((step) => step.id as string))
             if (mayStart && free > 0) {
               const inProgress = new Set(tally.fleetsInProgress)
-              // A stranded step is a candidate here, not a step holding its place in its fleet.
-              const strandedIds = new Set(stranded.map((step) => step.id as string))
+              // A held step is a candidate here, not a step holding its place in its fleet.
               const decideWith = (candidates: ReadonlyArray<StepRow>) =>
                 decide({
                   started: schedulingStarted.filter((step) => !strandedIds.has(step.id)),
@@ -309,16 +314,17 @@ export class Executor extends Effect.Service<Executor>()("fleet/Executor", {
             // Each replacement is requested through the VM creation path's rows: name decided, written ahead.
             const pendingById = new Map(pending.map((step) => [step.id as string, step]))
             const strandedById = new Map(stranded.map((step) => [step.id as string, step]))
-            changes.push(...yield* writes.startQueued(decision.start.flatMap((id) => strandedById.get(id) ?? []), handoffs))
+            const released = decision.start.flatMap((id) => strandedById.get(id) ?? [])
+            changes.push(...yield* writes.startQueued(released, handoffs))
             const starting = decision.start.flatMap((id) => pendingById.get(id) ?? [])
             const requested = yield* writes.requestReplacements(run, starting, handoffs, queuesSteps(run))
             changes.push(...requested)
 
-            // Behind each step under way with nothing queued behind it, a pending step: the run's
-            // next ones that the fleet limits allow, counting queued steps as started.
+            // Behind each step under way with nothing queued behind it, a held step or a pending one:
+            // the run's next that the fleet limits allow, counting queued steps as started. A step
+            // whose queued step could not be held (its creation started meanwhile) has it still.
             if (mayStart && queuesSteps(run)) {
-              const stranding = new Set(stranded.map((step) => step.id as string))
-              const taken = new Set(waitingQueued.flatMap((step) => stranding.has(step.id) || step.afterStepId === null ? [] : [step.afterStepId as string]))
+              const taken = new Set(waitingQueued.flatMap((step) => strandedIds.has(step.id) || step.afterStepId === null ? [] : [step.afterStepId as string]))
               const stateAfterTick = new Map(changes.map((change) => [change.id as string, change.state]))
               const stepsNow = [...started, ...starting].map((step) => ({ ...step, state: stateAfterTick.get(step.id) ?? step.state }))
               const ahead = stepsNow
@@ -326,9 +332,13 @@ export class Executor extends Effect.Service<Executor>()("fleet/Executor", {
                 .sort((a, b) => a.index - b.index)
               if (ahead.length > 0) {
                 const startedNow = new Set(starting.map((step) => step.id as string))
-                const candidates = (yield* runs.pendingSteps(run.id, currentWave, ahead.length * 2 + 20 + starting.length))
+                const releasedIds = new Set(released.map((step) => step.id as string))
+                const held = stranded.filter((step) => !releasedIds.has(step.id))
+                const heldIds = new Set(held.map((step) => step.id as string))
+                const pendingNow = (yield* runs.pendingSteps(run.id, currentWave, ahead.length * 2 + 20 + starting.length))
                   .filter((step) => !startedNow.has(step.id))
-                const schedulingNow = stepsNow.map((step) => ({ ...step, baked: false }))
+                const candidates: ReadonlyArray<StepRow> = [...held, ...pendingNow]
+                const schedulingNow = stepsNow.filter((step) => !heldIds.has(step.id)).map((step) => ({ ...step, baked: false }))
                 const executingNow = schedulingNow.filter((step) => executingStepStates.includes(step.state)).length
                 const queueing = decide(
                   {
@@ -339,10 +349,12 @@ export class Executor extends Effect.Service<Executor>()("fleet/Executor", {
                   { maxInFlight: executingNow + ahead.length, maxFleetsInParallel: run.maxFleetsInParallel },
                   true
                 ).start
-                const candidateById = new Map(candidates.map((step) => [step.id as string, step]))
+                const pendingNowById = new Map(pendingNow.map((step) => [step.id as string, step]))
+                const pairs = queueing.map((id, position) => ({ id, behind: ahead[position]! }))
+                changes.push(...yield* writes.requeue(pairs.flatMap(({ behind, id }) => heldIds.has(id) ? [{ step: strandedById.get(id)!, behind }] : [])))
                 changes.push(...yield* writes.queueReplacements(
                   run,
-                  queueing.map((id, position) => ({ step: candidateById.get(id)!, behind: ahead[position]! })),
+                  pairs.flatMap(({ behind, id }) => heldIds.has(id) ? [] : [{ step: pendingNowById.get(id)!, behind }]),
                   handoffs
                 ))
               }

@@ -355,6 +355,13 @@ export class RunRepo extends Effect.Service<RunRepo>()("fleet/RunRepo", {
           order by e.position`
       })
 
+    /** The run's queued steps whose creation waits for a step ahead (not held). */
+    const queuedSteps = SqlSchema.findAll({
+      Request: RunId,
+      Result: StepRow,
+      execute: (runId) => sql`select * from steps where run_id = ${runId} and state = 'queued' and after_step_id is not null order by index`
+    })
+
     const cancelPending = (runId: RunId, reason: string) =>
       sql<{ id: string }>`
         update steps set state = 'cancelled', reason = ${reason}, finished_at = now(), updated_at = now()
@@ -457,6 +464,7 @@ export class RunRepo extends Effect.Service<RunRepo>()("fleet/RunRepo", {
       stepTally: (runId: RunId) => die(stepTally(runId)),
       changeSteps: (runId: RunId, changes: ReadonlyArray<StepChange>, actor: string) => die(changeSteps(runId, changes, actor)),
       cancelPending: (runId: RunId, reason: string) => die(cancelPending(runId, reason)),
+      queuedSteps: (runId: RunId) => die(queuedSteps(runId)),
       updateRun: (run: RunRow, change: Parameters<typeof updateRun>[1], actor: string) => die(updateRun(run, change, actor)),
       stepCounts: (runId: RunId) => die(stepCounts(runId)),
       recentFailures: (runId: RunId, limit: number) => die(recentFailures(runId, limit)),

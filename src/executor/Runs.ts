@@ -5,6 +5,7 @@ import { uuidv7 } from "../common/Ids.js"
 import { Plan } from "../planner/Domain.js"
 import { renderPlan } from "../planner/Report.js"
 import { VmId } from "../vms/Domain.js"
+import { VmRepo } from "../vms/Repo.js"
 import {
   finishedStepStates,
   RunId,
@@ -21,6 +22,7 @@ import {
 import { RunsChanged } from "./Executor.js"
 import { type NewStep, RunRepo, type RunRow, type StepRow } from "./Repo.js"
 import { StepId } from "./Domain.js"
+import { holdQueued } from "./StepWrites.js"
 
 export interface StartOptions {
   readonly planId: string
@@ -54,7 +56,18 @@ const toStepView = (step: StepRow): StepView =>
 export class Runs extends Effect.Service<Runs>()("fleet/Runs", {
   effect: Effect.gen(function* () {
     const repo = yield* RunRepo
+    const vmRepo = yield* VmRepo
     const changed = yield* RunsChanged
+
+    /**
+     * A run that may no longer start steps holds its queued ones in the same transaction, so that
+     * none of them starts as the step ahead of it finishes (the executor cancels or restarts them).
+     */
+    const holdQueuedSteps = (run: RunRow, reason: string, actor: Actor) =>
+      Effect.gen(function* () {
+        const queued = yield* repo.queuedSteps(run.id)
+        yield* repo.changeSteps(run.id, yield* holdQueued(vmRepo, queued, reason), actor.email)
+      })
 
     /**
      * Starts a run of a verified plan: one step per VM the plan moves, every moving fleet taken
@@ -211,7 +224,10 @@ export class Runs extends Effect.Service<Runs>()("fleet/Runs", {
       /** No new step starts; steps under way finish. */
       pause: (id: RunId, actor: Actor) =>
         control(id, ["running"], "pause", (run) =>
-          repo.updateRun(run, { state: "paused", pauseReason: "operator", reason: `paused by ${actor.email}` }, actor.email)),
+          Effect.zipRight(
+            repo.updateRun(run, { state: "paused", pauseReason: "operator", reason: `paused by ${actor.email}` }, actor.email),
+            holdQueuedSteps(run, `held: the run was paused by ${actor.email}`, actor)
+          )),
       /**
        * Resumes a paused run, whatever paused it: an approval gate (this approves it), the failure
        * budget (the failures so far are accepted; one more pauses it again), the schedule window
@@ -229,8 +245,11 @@ export class Runs extends Effect.Service<Runs>()("fleet/Runs", {
       /** No new step starts; steps under way finish, so every fleet ends with each VM either replaced or untouched. */
       cancel: (id: RunId, actor: Actor) =>
         control(id, ["running", "paused"], "cancel", (run) =>
-          repo.updateRun(run, { state: "cancelling", pauseReason: null, reason: `cancelled by ${actor.email}` }, actor.email))
+          Effect.zipRight(
+            repo.updateRun(run, { state: "cancelling", pauseReason: null, reason: `cancelled by ${actor.email}` }, actor.email),
+            holdQueuedSteps(run, `held: the run was cancelled by ${actor.email}`, actor)
+          ))
     } as const
   }),
-  dependencies: [RunRepo.Default]
+  dependencies: [RunRepo.Default, VmRepo.Default]
 }) {}

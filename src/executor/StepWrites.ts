@@ -39,6 +39,8 @@ export interface StepAhead {
 }
 
 const creatingReason = (vmName: string, step: StepRow) => `creating ${vmName} on ${step.targetOs} to replace ${step.oldVmName}`
+const queuedReason = (vmName: string, step: StepRow, behind: StepAhead) =>
+  `queued: ${vmName} is created on ${step.targetOs} to replace ${step.oldVmName} once ${behind.oldVmName} is decommissioned`
 
 /** A step's old VM, as an execution's target. */
 export const oldVmOf = (step: StepRow): ExecutionTarget => ({ ...step, id: step.oldVmId, name: step.oldVmName, osVersion: step.fromOs })
@@ -182,7 +184,7 @@ export const makeStepWrites = (vmRepo: VmRepo, catalog: CatalogData) => {
             : {
               state: "queued",
               afterStepId: behind.id,
-              reason: `queued: ${vm.name} is created on ${step.targetOs} to replace ${step.oldVmName} once ${behind.oldVmName} is decommissioned`
+              reason: queuedReason(vm.name, step, behind)
             })
         })
       }
@@ -199,7 +201,7 @@ export const makeStepWrites = (vmRepo: VmRepo, catalog: CatalogData) => {
     writeReplacements(run, steps.map((step) => ({ step })), handoffs, swapWhenReady)
 
   /**
-   * Queues each step behind a step of its fleet under way: its replacement is written with its
+   * Queues each step behind a step under way: its replacement is written with its
    * creation waiting for the old VM of the step ahead to be decommissioned, and its swap waiting
    * for the replacement (see writeReplacements).
    */
@@ -223,5 +225,28 @@ export const makeStepWrites = (vmRepo: VmRepo, catalog: CatalogData) => {
       }))
     })
 
-  return { startExecutions, requestReplacements, queueReplacements, startQueued } as const
+  /** Queues held steps again, each behind a step under way: its creation waits for that step's old VM to be decommissioned. */
+  const requeue = (items: ReadonlyArray<{ readonly step: StepRow; readonly behind: StepAhead }>) =>
+    Effect.map(vmRepo.attachWaitingCreates(items.map(({ behind, step }) => ({ vmId: step.newVmId!, afterVmId: behind.oldVmId }))), (attached) => {
+      const attachedVms = new Set<string>(attached)
+      return items.filter(({ step }) => attachedVms.has(step.newVmId!)).map(({ behind, step }): StepChange => ({
+        id: step.id,
+        state: "queued",
+        afterStepId: behind.id,
+        reason: queuedReason(step.newVmName ?? "", step, behind)
+      }))
+    })
+
+  return { startExecutions, requestReplacements, queueReplacements, startQueued, requeue } as const
 }
+
+/**
+ * Holds queued steps: their creation no longer waits for the step ahead (nothing but the executor
+ * starts it); each step's change, still queued, with nothing ahead and `reason`. One whose
+ * creation started meanwhile is left out, and changes with the next advance.
+ */
+export const holdQueued = (vmRepo: VmRepo, steps: ReadonlyArray<StepRow>, reason: string) =>
+  Effect.map(vmRepo.holdWaitingCreates(steps.map((step) => step.newVmId!)), (held) => {
+    const heldVms = new Set<string>(held)
+    return steps.filter((step) => heldVms.has(step.newVmId!)).map((step): StepChange => ({ id: step.id, state: "queued", afterStepId: null, reason }))
+  })

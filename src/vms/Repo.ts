@@ -769,6 +769,22 @@ export class VmRepo extends Effect.Service<VmRepo>()("fleet/VmRepo", {
             Effect.orDie
           ),
       /**
+       * Makes held creations wait again, each for its VM's `afterVmId` to be decommissioned (a
+       * held queued step queued anew). The VMs whose creation waits so now.
+       */
+      attachWaitingCreates: (items: ReadonlyArray<{ readonly vmId: VmId; readonly afterVmId: VmId }>) =>
+        items.length === 0
+          ? Effect.succeed<ReadonlyArray<VmId>>([])
+          : sql<{ vmId: VmId }>`
+              update executions x set after_vm_id = i.after_vm_id, updated_at = now()
+              from jsonb_to_recordset(${JSON.stringify(items.map((item) => ({ vm_id: item.vmId, after_vm_id: item.afterVmId })))}::jsonb)
+                as i(vm_id uuid, after_vm_id uuid)
+              where x.vm_id = i.vm_id and x.kind = 'create' and x.state = 'waiting' and x.after_vm_id is null
+              returning x.vm_id`.pipe(
+            Effect.map((rows) => rows.map((row) => row.vmId)),
+            Effect.orDie
+          ),
+      /**
        * Starts the waiting creations of these VMs now (due at once, to whichever reconciler
        * claims them); one that started meanwhile, or whose VM is no longer pending, is left alone.
        * The VMs whose creation started here.

@@ -154,6 +154,17 @@ describe("a queued step's creation, written waiting behind the step ahead", () =
         const due = yield* repo.claimDue(randomUUID(), 10, leaseMs)
         expect(due.map((execution) => execution.id).sort()).toEqual([held.create.id, failedAhead.create.id].sort())
         expect(yield* stateOf("executions", cancelled.create.id)).toBe("cancelled")
+        // Held, it can be queued again behind another VM's decommission: that one starts it.
+        const requeued = yield* queuedBehind("ffffff")
+        const behindOther = yield* queuedBehind("gggggg")
+        expect(yield* repo.holdWaitingCreates([requeued.newVm.id])).toEqual([requeued.newVm.id])
+        expect(yield* repo.attachWaitingCreates([{ vmId: requeued.newVm.id, afterVmId: behindOther.aheadVm.id }])).toEqual([requeued.newVm.id])
+        // Only a held one: one still waiting for its own step ahead is left alone.
+        expect(yield* repo.attachWaitingCreates([{ vmId: behindOther.newVm.id, afterVmId: requeued.aheadVm.id }])).toEqual([])
+        expect((yield* requeued.decommissioned("succeeded")).waitingStarted).toBe(0)
+        expect((yield* behindOther.decommissioned("succeeded")).waitingStarted).toBe(2)
+        expect(yield* stateOf("executions", requeued.create.id)).toBe("pending")
+
         // Once started, it can no longer be cancelled.
         expect(yield* repo.cancelWaitingCreates([held.newVm.id], "too late", "ann@example.com", runId)).toEqual([])
         expect(yield* stateOf("vms", held.newVm.id)).toBe("submitting")
