@@ -272,7 +272,8 @@ export class Executor extends Effect.Service<Executor>()("fleet/Executor", {
             // A queued step whose step ahead is no longer under way (it failed, it waits for this
             // executor's decommission, or it finished before the step was queued) is held: nothing but
             // this executor starts it now, whatever becomes of the old VM it waited for. Held steps
-            // are taken up first: started as slots are free, or queued again behind a step under way.
+            // are taken up with pending steps, in step order: started as slots are free, or queued
+            // again behind a step under way.
             let stranded: ReadonlyArray<ActiveStep> = []
             if (mayStart) {
               const detached = yield* holdQueued(
@@ -318,7 +319,7 @@ export class Executor extends Effect.Service<Executor>()("fleet/Executor", {
             changes.push(...yield* writes.startQueued(released, handoffs))
             const starting = decision.start.flatMap((id) => pendingById.get(id) ?? [])
             const requested = yield* writes.requestReplacements(run, starting, handoffs, queuesSteps(run))
-            changes.push(...requested)
+            changes.push(...requested.changes)
 
             // Behind each step under way with nothing queued behind it, a held step or a pending one:
             // the run's next that the fleet limits allow, counting queued steps as started. A step
@@ -326,9 +327,17 @@ export class Executor extends Effect.Service<Executor>()("fleet/Executor", {
             if (mayStart && queuesSteps(run)) {
               const taken = new Set(waitingQueued.flatMap((step) => strandedIds.has(step.id) || step.afterStepId === null ? [] : [step.afterStepId as string]))
               const stateAfterTick = new Map(changes.map((change) => [change.id as string, change.state]))
-              const stepsNow = [...started, ...starting].map((step) => ({ ...step, state: stateAfterTick.get(step.id) ?? step.state }))
+              // What a step queued behind each waits for: its old VM's decommission (a new step's: its swap, just written).
+              const stepsNow = [
+                ...started.map((step) => ({ ...step, decommissionId: step.aheadExecutionId })),
+                ...starting.map((step) => ({ ...step, oldVmState: "ready" as const, decommissionId: requested.swaps.get(step.id) ?? null }))
+              ].map((step) => ({ ...step, state: stateAfterTick.get(step.id) ?? step.state }))
               const ahead = stepsNow
-                .filter((step) => stepStatesAhead.includes(step.state) && !taken.has(step.id) && !("oldVmState" in step && step.oldVmState === "decommissioned"))
+                .flatMap(({ decommissionId, ...step }) =>
+                  stepStatesAhead.includes(step.state) && !taken.has(step.id) && step.oldVmState !== "decommissioned" && decommissionId !== null
+                    ? [{ ...step, decommissionId }]
+                    : []
+                )
                 .sort((a, b) => a.index - b.index)
               if (ahead.length > 0) {
                 const startedNow = new Set(starting.map((step) => step.id as string))

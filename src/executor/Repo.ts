@@ -1,6 +1,6 @@
 import { SqlClient, SqlError, SqlSchema } from "@effect/sql"
 import { Data, Effect, Option, Schema } from "effect"
-import { VmId, VmState } from "../vms/Domain.js"
+import { ExecutionRecordId, VmId, VmState } from "../vms/Domain.js"
 import { finishedStepStates, PauseReason, RunId, RunState, RunTrigger, StepId, StepState } from "./Domain.js"
 
 const Timestamp = Schema.DateFromSelf
@@ -110,7 +110,9 @@ export const ActiveStep = Schema.Struct({
   /** Queued, and its creation started as the step ahead finished. */
   createStarted: Schema.Boolean,
   /** Queued, and its creation still waits (for the step ahead, or held). */
-  createWaiting: Schema.Boolean
+  createWaiting: Schema.Boolean,
+  /** Queued, creating or decommissioning: its old VM's decommission, waiting (a swap) or under way; what a step queued behind it waits for. */
+  aheadExecutionId: Schema.NullOr(ExecutionRecordId)
 })
 export type ActiveStep = typeof ActiveStep.Type
 
@@ -251,7 +253,8 @@ export class RunRepo extends Effect.Service<RunRepo>()("fleet/RunRepo", {
                  coalesce(s.bake_until <= now(), false) as baked,
                  coalesce(sw.state not in ('waiting', 'cancelled'), false) as swap_started,
                  coalesce(cr.state not in ('waiting', 'cancelled'), false) as create_started,
-                 coalesce(cr.state = 'waiting', false) as create_waiting
+                 coalesce(cr.state = 'waiting', false) as create_waiting,
+                 dx.id as ahead_execution_id
           from steps s
           join vms ov on ov.id = s.old_vm_id
           left join vms nv on nv.id = s.new_vm_id
@@ -270,6 +273,12 @@ export class RunRepo extends Effect.Service<RunRepo>()("fleet/RunRepo", {
             where s.state = 'queued' and e.vm_id = s.new_vm_id and e.kind = 'create'
             order by e.created_at desc limit 1
           ) cr on true
+          left join lateral (
+            select e.id from executions e
+            where s.state in ('queued', 'creating', 'decommissioning') and e.vm_id = s.old_vm_id and e.kind = 'decommission'
+              and e.state in ('waiting', 'pending', 'submitting', 'running')
+            order by e.created_at desc limit 1
+          ) dx on true
           where s.run_id = ${runId} and s.state in ('queued', 'creating', 'checking', 'baking', 'decommissioning', 'rolling_back')
           order by s.index`
     })

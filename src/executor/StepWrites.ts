@@ -2,7 +2,7 @@ import { Effect, Option } from "effect"
 import type { CatalogData } from "../catalog/Catalog.js"
 import { InvalidInput } from "../common/Errors.js"
 import { uuidv7 } from "../common/Ids.js"
-import { RequestId, VmId, type VmState } from "../vms/Domain.js"
+import { type ExecutionRecordId, RequestId, VmId, type VmState } from "../vms/Domain.js"
 import { type ExecutionTarget, executionFor, newNames, retryWhenNameTaken } from "../vms/Writes.js"
 import type { Handoffs } from "../vms/Handoff.js"
 import type { NewExecution, NewRequest, VmChange, VmRepo, WaitingExecution } from "../vms/Repo.js"
@@ -34,7 +34,8 @@ export interface ExecutionIntent {
 /** The step a step is queued behind: its finishing (its old VM decommissioned) starts the queued one. */
 export interface StepAhead {
   readonly id: StepRow["id"]
-  readonly oldVmId: StepRow["oldVmId"]
+  /** Its old VM's decommission (its swap, or the executor's), under way or waiting: its success starts the queued step. */
+  readonly decommissionId: ExecutionRecordId
   readonly oldVmName: string
 }
 
@@ -88,7 +89,7 @@ export const makeStepWrites = (vmRepo: VmRepo, catalog: CatalogData) => {
    * VM's decommission: no readiness check, no bake), the decommission is written too, waiting for
    * the replacement: it starts in the statement that records the replacement ready, without
    * waiting for the executor. A step queued behind another has its creation waiting likewise, for
-   * the old VM of the step ahead to be decommissioned.
+   * the decommission of the step ahead to succeed. Also the swaps written, by step.
    */
   const writeReplacements = (
     run: RunRow,
@@ -97,8 +98,9 @@ export const makeStepWrites = (vmRepo: VmRepo, catalog: CatalogData) => {
     swapWhenReady: boolean
   ) =>
     Effect.gen(function* () {
-      if (items.length === 0) return []
       const changes: Array<StepChange> = []
+      const swaps = new Map<string, ExecutionRecordId>()
+      if (items.length === 0) return { changes, swaps }
       const behindOf = new Map(items.flatMap(({ behind, step }) => behind === undefined ? [] : [[step.id as string, behind] as const]))
       const valid: Array<PendingStep> = []
       for (const { step } of items) {
@@ -144,7 +146,7 @@ export const makeStepWrites = (vmRepo: VmRepo, catalog: CatalogData) => {
           const waitingCreate: ReadonlyArray<WaitingExecution> = behind === undefined ? [] : [{
             ...create,
             kind: "create",
-            afterVmId: behind.oldVmId,
+            afterExecutionId: behind.decommissionId,
             reason: `creating ${vm.name}: ${behind.oldVmName} was decommissioned`,
             runId: run.id
           }]
@@ -172,8 +174,10 @@ export const makeStepWrites = (vmRepo: VmRepo, catalog: CatalogData) => {
         Effect.flatMap(build, (batch) => Effect.map(vmRepo.insertRequests(batch, run.id, claim), (claimed) => ({ claimed, written: batch })))
       ).pipe(Effect.orDie)
       yield* handoffs.wrote(written.length, claimed)
-      for (const { step, vms } of written) {
+      for (const { step, vms, waiting } of written) {
         const vm = vms[0]!
+        const swap = (waiting ?? []).find((execution) => execution.kind === "decommission")
+        if (swap !== undefined) swaps.set(step.id, swap.id)
         const behind = behindOf.get(step.id)
         changes.push({
           id: step.id,
@@ -193,20 +197,20 @@ export const makeStepWrites = (vmRepo: VmRepo, catalog: CatalogData) => {
           Effect.annotateLogs({ vms: written.map(({ vms }) => vms[0]!.name).join(",") })
         )
       }
-      return changes
+      return { changes, swaps }
     })
 
-  /** Requests a replacement for each step, created at once (see writeReplacements). */
+  /** Requests a replacement for each step, created at once (see writeReplacements); the step changes, and the swaps written. */
   const requestReplacements = (run: RunRow, steps: ReadonlyArray<PendingStep>, handoffs: Handoffs, swapWhenReady: boolean) =>
     writeReplacements(run, steps.map((step) => ({ step })), handoffs, swapWhenReady)
 
   /**
-   * Queues each step behind a step under way: its replacement is written with its
-   * creation waiting for the old VM of the step ahead to be decommissioned, and its swap waiting
-   * for the replacement (see writeReplacements).
+   * Queues each step behind a step under way: its replacement is written with its creation
+   * waiting for the decommission of the step ahead to succeed, and its swap waiting for the
+   * replacement (see writeReplacements).
    */
   const queueReplacements = (run: RunRow, items: ReadonlyArray<{ readonly step: PendingStep; readonly behind: StepAhead }>, handoffs: Handoffs) =>
-    writeReplacements(run, items, handoffs, true)
+    Effect.map(writeReplacements(run, items, handoffs, true), ({ changes }) => changes)
 
   /**
    * Starts queued steps' creations now, when the step ahead finished without starting them (it
@@ -225,9 +229,9 @@ export const makeStepWrites = (vmRepo: VmRepo, catalog: CatalogData) => {
       }))
     })
 
-  /** Queues held steps again, each behind a step under way: its creation waits for that step's old VM to be decommissioned. */
+  /** Queues held steps again, each behind a step under way: its creation waits for that step's decommission to succeed. */
   const requeue = (items: ReadonlyArray<{ readonly step: StepRow; readonly behind: StepAhead }>) =>
-    Effect.map(vmRepo.attachWaitingCreates(items.map(({ behind, step }) => ({ vmId: step.newVmId!, afterVmId: behind.oldVmId }))), (attached) => {
+    Effect.map(vmRepo.attachWaitingCreates(items.map(({ behind, step }) => ({ vmId: step.newVmId!, afterExecutionId: behind.decommissionId }))), (attached) => {
       const attachedVms = new Set<string>(attached)
       return items.filter(({ step }) => attachedVms.has(step.newVmId!)).map(({ behind, step }): StepChange => ({
         id: step.id,

@@ -147,22 +147,28 @@ export interface NewExecution {
 }
 
 /**
- * An execution written ahead that starts in the statement recording that `afterVmId` moved:
- * - a decommission (a replacement's swap) once `afterVmId` is created ready: its VM, if ready
- *   then, moves to decommissioning with `reason` as the event (on behalf of `emailId`, for
- *   `runId`);
- * - a creation (a queued step's replacement) once `afterVmId` (the old VM of the step ahead) is
- *   decommissioned: its VM, if still pending, is created as any other.
+ * An execution written ahead that starts in the statement recording what it waits for:
+ * - a decommission (a replacement's swap), `afterVmId` created ready: its VM, if ready then,
+ *   moves to decommissioning with `reason` as the event (on behalf of `emailId`, for `runId`);
+ * - a creation (a queued step's replacement), `afterExecutionId` (the decommission of the step
+ *   ahead) succeeded: its VM, if still pending, is created as any other.
  * Either is then due at once, or claimed. Until then it is `waiting` and never due; cancelled, or
- * with its VM no longer in that state, it never starts; held (written or set without
- * `afterVmId`), only `startHeld` starts it.
+ * with its VM no longer in that state, it never starts. A creation held (written or set without
+ * `afterExecutionId`) is started only by `startWaitingCreates`.
  */
-export interface WaitingExecution extends NewExecution {
-  readonly kind: "decommission" | "create"
-  readonly afterVmId: VmId | null
+export type WaitingExecution = NewExecution & {
   readonly reason: string
   readonly runId: string
-}
+} & (
+  | { readonly kind: "decommission"; readonly afterVmId: VmId }
+  | { readonly kind: "create"; readonly afterExecutionId: ExecutionRecordId | null }
+)
+
+/** What a waiting execution waits for, as the columns that say it. */
+const waitingColumns = (execution: WaitingExecution) => ({
+  after_vm_id: execution.kind === "decommission" ? execution.afterVmId : null,
+  after_execution_id: execution.kind === "create" ? execution.afterExecutionId : null
+})
 
 export interface VmFilter {
   readonly application?: string | undefined
@@ -334,7 +340,7 @@ export class VmRepo extends Effect.Service<VmRepo>()("fleet/VmRepo", {
       })))
       const waiting = batch.flatMap(({ waiting }) => (waiting ?? []).map((execution) => ({
         ...executionColumns(execution),
-        after_vm_id: execution.afterVmId,
+        ...waitingColumns(execution),
         reason: execution.reason,
         run_id: execution.runId
       })))
@@ -383,10 +389,10 @@ export class VmRepo extends Effect.Service<VmRepo>()("fleet/VmRepo", {
             id uuid, vm_id uuid, kind text, proc text, args jsonb, email_id text, claimed_by uuid)
           returning id
         ), waiting_executions as (
-          insert into executions (id, vm_id, kind, proc, args, email_id, state, due_at, after_vm_id, reason, run_id)
-          select id, vm_id, kind, proc, args, email_id, 'waiting', null, after_vm_id, reason, run_id
+          insert into executions (id, vm_id, kind, proc, args, email_id, state, due_at, after_vm_id, after_execution_id, reason, run_id)
+          select id, vm_id, kind, proc, args, email_id, 'waiting', null, after_vm_id, after_execution_id, reason, run_id
           from jsonb_to_recordset(${JSON.stringify(waiting)}::jsonb) as t(
-            id uuid, vm_id uuid, kind text, proc text, args jsonb, email_id text, after_vm_id uuid, reason text, run_id uuid)
+            id uuid, vm_id uuid, kind text, proc text, args jsonb, email_id text, after_vm_id uuid, after_execution_id uuid, reason text, run_id uuid)
           returning id
         )
         insert into events (actor, kind, application, request_id, vm_id, execution_id, from_state, to_state, reason, run_id)
@@ -559,7 +565,7 @@ export class VmRepo extends Effect.Service<VmRepo>()("fleet/VmRepo", {
               -- The ids again, as an array: the planner takes the recordset for a hundred rows and
               -- would scan every execution to join it; the array leads it to the primary key.
               where x.id = any(${outcomes.map(({ execution }) => execution.id)}::uuid[]) and x.id = i.id and x.claimed_by = i.token
-              returning x.id, x.vm_id, x.deadline_at, i.kind, i.vm_state, i.reason
+              returning x.id, x.vm_id, x.deadline_at, i.kind, i.state, i.vm_state, i.reason
             ), before as (
               select v.id, v.state, v.request_id, v.application, e.id as execution_id, e.kind, e.vm_state, e.reason
               from vms v join e on v.id = e.vm_id
@@ -578,15 +584,15 @@ export class VmRepo extends Effect.Service<VmRepo>()("fleet/VmRepo", {
               select 'fleet', 'vm.state', application, request_id, id, execution_id, from_state, vm_state, reason
               from moved
             ), waiting as (
-              -- Executions waiting for a VM that moved just now, locked first: one cancelled or
-              -- held meanwhile is seen so here, and cannot be cancelled once this starts it. A swap
+              -- Executions waiting for what happened just now, locked first: one cancelled or held
+              -- meanwhile is seen so here, and cannot be cancelled once this starts it. A swap
               -- waits for its replacement to be created ready; a queued step's creation for the
-              -- old VM of the step ahead of it to be decommissioned.
+              -- decommission of the step ahead of it to succeed.
               select w.id, w.vm_id, w.kind, w.proc, w.email_id, w.reason, w.run_id
-              from executions w join moved m on w.after_vm_id = m.id
+              from executions w
               where w.state = 'waiting'
-                and ((w.kind = 'decommission' and m.kind = 'create' and m.vm_state = 'ready')
-                  or (w.kind = 'create' and m.kind = 'decommission' and m.vm_state = 'decommissioned'))
+                and ((w.kind = 'decommission' and w.after_vm_id in (select id from moved where kind = 'create' and vm_state = 'ready'))
+                  or (w.kind = 'create' and w.after_execution_id in (select id from e where kind = 'decommission' and state = 'succeeded')))
               for update of w
             ), ranked as (
               -- The first as many as the claim has slots for are claimed; the others are due at once.
@@ -763,23 +769,23 @@ export class VmRepo extends Effect.Service<VmRepo>()("fleet/VmRepo", {
         vmIds.length === 0
           ? Effect.succeed<ReadonlyArray<VmId>>([])
           : sql<{ vmId: VmId }>`
-              update executions set after_vm_id = null, updated_at = now()
+              update executions set after_execution_id = null, updated_at = now()
               where vm_id = any(${vmIds}::uuid[]) and kind = 'create' and state = 'waiting' returning vm_id`.pipe(
             Effect.map((rows) => rows.map((row) => row.vmId)),
             Effect.orDie
           ),
       /**
-       * Makes held creations wait again, each for its VM's `afterVmId` to be decommissioned (a
-       * held queued step queued anew). The VMs whose creation waits so now.
+       * Makes held creations wait again, each for `afterExecutionId` to succeed (a held queued
+       * step queued anew). The VMs whose creation waits so now.
        */
-      attachWaitingCreates: (items: ReadonlyArray<{ readonly vmId: VmId; readonly afterVmId: VmId }>) =>
+      attachWaitingCreates: (items: ReadonlyArray<{ readonly vmId: VmId; readonly afterExecutionId: ExecutionRecordId }>) =>
         items.length === 0
           ? Effect.succeed<ReadonlyArray<VmId>>([])
           : sql<{ vmId: VmId }>`
-              update executions x set after_vm_id = i.after_vm_id, updated_at = now()
-              from jsonb_to_recordset(${JSON.stringify(items.map((item) => ({ vm_id: item.vmId, after_vm_id: item.afterVmId })))}::jsonb)
-                as i(vm_id uuid, after_vm_id uuid)
-              where x.vm_id = i.vm_id and x.kind = 'create' and x.state = 'waiting' and x.after_vm_id is null
+              update executions x set after_execution_id = i.after_execution_id, updated_at = now()
+              from jsonb_to_recordset(${JSON.stringify(items.map((item) => ({ vm_id: item.vmId, after_execution_id: item.afterExecutionId })))}::jsonb)
+                as i(vm_id uuid, after_execution_id uuid)
+              where x.vm_id = i.vm_id and x.kind = 'create' and x.state = 'waiting' and x.after_execution_id is null
               returning x.vm_id`.pipe(
             Effect.map((rows) => rows.map((row) => row.vmId)),
             Effect.orDie

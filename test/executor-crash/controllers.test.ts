@@ -88,7 +88,7 @@ describe("several controllers", () => {
       expect(swaps).toEqual([{ state: "succeeded", count: fleetCount * perFleet }])
       // Steps were queued behind others of their fleet, and their creations started as those finished.
       const queued = yield* sql<{ state: string; count: number }>`
-        select state, count(*)::int as count from executions where after_vm_id is not null and kind = 'create' group by state`.pipe(Effect.orDie)
+        select state, count(*)::int as count from executions where after_execution_id is not null and kind = 'create' group by state`.pipe(Effect.orDie)
       expect(queued.map((row) => row.state)).toEqual(["succeeded"])
       expect(queued[0]!.count).toBeGreaterThan(0)
 

@@ -135,7 +135,7 @@ describe("a run under SIGKILL", () => {
         // Without the readiness proc, steps were queued behind others (maxInFlight binds before the
         // fleets do) and their creations started as those finished, through the kills.
         const queuedCreates = yield* sql<{ count: number }>`
-          select count(*)::int as count from executions where kind = 'create' and after_vm_id is not null and state = 'succeeded'`.pipe(Effect.orDie)
+          select count(*)::int as count from executions where kind = 'create' and after_execution_id is not null and state = 'succeeded'`.pipe(Effect.orDie)
         if (readiness) expect(queuedCreates[0]!.count).toBe(0)
         else expect(queuedCreates[0]!.count).toBeGreaterThan(0)
 

@@ -191,7 +191,7 @@ describe("runs", () => {
       const started = yield* fleet.client.runs.startRun({ path: { id: saved.id }, payload: {} })
       const sql = yield* fleet.use(SqlClient.SqlClient)
       const queuedStep = fleet.use(sql<{ id: string; afterStepId: string | null; newVmName: string; createState: string; createAfter: string | null }>`
-        select s.id, s.after_step_id, s.new_vm_name, e.state as create_state, e.after_vm_id as create_after
+        select s.id, s.after_step_id, s.new_vm_name, e.state as create_state, e.after_execution_id as create_after
         from steps s join executions e on e.vm_id = s.new_vm_id and e.kind = 'create'
         where s.run_id = ${started.id} and s.state = 'queued'`)
 

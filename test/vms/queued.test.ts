@@ -43,7 +43,7 @@ const queuedBehind = (suffix: string) =>
     const create: WaitingExecution = {
       ...fresh.executions[0]!,
       kind: "create",
-      afterVmId: aheadVm.id,
+      afterExecutionId: claimed[0]!.id,
       reason: `creating ${newVm.name}: ${aheadVm.name} was decommissioned`,
       runId: randomUUID()
     }
@@ -72,7 +72,7 @@ const queuedBehind = (suffix: string) =>
         update: { state, dueInMs: null, deadlineInMs: null, polls: 1, reason: `decommission ${state}` },
         vmState: vmStateFor("decommission", state)
       }], claim)
-    return { aheadVm, newVm, create, swap, decommissioned }
+    return { aheadVm, aheadDecommission: claimed[0]!, newVm, create, swap, decommissioned }
   })
 
 describe("a queued step's creation, written waiting behind the step ahead", () => {
@@ -146,6 +146,22 @@ describe("a queued step's creation, written waiting behind the step ahead", () =
         expect((yield* failedAhead.decommissioned("failed", claim())).waitingStarted).toBe(0)
         expect(yield* stateOf("vms", failedAhead.aheadVm.id)).toBe("ready")
         expect(yield* stateOf("executions", failedAhead.create.id)).toBe("waiting")
+        // Another decommission of that VM (an operator's) does not start it either: only the one it waits for does.
+        const token = randomUUID()
+        const other = { ...failedAhead.aheadDecommission, id: ExecutionRecordId.make(uuidv7()) }
+        const { claimed: [otherClaimed] } = yield* repo.startExecutions(
+          [{ execution: other, change: { vmId: failedAhead.aheadVm.id, from: ["ready"], to: "decommissioning", reason: "an operator's", actor: "bob@example.com" } }],
+          { token, leaseMs, slots: 1 }
+        )
+        const byOperator = yield* repo.recordOutcomes([{
+          execution: otherClaimed!,
+          token,
+          update: { state: "succeeded", dueInMs: null, deadlineInMs: null, polls: 1, reason: "decommission succeeded" },
+          vmState: "decommissioned"
+        }])
+        expect(byOperator.waitingStarted).toBe(0)
+        expect(yield* stateOf("vms", failedAhead.aheadVm.id)).toBe("decommissioned")
+        expect(yield* stateOf("executions", failedAhead.create.id)).toBe("waiting")
         expect(yield* repo.claimDue(randomUUID(), 10, leaseMs)).toEqual([])
 
         // Told to start: the held one and the one whose step ahead failed; the cancelled one stays so.
@@ -158,9 +174,9 @@ describe("a queued step's creation, written waiting behind the step ahead", () =
         const requeued = yield* queuedBehind("ffffff")
         const behindOther = yield* queuedBehind("gggggg")
         expect(yield* repo.holdWaitingCreates([requeued.newVm.id])).toEqual([requeued.newVm.id])
-        expect(yield* repo.attachWaitingCreates([{ vmId: requeued.newVm.id, afterVmId: behindOther.aheadVm.id }])).toEqual([requeued.newVm.id])
+        expect(yield* repo.attachWaitingCreates([{ vmId: requeued.newVm.id, afterExecutionId: behindOther.aheadDecommission.id }])).toEqual([requeued.newVm.id])
         // Only a held one: one still waiting for its own step ahead is left alone.
-        expect(yield* repo.attachWaitingCreates([{ vmId: behindOther.newVm.id, afterVmId: requeued.aheadVm.id }])).toEqual([])
+        expect(yield* repo.attachWaitingCreates([{ vmId: behindOther.newVm.id, afterExecutionId: requeued.aheadDecommission.id }])).toEqual([])
         expect((yield* requeued.decommissioned("succeeded")).waitingStarted).toBe(0)
         expect((yield* behindOther.decommissioned("succeeded")).waitingStarted).toBe(2)
         expect(yield* stateOf("executions", requeued.create.id)).toBe("pending")
