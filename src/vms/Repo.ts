@@ -593,6 +593,8 @@ export class VmRepo extends Effect.Service<VmRepo>()("fleet/VmRepo", {
               where w.state = 'waiting'
                 and ((w.kind = 'decommission' and w.after_vm_id in (select id from moved where kind = 'create' and vm_state = 'ready'))
                   or (w.kind = 'create' and w.after_execution_id in (select id from e where kind = 'decommission' and state = 'succeeded')))
+              -- In id order, as holdWaitingCreates locks them: two statements never wait for each other.
+              order by w.id
               for update of w
             ), ranked as (
               -- The first as many as the claim has slots for are claimed; the others are due at once.
@@ -770,7 +772,11 @@ export class VmRepo extends Effect.Service<VmRepo>()("fleet/VmRepo", {
           ? Effect.succeed<ReadonlyArray<VmId>>([])
           : sql<{ vmId: VmId }>`
               update executions set after_execution_id = null, updated_at = now()
-              where vm_id = any(${vmIds}::uuid[]) and kind = 'create' and state = 'waiting' returning vm_id`.pipe(
+              where id in (
+                -- Locked in id order, as recordOutcomes locks waiting executions.
+                select id from executions where vm_id = any(${vmIds}::uuid[]) and kind = 'create' and state = 'waiting' order by id for update
+              ) and state = 'waiting'
+              returning vm_id`.pipe(
             Effect.map((rows) => rows.map((row) => row.vmId)),
             Effect.orDie
           ),
