@@ -231,8 +231,10 @@ const program = Effect.gen(function* () {
     polls: number
   }>`
     select s.index, e.kind, v.name as vm_name, e.polls,
-           -- A swap written ahead (waiting for the replacement) counts from when it started.
-           extract(epoch from coalesce(started.at, e.created_at)) * 1000 as created_ms,
+           -- An execution written ahead (a swap, a queued step's create) counts from when it started.
+           extract(epoch from coalesce(case when e.after_vm_id is not null or e.after_execution_id is not null or s.after_step_id is not null
+                                            or exists (select 1 from events q where q.vm_id = e.vm_id and q.kind = 'step.state' and q.to_state = 'queued')
+                                            then started.at end, e.created_at)) * 1000 as created_ms,
            extract(epoch from e.finished_at) * 1000 as finished_ms,
            extract(epoch from s.finished_at) * 1000 as step_finished_ms
     from steps s
@@ -240,7 +242,7 @@ const program = Effect.gen(function* () {
     join vms v on v.id = e.vm_id
     -- Events have no index by execution: one pass over them, not one per execution.
     left join (select execution_id, min(at) as at from events where execution_id is not null group by execution_id) started
-      on e.after_vm_id is not null and started.execution_id = e.id
+      on started.execution_id = e.id
     where s.run_id = ${run.id}
     order by s.index, created_ms`.pipe(Effect.orDie)
   const phases = new Map<string, Array<number>>()
