@@ -7,7 +7,7 @@ import { VmSettled } from "../vms/Wakeup.js"
 import type { ExecutionTarget } from "../vms/Writes.js"
 import { activeStepStates, executingStepStates, type RunId, type RunState, type StepState } from "./Domain.js"
 import { type ActiveStep, type PendingStep, RunRepo, type RunRow, type StepChange, type StepRow } from "./Repo.js"
-import { advanceStep, decide, grantRollbacks, progress, type SchedulingStep, swapReason } from "./Scheduling.js"
+import { advanceStep, decide, grantRollbacks, progress, queueBehind, type SchedulingStep, swapReason } from "./Scheduling.js"
 import { type ExecutionIntent, holdQueued, makeStepWrites, oldVmOf } from "./StepWrites.js"
 
 export const ExecutorConfig = Config.all({
@@ -332,13 +332,11 @@ export class Executor extends Effect.Service<Executor>()("fleet/Executor", {
                 ...started.map((step) => ({ ...step, decommissionId: step.aheadExecutionId })),
                 ...starting.map((step) => ({ ...step, oldVmState: "ready" as const, decommissionId: requested.swaps.get(step.id) ?? null }))
               ].map((step) => ({ ...step, state: stateAfterTick.get(step.id) ?? step.state }))
-              const ahead = stepsNow
-                .flatMap(({ decommissionId, ...step }) =>
-                  stepStatesAhead.includes(step.state) && !taken.has(step.id) && step.oldVmState !== "decommissioned" && decommissionId !== null
-                    ? [{ ...step, decommissionId }]
-                    : []
-                )
-                .sort((a, b) => a.index - b.index)
+              const ahead = stepsNow.flatMap(({ decommissionId, ...step }) =>
+                stepStatesAhead.includes(step.state) && !taken.has(step.id) && step.oldVmState !== "decommissioned" && decommissionId !== null
+                  ? [{ ...step, decommissionId }]
+                  : []
+              )
               if (ahead.length > 0) {
                 const startedNow = new Set(starting.map((step) => step.id as string))
                 const releasedIds = new Set(released.map((step) => step.id as string))
@@ -346,20 +344,16 @@ export class Executor extends Effect.Service<Executor>()("fleet/Executor", {
                 const heldIds = new Set(held.map((step) => step.id as string))
                 const pendingNow = (yield* runs.pendingSteps(run.id, currentWave, ahead.length * 2 + 20 + starting.length))
                   .filter((step) => !startedNow.has(step.id))
-                const candidates: ReadonlyArray<StepRow> = [...held, ...pendingNow]
-                const schedulingNow = stepsNow.filter((step) => !heldIds.has(step.id)).map((step) => ({ ...step, baked: false }))
-                const executingNow = schedulingNow.filter((step) => executingStepStates.includes(step.state)).length
-                const queueing = decide(
+                const pairs = queueBehind(
                   {
-                    started: schedulingNow,
-                    pending: candidates.map((step) => ({ ...step, baked: false })),
+                    started: stepsNow.filter((step) => !heldIds.has(step.id)).map((step) => ({ ...step, baked: false })),
+                    candidates: [...held, ...pendingNow].map((step) => ({ ...step, baked: false })),
                     inProgress: new Set([...tally.fleetsInProgress, ...starting.map((step) => step.fleet)])
                   },
-                  { maxInFlight: executingNow + ahead.length, maxFleetsInParallel: run.maxFleetsInParallel },
-                  true
-                ).start
+                  ahead,
+                  run.maxFleetsInParallel
+                )
                 const pendingNowById = new Map(pendingNow.map((step) => [step.id as string, step]))
-                const pairs = queueing.map((id, position) => ({ id, behind: ahead[position]! }))
                 changes.push(...yield* writes.requeue(pairs.flatMap(({ behind, id }) => heldIds.has(id) ? [{ step: strandedById.get(id)!, behind }] : [])))
                 changes.push(...yield* writes.queueReplacements(
                   run,

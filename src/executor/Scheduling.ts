@@ -177,6 +177,31 @@ export const decide = (
   return { decommission, start }
 }
 
+/**
+ * Which candidates (held and pending steps) are queued now, and behind which step under way: as
+ * many as there are steps in `ahead`, the first the fleet limits allow in step order (a queued
+ * step counts in its fleet from now, and against maxInFlight only as the step ahead of it ends),
+ * each behind the next step of `ahead` in step order.
+ */
+export const queueBehind = <A extends { readonly index: number }>(
+  input: {
+    readonly started: ReadonlyArray<SchedulingStep>
+    readonly candidates: ReadonlyArray<SchedulingStep>
+    readonly inProgress: ReadonlySet<string>
+  },
+  ahead: ReadonlyArray<A>,
+  maxFleetsInParallel: number
+): ReadonlyArray<{ readonly id: string; readonly behind: A }> => {
+  const executing = input.started.filter((step) => isExecuting(step.state)).length
+  const { start } = decide(
+    { started: input.started, pending: input.candidates, inProgress: input.inProgress },
+    { maxInFlight: executing + ahead.length, maxFleetsInParallel },
+    true
+  )
+  const inOrder = [...ahead].sort((a, b) => a.index - b.index)
+  return start.map((id, position) => ({ id, behind: inOrder[position]! }))
+}
+
 /** A replacement an aborting run removes again, and the step it belongs to. */
 export interface RollbackCandidate {
   readonly id: string

@@ -2,7 +2,7 @@ import { describe, expect, it } from "@effect/vitest"
 import fc from "fast-check"
 import { activeStepStates, executingStepStates, type StepState } from "../../src/executor/Domain.js"
 import { tallySteps } from "../../src/executor/Repo.js"
-import { advanceStep, decide, progress, type SchedulingStep, type StartedStep } from "../../src/executor/Scheduling.js"
+import { advanceStep, decide, queueBehind, progress, type SchedulingStep, type StartedStep } from "../../src/executor/Scheduling.js"
 
 const startedStates: ReadonlyArray<StepState> = ["creating", "checking", "baking", "decommissioning", "rolling_back"]
 
@@ -124,6 +124,31 @@ describe("the executor's decisions", () => {
       decommission: [],
       start: ["d"]
     })
+  })
+
+  it("queues behind each step under way the next candidate the fleet limits allow, in step order", () => {
+    const started: Array<SchedulingStep> = [
+      { id: "a", index: 0, fleet: "f", fleetConcurrency: 2, state: "creating", baked: false },
+      { id: "b", index: 1, fleet: "f", fleetConcurrency: 2, state: "decommissioning", baked: false },
+      { id: "c", index: 2, fleet: "g", fleetConcurrency: 1, state: "creating", baked: false }
+    ]
+    const candidates: Array<SchedulingStep> = [
+      // Fleet f is full (2 of 2) and g too (1 of 1): only fleet h, new, may queue, and only one fleet more.
+      { id: "d", index: 3, fleet: "f", fleetConcurrency: 2, state: "pending", baked: false },
+      { id: "e", index: 4, fleet: "g", fleetConcurrency: 1, state: "pending", baked: false },
+      { id: "h1", index: 5, fleet: "h", fleetConcurrency: 2, state: "pending", baked: false },
+      { id: "h2", index: 6, fleet: "h", fleetConcurrency: 2, state: "pending", baked: false },
+      { id: "k", index: 7, fleet: "k", fleetConcurrency: 2, state: "pending", baked: false }
+    ]
+    const ahead = [{ id: "c", index: 2 }, { id: "a", index: 0 }, { id: "b", index: 1 }]
+    expect(queueBehind({ started, candidates, inProgress: new Set(["f", "g"]) }, ahead, 3)).toEqual([
+      { id: "h1", behind: { id: "a", index: 0 } },
+      { id: "h2", behind: { id: "b", index: 1 } }
+    ])
+    // No more than there are steps ahead.
+    expect(queueBehind({ started, candidates, inProgress: new Set(["f", "g"]) }, ahead.slice(0, 1), 3)).toEqual([
+      { id: "h1", behind: { id: "c", index: 2 } }
+    ])
   })
 
   it("ends waves and runs, and stops at the failure budget", () => {
