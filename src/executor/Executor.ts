@@ -348,7 +348,8 @@ export class Executor extends Effect.Service<Executor>()("fleet/Executor", {
                   {
                     started: stepsNow.filter((step) => !heldIds.has(step.id)).map((step) => ({ ...step, baked: false })),
                     candidates: [...held, ...pendingNow].map((step) => ({ ...step, baked: false })),
-                    inProgress: new Set([...tally.fleetsInProgress, ...starting.map((step) => step.fleet)])
+                    inProgress: new Set([...tally.fleetsInProgress, ...starting.map((step) => step.fleet)]),
+                    waitingDecommissions: schedulingStarted.filter((step) => step.state === "baking" && step.baked).length - decision.decommission.length
                   },
                   ahead,
                   run.maxFleetsInParallel

@@ -181,13 +181,16 @@ export const decide = (
  * Which candidates (held and pending steps) are queued now, and behind which step under way: as
  * many as there are steps in `ahead`, the first the fleet limits allow in step order (a queued
  * step counts in its fleet from now, and against maxInFlight only as the step ahead of it ends),
- * each behind the next step of `ahead` in step order.
+ * each behind the next step of `ahead` in step order. Baked steps still waiting for a slot for
+ * their decommission (`waitingDecommissions`) go first: as many steps ahead get nothing queued
+ * behind them, so that their slots come free for those decommissions.
  */
 export const queueBehind = <A extends { readonly index: number }>(
   input: {
     readonly started: ReadonlyArray<SchedulingStep>
     readonly candidates: ReadonlyArray<SchedulingStep>
     readonly inProgress: ReadonlySet<string>
+    readonly waitingDecommissions: number
   },
   ahead: ReadonlyArray<A>,
   maxFleetsInParallel: number
@@ -195,7 +198,7 @@ export const queueBehind = <A extends { readonly index: number }>(
   const executing = input.started.filter((step) => isExecuting(step.state)).length
   const { start } = decide(
     { started: input.started, pending: input.candidates, inProgress: input.inProgress },
-    { maxInFlight: executing + ahead.length, maxFleetsInParallel },
+    { maxInFlight: executing + Math.max(0, ahead.length - input.waitingDecommissions), maxFleetsInParallel },
     true
   )
   const inOrder = [...ahead].sort((a, b) => a.index - b.index)

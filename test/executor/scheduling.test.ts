@@ -141,14 +141,16 @@ describe("the executor's decisions", () => {
       { id: "k", index: 7, fleet: "k", fleetConcurrency: 2, state: "pending", baked: false }
     ]
     const ahead = [{ id: "c", index: 2 }, { id: "a", index: 0 }, { id: "b", index: 1 }]
-    expect(queueBehind({ started, candidates, inProgress: new Set(["f", "g"]) }, ahead, 3)).toEqual([
+    const input = { started, candidates, inProgress: new Set(["f", "g"]), waitingDecommissions: 0 }
+    expect(queueBehind(input, ahead, 3)).toEqual([
       { id: "h1", behind: { id: "a", index: 0 } },
       { id: "h2", behind: { id: "b", index: 1 } }
     ])
     // No more than there are steps ahead.
-    expect(queueBehind({ started, candidates, inProgress: new Set(["f", "g"]) }, ahead.slice(0, 1), 3)).toEqual([
-      { id: "h1", behind: { id: "c", index: 2 } }
-    ])
+    expect(queueBehind(input, ahead.slice(0, 1), 3)).toEqual([{ id: "h1", behind: { id: "c", index: 2 } }])
+    // Baked steps waiting for slots to decommission their old VMs: as many steps ahead are left without, to free theirs.
+    expect(queueBehind({ ...input, waitingDecommissions: 2 }, ahead, 3)).toEqual([{ id: "h1", behind: { id: "a", index: 0 } }])
+    expect(queueBehind({ ...input, waitingDecommissions: 5 }, ahead, 3)).toEqual([])
   })
 
   it("ends waves and runs, and stops at the failure budget", () => {
