@@ -16,7 +16,7 @@ import {
   RunView,
   StepFailure,
   StepPage,
-  type StepState,
+  StepState,
   StepView
 } from "./Domain.js"
 import { RunsChanged } from "./Executor.js"
@@ -32,10 +32,6 @@ export interface StartOptions {
   readonly fireAt?: Date
   readonly windowEndsAt?: Date
 }
-
-const allStepStates: ReadonlyArray<StepState> = [
-  "pending", "queued", "creating", "checking", "baking", "decommissioning", "done", "failed", "cancelled", "rolling_back", "rolled_back"
-]
 
 const toStepView = (step: StepRow): StepView =>
   new StepView({
@@ -138,7 +134,7 @@ export class Runs extends Effect.Service<Runs>()("fleet/Runs", {
 
     const view = (run: RunRow) =>
       Effect.gen(function* () {
-        const counts = Object.fromEntries(allStepStates.map((state) => [state, 0])) as Record<StepState, number>
+        const counts = Object.fromEntries(StepState.literals.map((state) => [state, 0])) as Record<StepState, number>
         for (const entry of yield* repo.stepCounts(run.id)) counts[entry.state as StepState] = entry.count
         const total = Object.values(counts).reduce((sum, count) => sum + count, 0)
         const finished = finishedStepStates.reduce((sum, state) => sum + counts[state], 0)

@@ -81,8 +81,8 @@ export class Reconciler extends Effect.Service<Reconciler>()("fleet/Reconciler",
           const dueInMs = outcome.update.dueInMs
           return dueInMs === null ? outcome : { ...outcome, update: { ...outcome.update, dueInMs: Math.max(0, dueInMs - (writingAt - decidedAt)) } }
         })
-        // A VM created ready may start the swap waiting for it, and a VM decommissioned the creation
-        // queued behind it: they come to this reconciler claimed.
+        // A creation that succeeded may start the swap waiting for its VM, and a decommission that
+        // succeeded the creation queued behind it: they come to this reconciler claimed.
         const mayStartWaiting = adjusted.filter(({ execution, update }) => execution.kind !== "check" && update.state === "succeeded").length
         return handoff.writing((handoffs) =>
           Effect.gen(function* () {

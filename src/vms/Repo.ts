@@ -211,7 +211,7 @@ export interface Outcome {
 
 /**
  * What recording outcomes did: to each execution whose claim held (by id), its deadline as now
- * written; how many waiting executions the VMs that moved started (see WaitingExecution); and
+ * written; how many waiting executions what was recorded started (see WaitingExecution); and
  * those of them it started claimed (see WriteClaim), the others being due at once.
  */
 export interface Recorded {

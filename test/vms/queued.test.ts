@@ -5,11 +5,21 @@ import { randomUUID } from "node:crypto"
 import { uuidv7 } from "../../src/common/Ids.js"
 import { ExecutionRecordId } from "../../src/vms/Domain.js"
 import type { WriteClaim } from "../../src/vms/Handoff.js"
-import { VmRepo, type WaitingExecution } from "../../src/vms/Repo.js"
+import { type ClaimedExecution, VmRepo, type WaitingExecution } from "../../src/vms/Repo.js"
 import { vmStateFor } from "../../src/vms/StateMachine.js"
 import { onFreshDatabase, oneVmRequest, stateOf } from "./support.js"
 
 const leaseMs = 60_000
+
+/** Records a decommission's end, as the reconciler holding it under `token` does, with `claim` for what it starts. */
+const recordDecommission = (execution: ClaimedExecution, token: string, state: "succeeded" | "failed", claim?: WriteClaim) =>
+  Effect.flatMap(VmRepo, (repo) =>
+    repo.recordOutcomes([{
+      execution,
+      token,
+      update: { state, dueInMs: null, deadlineInMs: null, polls: 1, reason: `decommission ${state}` },
+      vmState: vmStateFor("decommission", state)
+    }], claim))
 
 /**
  * The old VM of a step under way (its decommission claimed under `token`, as a controller
@@ -64,14 +74,7 @@ const queuedBehind = (suffix: string) =>
       runId: create.runId
     }
     yield* repo.insertRequests([{ ...fresh, executions: [], waiting: [create, swap] }])
-    /** Records the decommission's end, as the reconciler does, with `claim` for what it starts. */
-    const decommissioned = (state: "succeeded" | "failed", claim?: WriteClaim) =>
-      repo.recordOutcomes([{
-        execution: claimed[0]!,
-        token,
-        update: { state, dueInMs: null, deadlineInMs: null, polls: 1, reason: `decommission ${state}` },
-        vmState: vmStateFor("decommission", state)
-      }], claim)
+    const decommissioned = (state: "succeeded" | "failed", claim?: WriteClaim) => recordDecommission(claimed[0]!, token, state, claim)
     return { aheadVm, aheadDecommission: claimed[0]!, newVm, create, swap, decommissioned }
   })
 
@@ -153,12 +156,7 @@ describe("a queued step's creation, written waiting behind the step ahead", () =
           [{ execution: other, change: { vmId: failedAhead.aheadVm.id, from: ["ready"], to: "decommissioning", reason: "an operator's", actor: "bob@example.com" } }],
           { token, leaseMs, slots: 1 }
         )
-        const byOperator = yield* repo.recordOutcomes([{
-          execution: otherClaimed!,
-          token,
-          update: { state: "succeeded", dueInMs: null, deadlineInMs: null, polls: 1, reason: "decommission succeeded" },
-          vmState: "decommissioned"
-        }])
+        const byOperator = yield* recordDecommission(otherClaimed!, token, "succeeded")
         expect(byOperator.waitingStarted).toBe(0)
         expect(yield* stateOf("vms", failedAhead.aheadVm.id)).toBe("decommissioned")
         expect(yield* stateOf("executions", failedAhead.create.id)).toBe("waiting")
