@@ -286,6 +286,8 @@ const program = Effect.gen(function* () {
   const cpu = cpuAtEnd - cpuAtStart
   const stepSlots = [...slotOf.values()].map(({ from, to }) => to - from)
   const slotSeconds = stepSlots.reduce((a, b) => a + b, 0) / 1000
+  const firstStart = Math.min(...[...slotOf.values()].map(({ from }) => from))
+  const lastEnd = Math.max(...[...slotOf.values()].map(({ to }) => to))
   const ownSeconds = (own.user + own.system) / 1e6
   const oursSeconds = cpu + postgresSeconds + ownSeconds
   const cores = availableParallelism()
@@ -314,6 +316,8 @@ const program = Effect.gen(function* () {
     `  slot use: steps held a maxInFlight slot ${fixed(slotSeconds, 1)} s in all, ${fixed((100 * slotSeconds) / (maxInFlight * makespan), 1)}% ` +
       `of ${maxInFlight} slots × the makespan; a step's slot time p50 ${fixed(percentile(stepSlots, 50), 0)} ms, p95 ${fixed(percentile(stepSlots, 95), 0)} ms ` +
       `(ideal ${fixed(perStep * 1000, 0)} ms)`,
+    `  the run's edges: run created → first create started ${fixed(firstStart - finished.createdAt.getTime(), 0)} ms; ` +
+      `last execution recorded → run finished ${fixed(finished.finishedAt!.getTime() - lastEnd, 0)} ms`,
     "  where a step's time goes (mean, p50, p95, ms):"
   ]
   for (const [name, values] of phases) {

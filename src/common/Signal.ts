@@ -40,7 +40,7 @@ class LocalSignal implements Signal {
   readonly takePending = Effect.sync(() => this.takePendingNow())
 
   wait(timeout: Duration.DurationInput): Effect.Effect<void> {
-    return waitForAny([this], timeout)
+    return Effect.asVoid(waitForAny([this], timeout))
   }
 
   takePendingNow(): boolean {
@@ -59,11 +59,15 @@ class LocalSignal implements Signal {
 
 export const makeSignal: Effect.Effect<Signal> = Effect.sync(() => new LocalSignal())
 
-/** Returns when one of `signals` is kicked (taking that one kick), or after `timeout` at the latest. */
-export const waitForAny = (signals: ReadonlyArray<Signal>, timeout: Duration.DurationInput): Effect.Effect<void> =>
-  Effect.async<void>((resume) => {
-    if (signals.some((signal) => signal.takePendingNow())) {
-      resume(Effect.void)
+/**
+ * Returns when one of `signals` is kicked (taking that one kick), or after `timeout` at the latest:
+ * the signal kicked, or undefined when the time ran out.
+ */
+export const waitForAny = (signals: ReadonlyArray<Signal>, timeout: Duration.DurationInput): Effect.Effect<Signal | undefined> =>
+  Effect.async<Signal | undefined>((resume) => {
+    const pending = signals.find((signal) => signal.takePendingNow())
+    if (pending !== undefined) {
+      resume(Effect.succeed(pending))
       return
     }
     const callOffs: Array<() => void> = []
@@ -71,12 +75,12 @@ export const waitForAny = (signals: ReadonlyArray<Signal>, timeout: Duration.Dur
       clearTimeout(timer)
       for (const callOff of callOffs) callOff()
     }
-    const finish = () => {
+    const finish = (kicked: Signal | undefined) => {
       stop()
-      resume(Effect.void)
+      resume(Effect.succeed(kicked))
     }
     // Node fires a timer of 2^31 ms or more at once: a longer wait is capped (it ends early, harmlessly).
-    const timer = setTimeout(finish, Math.min(Duration.toMillis(Duration.decode(timeout)), 2 ** 31 - 1))
-    for (const signal of signals) callOffs.push(signal.onNextKick(finish))
+    const timer = setTimeout(() => finish(undefined), Math.min(Duration.toMillis(Duration.decode(timeout)), 2 ** 31 - 1))
+    for (const signal of signals) callOffs.push(signal.onNextKick(() => finish(signal)))
     return Effect.sync(stop)
   })

@@ -12,9 +12,9 @@ import { type ExecutionIntent, holdQueued, makeStepWrites, oldVmOf } from "./Ste
 
 export const ExecutorConfig = Config.all({
   /**
-   * How long the executor gathers settled VMs before it advances the runs again. Swaps and queued
-   * steps carry a run on between advances, so fewer, larger advances cost less CPU; a step that
-   * waits for the executor (a readiness check, a bake) waits up to this much longer.
+   * The least time from the end of one advance to the next for settled VMs: what settles
+   * meanwhile is gathered for the next. Swaps and queued steps carry a run on between advances, so fewer, larger advances
+   * cost less CPU; a step whose readiness check ended waits up to this much longer.
    */
   batchMs: Config.duration("FLEET_EXECUTOR_BATCH").pipe(
     Config.withDefault(Duration.millis(50)),
@@ -415,26 +415,33 @@ export class Executor extends Effect.Service<Executor>()("fleet/Executor", {
 
     /**
      * Until interrupted: advance the runs, then sleep until a VM settles, a run changes, a bake
-     * ends, or the interval passes, and gather for the batch time. What settled or changed while
-     * the runs were being advanced is taken up after the batch time, without a wait.
+     * ends, or the interval passes. VMs settle in bursts, so an advance for them comes at least
+     * the batch time after the last one ended (one advance takes up a burst, in one transaction);
+     * a run started or changed (an operator's word, one at a time) is taken up at once. What
+     * settled or changed while the runs were being advanced is taken up without a wait.
      */
     const run = Effect.gen(function* () {
       yield* Effect.logInfo("Executor started")
+      let advancedAt = Number.NEGATIVE_INFINITY
+      /** Waits out what is left of the batch time since the last advance ended, unless a run changes meanwhile. */
+      const gather = Effect.suspend(() => {
+        const left = advancedAt + settings.batchMs - Date.now()
+        return left > 0 ? Effect.asVoid(waitForAny([changed], Duration.millis(left))) : Effect.void
+      })
       while (true) {
         const again = yield* tick.pipe(Effect.catchAllCause((cause) => Effect.as(Effect.logError("executor tick failed", cause), false)))
+        advancedAt = Date.now()
         if (again) continue
         const settledMeanwhile = yield* settled.takePending
         const changedMeanwhile = yield* changed.takePending
         if (settledMeanwhile || changedMeanwhile) {
-          // Busy: the next advance, too, takes up what gathers meanwhile (at most one advance per batch).
-          if (settings.batchMs > 0) yield* Effect.sleep(Duration.millis(settings.batchMs))
+          if (!changedMeanwhile) yield* gather
           continue
         }
         const bake = yield* runs.nextBakeInMs.pipe(Effect.catchAllCause(() => Effect.succeed(Option.none<number>())))
         const wait = Option.match(bake, { onNone: () => settings.intervalMs, onSome: (ms) => Math.min(settings.intervalMs, Math.max(5, ms)) })
-        yield* waitForAny([settled, changed], Duration.millis(wait))
-        // VMs settle in bursts: a short pause lets one advance handle the burst, in one transaction.
-        if (settings.batchMs > 0) yield* Effect.sleep(Duration.millis(settings.batchMs))
+        const woken = yield* waitForAny([settled, changed], Duration.millis(wait))
+        if (woken === settled) yield* gather
       }
     })
 

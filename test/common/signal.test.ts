@@ -58,14 +58,14 @@ describe("signals", () => {
       yield* Deferred.await(second)
     }))
 
-  it.live("waitForAny returns at a kick of either signal, takes only that kick, and an interrupted wait is called off", () =>
+  it.live("waitForAny returns at a kick of either signal, says which, takes only that kick, and an interrupted wait is called off", () =>
     Effect.gen(function* () {
       const settled = yield* makeSignal
       const changed = yield* makeSignal
       const waiting = yield* Effect.fork(waitForAny([settled, changed], "10 seconds"))
       yield* Effect.yieldNow()
       yield* changed.kick
-      yield* Fiber.join(waiting)
+      expect(yield* Fiber.join(waiting)).toBe(changed)
       // The other signal's waiter went with the wait: its next kick is pending, not swallowed.
       yield* settled.kick
       expect(yield* settled.takePending).toBe(true)
@@ -76,5 +76,10 @@ describe("signals", () => {
       yield* Fiber.interrupt(interrupted)
       yield* settled.kick
       expect(yield* settled.takePending).toBe(true)
+
+      // A kick that came before the wait is taken at once; no kick at all is a timeout.
+      yield* settled.kick
+      expect(yield* waitForAny([changed, settled], "10 seconds")).toBe(settled)
+      expect(yield* waitForAny([settled, changed], "5 millis")).toBeUndefined()
     }))
 })

@@ -256,6 +256,21 @@ describe("runs", () => {
       expect(nothing.message).toContain("nothing to replace")
     }))
 
+  it.scopedLive("takes up a run started or cancelled at once, however long it gathers settled VMs", () =>
+    Effect.gen(function* () {
+      // Advances for settled VMs at least a minute apart; a look at the runs every minute at most.
+      const fleet = yield* startFleet({ settings: { FLEET_EXECUTOR_BATCH: "1 minute", FLEET_EXECUTOR_INTERVAL: "1 minute" } })
+      // These VMs settling has the executor gathering for a minute when the run starts.
+      yield* fleetOf(fleet, "payments-api", "production", "java", 3)
+      const saved = yield* savePlan(fleet, retirePlan("  maxSurge: 1\n  maxInFlight: 1"))
+      const prompt = { ...fast, timeout: "15 seconds" } as const
+      const started = yield* fleet.client.runs.startRun({ path: { id: saved.id }, payload: {} })
+      yield* waitUntil(fleet.client.runs.getRun({ path: { id: started.id } }), (run) => run.counts.pending < 3, `run ${started.id} to start`, prompt)
+      yield* fleet.client.runs.cancelRun({ path: { id: started.id } })
+      const cancelled = yield* waitUntil(fleet.client.runs.getRun({ path: { id: started.id } }), (run) => run.counts.pending === 0, `run ${started.id} to cancel its pending steps`, prompt)
+      expect(cancelled.counts.cancelled).toBeGreaterThan(0)
+    }))
+
   it.scopedLive("pauses when the failure budget is spent", () =>
     Effect.gen(function* () {
       const fleet = yield* startFleet({ simulator: { durationMs: { create: 100, destroy: 30, check: 10 } } })
