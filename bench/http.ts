@@ -18,8 +18,9 @@
  *
  * Knobs (environment): BENCH_DURATION (seconds per pass, 10), BENCH_CONNECTIONS (saturating pass,
  * 32; also the paced pass's most), BENCH_RATE (fixed-rate passes, 200), DATABASE_POOL_SIZE (both servers, 10), BENCH_LOG_LEVEL
- * (fleet's, Info: its default), BENCH_CPU_PROF=<dir> (a V8 CPU profile of fleet), BENCH_STRICT=1 (exit 1
- * when a target is missed). Any FLEET_* variable set here is passed to fleet: e.g.
+ * (fleet's, Info: its default), BENCH_CPU_PROF=<dir> (a V8 CPU profile of fleet), BENCH_NODE_ARGS (flags
+ * for fleet's node, e.g. "--trace-gc"), BENCH_OUTPUT=<file> (fleet's output, copied there at the end),
+ * BENCH_STRICT=1 (exit 1 when a target is missed). Any FLEET_* variable set here is passed to fleet: e.g.
  * FLEET_RECONCILER_CONCURRENCY=0 measures the API alone, without the reconciler following the VMs
  * the POSTs create (the VMs stay pending).
  */
@@ -27,6 +28,7 @@ import { NodeRuntime } from "@effect/platform-node"
 import autocannon from "autocannon"
 import { SqlClient } from "@effect/sql"
 import { Effect } from "effect"
+import { writeFileSync } from "node:fs"
 import { cpus, loadavg } from "node:os"
 import { join } from "node:path"
 import { Pool } from "undici"
@@ -54,6 +56,8 @@ const poolSize = env["DATABASE_POOL_SIZE"] ?? "10"
 const logLevel = env["BENCH_LOG_LEVEL"] ?? "Info"
 const strict = env["BENCH_STRICT"] === "1"
 const cpuProfileDir = env["BENCH_CPU_PROF"]
+const nodeArgs = (env["BENCH_NODE_ARGS"] ?? "").split(" ").filter((arg) => arg !== "")
+const outputFile = env["BENCH_OUTPUT"]
 const targets = { throughputRatio: 0.6, p99AtRateMs: 50 }
 const passedOn = controllerSettingsFromEnv()
 /** Whether fleet follows the VMs its POSTs create (FLEET_RECONCILER_CONCURRENCY=0 measures the API alone). */
@@ -220,7 +224,7 @@ const program = Effect.gen(function* () {
     databaseUrl,
     proctorUrl: simulator.url,
     logFile: join(logDirectory, "controller.log"),
-    nodeArgs: cpuProfileNodeArgs(cpuProfileDir)
+    nodeArgs: [...nodeArgs, ...cpuProfileNodeArgs(cpuProfileDir)]
   })
 
   // One VM, ready, with its history and execution: what GET /v1/vms/{id} reads.
@@ -237,6 +241,7 @@ const program = Effect.gen(function* () {
 
   const fleetFigures = yield* measure(fleet.pid, fleet.baseUrl, token, vmId, reconciling ? untilCaughtUp(sql) : nothingToCatchUp)
   yield* fleet.stop("SIGTERM").pipe(Effect.timeout("30 seconds"), Effect.ignore)
+  if (outputFile !== undefined) writeFileSync(outputFile, fleet.output())
 
   const baseline = yield* spawnBaseline(databaseUrl)
   const baselineFigures = yield* measure(baseline.pid, baseline.url, token, vmId, nothingToCatchUp)
