@@ -181,11 +181,13 @@ export const decide = (
  * Which candidates (held and pending steps) are queued now, and behind which step under way: as
  * many as there are steps in `ahead`, the first the fleet limits allow in step order (a queued
  * step counts in its fleet from now, and against maxInFlight only as the step ahead of it ends),
- * each behind the next step of `ahead` in step order. Baked steps still waiting for a slot for
- * their decommission (`waitingDecommissions`) go first: as many steps ahead get nothing queued
- * behind them, so that their slots come free for those decommissions.
+ * each behind the next step of `ahead` to end: those decommissioning before those still creating
+ * (a decommission is the step's last execution), then in step order. With fewer candidates than
+ * steps ahead (as a run nears its end), they so start as soon as slots come free. Baked steps
+ * still waiting for a slot for their decommission (`waitingDecommissions`) go first: as many
+ * steps ahead get nothing queued behind them, so that their slots come free for those decommissions.
  */
-export const queueBehind = <A extends { readonly index: number }>(
+export const queueBehind = <A extends { readonly index: number; readonly state: StepState }>(
   input: {
     readonly started: ReadonlyArray<SchedulingStep>
     readonly candidates: ReadonlyArray<SchedulingStep>
@@ -201,7 +203,8 @@ export const queueBehind = <A extends { readonly index: number }>(
     { maxInFlight: executing + Math.max(0, ahead.length - input.waitingDecommissions), maxFleetsInParallel },
     true
   )
-  const inOrder = [...ahead].sort((a, b) => a.index - b.index)
+  const lastExecution = (step: A) => step.state === "decommissioning" ? 0 : 1
+  const inOrder = [...ahead].sort((a, b) => lastExecution(a) - lastExecution(b) || a.index - b.index)
   return start.map((id, position) => ({ id, behind: inOrder[position]! }))
 }
 

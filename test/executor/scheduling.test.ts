@@ -126,7 +126,7 @@ describe("the executor's decisions", () => {
     })
   })
 
-  it("queues behind each step under way the next candidate the fleet limits allow, in step order", () => {
+  it("queues behind each step under way the next candidate the fleet limits allow, in step order, behind the steps to end first", () => {
     const started: Array<SchedulingStep> = [
       { id: "a", index: 0, fleet: "f", fleetConcurrency: 2, state: "creating", baked: false },
       { id: "b", index: 1, fleet: "f", fleetConcurrency: 2, state: "decommissioning", baked: false },
@@ -140,16 +140,18 @@ describe("the executor's decisions", () => {
       { id: "h2", index: 6, fleet: "h", fleetConcurrency: 2, state: "pending", baked: false },
       { id: "k", index: 7, fleet: "k", fleetConcurrency: 2, state: "pending", baked: false }
     ]
-    const ahead = [{ id: "c", index: 2 }, { id: "a", index: 0 }, { id: "b", index: 1 }]
+    const [a, b, c] = started.map(({ id, index, state }) => ({ id, index, state }))
+    const ahead = [c!, a!, b!]
     const input = { started, candidates, inProgress: new Set(["f", "g"]), waitingDecommissions: 0 }
+    // b decommissions, its last execution: the first candidate goes behind it; then the creating steps in step order.
     expect(queueBehind(input, ahead, 3)).toEqual([
-      { id: "h1", behind: { id: "a", index: 0 } },
-      { id: "h2", behind: { id: "b", index: 1 } }
+      { id: "h1", behind: b },
+      { id: "h2", behind: a }
     ])
     // No more than there are steps ahead.
-    expect(queueBehind(input, ahead.slice(0, 1), 3)).toEqual([{ id: "h1", behind: { id: "c", index: 2 } }])
+    expect(queueBehind(input, [c!], 3)).toEqual([{ id: "h1", behind: c }])
     // Baked steps waiting for slots to decommission their old VMs: as many steps ahead are left without, to free theirs.
-    expect(queueBehind({ ...input, waitingDecommissions: 2 }, ahead, 3)).toEqual([{ id: "h1", behind: { id: "a", index: 0 } }])
+    expect(queueBehind({ ...input, waitingDecommissions: 2 }, ahead, 3)).toEqual([{ id: "h1", behind: b }])
     expect(queueBehind({ ...input, waitingDecommissions: 5 }, ahead, 3)).toEqual([])
   })
 
