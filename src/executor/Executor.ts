@@ -12,9 +12,10 @@ import { type ExecutionIntent, holdQueued, makeStepWrites, oldVmOf } from "./Ste
 
 export const ExecutorConfig = Config.all({
   /**
-   * The least time from the end of one advance to the next for settled VMs: what settles
-   * meanwhile is gathered for the next. Swaps and queued steps carry a run on between advances, so fewer, larger advances
-   * cost less CPU; a step whose readiness check ended waits up to this much longer.
+   * The least time from the end of one advance to the next for settled VMs, unless a run changes
+   * meanwhile: what settles meanwhile is gathered for the next. Swaps and queued steps carry a run
+   * on between advances, so fewer, larger advances cost less CPU; a step that waits for the
+   * executor after a VM settles (a check to start or end, a slot come free) waits up to this much longer.
    */
   batchMs: Config.duration("FLEET_EXECUTOR_BATCH").pipe(
     Config.withDefault(Duration.millis(50)),
@@ -439,7 +440,12 @@ export class Executor extends Effect.Service<Executor>()("fleet/Executor", {
           continue
         }
         const bake = yield* runs.nextBakeInMs.pipe(Effect.catchAllCause(() => Effect.succeed(Option.none<number>())))
-        const wait = Option.match(bake, { onNone: () => settings.intervalMs, onSome: (ms) => Math.min(settings.intervalMs, Math.max(5, ms)) })
+        // A bake already over (its step waits for a slot, or it ended as the runs were advanced) is
+        // looked at again after the batch time, not every few milliseconds until a slot comes free.
+        const wait = Option.match(bake, {
+          onNone: () => settings.intervalMs,
+          onSome: (ms) => Math.min(settings.intervalMs, Math.max(5, ms > 0 ? ms : settings.batchMs))
+        })
         const woken = yield* waitForAny([settled, changed], Duration.millis(wait))
         if (woken === settled) yield* gather
       }

@@ -185,7 +185,8 @@ export const decide = (
  * (a decommission is the step's last execution), then in step order. With fewer candidates than
  * steps ahead (as a run nears its end), they so start as soon as slots come free. Baked steps
  * still waiting for a slot for their decommission (`waitingDecommissions`) go first: as many
- * steps ahead get nothing queued behind them, so that their slots come free for those decommissions.
+ * steps ahead, those to end first, get nothing queued behind them, so that their slots come free
+ * for those decommissions.
  */
 export const queueBehind = <A extends { readonly index: number; readonly state: StepState }>(
   input: {
@@ -205,7 +206,9 @@ export const queueBehind = <A extends { readonly index: number; readonly state: 
   )
   const lastExecution = (step: A) => step.state === "decommissioning" ? 0 : 1
   const inOrder = [...ahead].sort((a, b) => lastExecution(a) - lastExecution(b) || a.index - b.index)
-  return start.map((id, position) => ({ id, behind: inOrder[position]! }))
+  // The steps to end first are left for the waiting decommissions (start has room for the rest only).
+  const leftFree = Math.max(0, input.waitingDecommissions)
+  return start.map((id, position) => ({ id, behind: inOrder[leftFree + position]! }))
 }
 
 /** A replacement an aborting run removes again, and the step it belongs to. */

@@ -150,8 +150,9 @@ describe("the executor's decisions", () => {
     ])
     // No more than there are steps ahead.
     expect(queueBehind(input, [c!], 3)).toEqual([{ id: "h1", behind: c }])
-    // Baked steps waiting for slots to decommission their old VMs: as many steps ahead are left without, to free theirs.
-    expect(queueBehind({ ...input, waitingDecommissions: 2 }, ahead, 3)).toEqual([{ id: "h1", behind: b }])
+    // Baked steps waiting for slots to decommission their old VMs: as many steps ahead, those to end first, are left without, to free theirs.
+    expect(queueBehind({ ...input, waitingDecommissions: 1 }, ahead, 3)).toEqual([{ id: "h1", behind: a }, { id: "h2", behind: c }])
+    expect(queueBehind({ ...input, waitingDecommissions: 2 }, ahead, 3)).toEqual([{ id: "h1", behind: c }])
     expect(queueBehind({ ...input, waitingDecommissions: 5 }, ahead, 3)).toEqual([])
   })
 
