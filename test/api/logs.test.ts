@@ -46,6 +46,15 @@ describe("secrets in logs", () => {
       expect(text).toContain('"http.status":401')
       expect(text).toContain('"http.url":"/v1/events"')
       expect(text).toContain("proctor accepted execution")
+      // An execution's lines say which VM, execution and proc they are about.
+      const accepting = fleet.logs.lines.map((line) => JSON.parse(line) as Record<string, unknown>).filter((line) => String(line["msg"]).includes("proctor accepted execution"))
+      expect(accepting.length).toBeGreaterThan(0)
+      for (const line of accepting) {
+        expect(settled.vms.map((vm) => vm.name)).toContain(line["vm"])
+        expect(line["execution"]).toEqual(expect.any(String))
+        expect(String(line["proc"])).toMatch(/^(create-vm|decommission-vm)/)
+      }
+      expect(accepting.some((line) => String(line["proc"]).startsWith("create-vm"))).toBe(true)
       const secrets = [proctorToken, ci, revoked, unknown, fleet.token]
       for (const secret of secrets) {
         expect(text.includes(secret), "a token is in the logs").toBe(false)
