@@ -204,8 +204,8 @@ export const queueBehind = <A extends { readonly index: number; readonly state: 
     { maxInFlight: executing + Math.max(0, ahead.length - input.waitingDecommissions), maxFleetsInParallel },
     true
   )
-  const lastExecution = (step: A) => step.state === "decommissioning" ? 0 : 1
-  const inOrder = [...ahead].sort((a, b) => lastExecution(a) - lastExecution(b) || a.index - b.index)
+  const executionsAfterThis = (step: A) => step.state === "decommissioning" ? 0 : 1
+  const inOrder = [...ahead].sort((a, b) => executionsAfterThis(a) - executionsAfterThis(b) || a.index - b.index)
   // The steps to end first are left for the waiting decommissions (start has room for the rest only).
   const leftFree = Math.max(0, input.waitingDecommissions)
   return start.map((id, position) => ({ id, behind: inOrder[leftFree + position]! }))
