@@ -1,8 +1,11 @@
 /**
  * The baseline of `npm run bench:http`: the two endpoints it measures written with nothing but
- * `node:http` and `pg`, doing the same SQL as fleet does for them (the token lookup, cached for
- * 5 seconds as fleet does; the same reads; the same transaction and inserts), with the same pool size. What fleet adds on top —
- * Effect, schemas, routing, middleware, logging — is the difference between the two.
+ * `node:http` and `pg`, doing the same SQL as fleet does for them, with the same pool size: the token
+ * lookup, cached for 5 seconds as fleet does; fleet's one statement that reads a VM with its history
+ * and executions; fleet's one statement that writes a request, its VMs, executions and events; the
+ * audit event of a POST (fleet groups those of concurrent requests into one insert; here each has
+ * its own). Statements are prepared (named), as fleet's are. What fleet adds on top — Effect,
+ * schemas, routing, middleware, logging — is the difference between the two.
  *
  * Run by bench/http.ts as a child process: DATABASE_URL, PORT, DATABASE_POOL_SIZE.
  */
@@ -11,6 +14,9 @@ import { createServer, type IncomingMessage, type ServerResponse } from "node:ht
 import pg from "pg"
 
 const pool = new pg.Pool({ connectionString: process.env["DATABASE_URL"], max: Number(process.env["DATABASE_POOL_SIZE"] ?? 10) })
+
+/** A named (prepared) statement: parsed and planned once per connection, as fleet's statements are. */
+const query = (name: string, text: string, values: Array<unknown>) => pool.query({ name, text, values })
 
 const send = (response: ServerResponse, status: number, body: unknown) => {
   const text = JSON.stringify(body)
@@ -35,7 +41,8 @@ const authenticate = async (request: IncomingMessage) => {
   const hash = createHash("sha256").update(match[1]!).digest("hex")
   const cached = checked.get(hash)
   if (cached !== undefined && cached.until > Date.now()) return cached.actor
-  const { rows } = await pool.query(
+  const { rows } = await query(
+    "token",
     "select id, name, owner_email, scopes, applications from api_tokens where token_hash = $1 and revoked_at is null",
     [hash]
   )
@@ -46,24 +53,94 @@ const authenticate = async (request: IncomingMessage) => {
 
 const uuid = /^\/v1\/vms\/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$/
 
+/** The row and its history and executions in one statement, as fleet's `findVmDetail` reads them. */
 const getVm = async (response: ServerResponse, id: string) => {
-  const { rows } = await pool.query("select * from vms where id = $1", [id])
+  const { rows } = await query(
+    "vm",
+    `select v.*,
+       coalesce((
+         select json_agg(json_build_object(
+           'vmId', e.vm_id, 'at', e.at, 'fromState', e.from_state, 'toState', e.to_state, 'reason', e.reason, 'actor', e.actor
+         ) order by e.id) from events e where e.vm_id = v.id
+       ), '[]') as history,
+       coalesce((
+         select json_agg(json_build_object(
+           'id', x.id, 'vmId', x.vm_id, 'kind', x.kind, 'proc', x.proc, 'args', x.args, 'emailId', x.email_id, 'state', x.state,
+           'proctorId', x.proctor_id, 'proctorStatus', x.proctor_status, 'submissions', x.submissions, 'polls', x.polls,
+           'dueAt', x.due_at, 'deadlineAt', x.deadline_at, 'reason', x.reason, 'createdAt', x.created_at,
+           'submittedAt', x.submitted_at, 'finishedAt', x.finished_at
+         ) order by x.created_at, x.id) from executions x where x.vm_id = v.id
+       ), '[]') as executions
+     from vms v where v.id = $1`,
+    [id]
+  )
   const vm = rows[0]
   if (vm === undefined) return send(response, 404, { _tag: "NotFound", message: `VM ${id} does not exist` })
-  const events = await pool.query("select vm_id, at, from_state, to_state, reason, actor from events where vm_id = $1 order by id", [id])
-  const executions = await pool.query("select * from executions where vm_id = $1 order by created_at, id", [id])
   send(response, 200, {
     id: vm.id, uri: `/v1/vms/${vm.id}`, name: vm.name, requestId: vm.request_id, application: vm.application,
     environment: vm.environment, stack: vm.stack, osVersion: vm.os_version, machineType: vm.machine_type,
     metadata: vm.metadata, state: vm.state, reason: vm.reason, attempt: vm.attempt, createdBy: vm.created_by,
     createdAt: vm.created_at, updatedAt: vm.updated_at, readyAt: vm.ready_at, decommissionedAt: vm.decommissioned_at,
-    history: events.rows.map((event) => ({ at: event.at, from: event.from_state, to: event.to_state, reason: event.reason, actor: event.actor })),
-    executions: executions.rows.map((execution) => ({
-      id: execution.id, kind: execution.kind, proc: execution.proc, state: execution.state, proctorId: execution.proctor_id,
-      proctorStatus: execution.proctor_status, submissions: execution.submissions, polls: execution.polls, reason: execution.reason,
-      createdAt: execution.created_at, submittedAt: execution.submitted_at, finishedAt: execution.finished_at, deadlineAt: execution.deadline_at
+    history: vm.history.map((event: Record<string, unknown>) => ({ at: event["at"], from: event["fromState"], to: event["toState"], reason: event["reason"], actor: event["actor"] })),
+    executions: vm.executions.map((execution: Record<string, unknown>) => ({
+      id: execution["id"], kind: execution["kind"], proc: execution["proc"], state: execution["state"], proctorId: execution["proctorId"],
+      proctorStatus: execution["proctorStatus"], submissions: execution["submissions"], polls: execution["polls"], reason: execution["reason"],
+      createdAt: execution["createdAt"], submittedAt: execution["submittedAt"], finishedAt: execution["finishedAt"], deadlineAt: execution["deadlineAt"]
     }))
   })
+}
+
+const suffixAlphabet = "0123456789abcdefghjkmnpqrstvwxyz"
+const suffix = () => Array.from(randomBytes(6), (byte) => suffixAlphabet[byte % 32]).join("")
+
+const insertRequest = async (input: Record<string, unknown>, count: number, actor: { owner_email: string; name: string }) => {
+  const names = Array.from({ length: count }, () => `${String(input["application"])}-stg-${String(input["stack"])}-u2204-${suffix()}`)
+  const requestId = randomUUID()
+  const vms = names.map((name) => ({ id: randomUUID(), name }))
+  const request = {
+    id: requestId, application: input["application"], environment: input["environment"], stack: input["stack"], os_version: input["osVersion"],
+    machine_type: input["machineType"], count, metadata: {}, requested_by: actor.owner_email
+  }
+  const vmRows = vms.map((vm) => ({
+    id: vm.id, request_id: requestId, name: vm.name, application: input["application"], environment: input["environment"], stack: input["stack"],
+    os_version: input["osVersion"], machine_type: input["machineType"], metadata: {}, created_by: actor.owner_email, state: "pending"
+  }))
+  const executions = vms.map((vm) => ({
+    id: randomUUID(), vm_id: vm.id, kind: "create", proc: "create-vm-java", args: { VM_NAME: vm.name, APPLICATION: input["application"], ENVIRONMENT: input["environment"], STACK: input["stack"], OS_VERSION: input["osVersion"], MACHINE_TYPE: input["machineType"] }, email_id: actor.owner_email, claimed_by: null
+  }))
+  const events = [
+    { actor: actor.owner_email, kind: "request.accepted", application: input["application"], request_id: requestId, vm_id: null, execution_id: null, from_state: null, to_state: null, reason: `${count} VM(s) requested` },
+    ...vms.map((vm) => ({
+      actor: actor.owner_email, kind: "vm.state", application: input["application"], request_id: requestId, vm_id: vm.id, execution_id: null,
+      from_state: null, to_state: "pending", reason: `accepted as ${vm.name}`
+    }))
+  ]
+  // fleet's insert of a request (VmRepo's insertRequests), its executions written pending.
+  await query(
+    "request",
+    `with requests as (
+       insert into vm_requests (id, application, environment, stack, os_version, machine_type, count, metadata, requested_by)
+       select * from jsonb_to_recordset($1::jsonb) as t(
+         id uuid, application text, environment text, stack text, os_version text, machine_type text, count int, metadata jsonb, requested_by text)
+       returning id
+     ), new_vms as (
+       insert into vms (id, request_id, name, application, environment, stack, os_version, machine_type, metadata, created_by, state)
+       select * from jsonb_to_recordset($2::jsonb) as t(
+         id uuid, request_id uuid, name text, application text, environment text, stack text, os_version text, machine_type text, metadata jsonb,
+         created_by text, state text)
+       returning id
+     ), new_executions as (
+       insert into executions (id, vm_id, kind, proc, args, email_id, state, claimed_by, submissions, due_at)
+       select id, vm_id, kind, proc, args, email_id, 'pending', claimed_by, 0, now()
+       from jsonb_to_recordset($3::jsonb) as t(id uuid, vm_id uuid, kind text, proc text, args jsonb, email_id text, claimed_by uuid)
+       returning id
+     )
+     insert into events (actor, kind, application, request_id, vm_id, execution_id, from_state, to_state, reason, run_id)
+     select *, null::uuid from jsonb_to_recordset($4::jsonb) as t(
+       actor text, kind text, application text, request_id uuid, vm_id uuid, execution_id uuid, from_state text, to_state text, reason text)`,
+    [JSON.stringify([request]), JSON.stringify(vmRows), JSON.stringify(executions), JSON.stringify(events)]
+  )
+  return { requestId, vms }
 }
 
 const fields = ["application", "environment", "stack", "osVersion", "machineType"] as const
@@ -79,50 +156,17 @@ const createRequest = async (response: ServerResponse, body: string, actor: { ow
     return send(response, 400, { _tag: "InvalidInput", message: "invalid request" })
   }
   const count = input["count"]
-  const names = Array.from({ length: count }, () =>
-    `${String(input["application"])}-stg-${String(input["stack"])}-u2204-${randomBytes(6).toString("base64url").toLowerCase().replace(/[^a-z0-9]/g, "0").slice(0, 6)}`)
-  await pool.query("select name from vms where name = any($1)", [names])
-  const requestId = randomUUID()
-  const vms = names.map((name) => ({ id: randomUUID(), name }))
-  const client = await pool.connect()
-  try {
-    await client.query("begin")
-    await client.query(
-      `insert into vm_requests (id, application, environment, stack, os_version, machine_type, count, metadata, requested_by)
-       values ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-      [requestId, input["application"], input["environment"], input["stack"], input["osVersion"], input["machineType"], count, "{}", actor.owner_email]
-    )
-    for (const vm of vms) {
-      await client.query(
-        `insert into vms (id, request_id, name, application, environment, stack, os_version, machine_type, metadata, state, created_by)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending', $10)`,
-        [vm.id, requestId, vm.name, input["application"], input["environment"], input["stack"], input["osVersion"], input["machineType"], "{}", actor.owner_email]
-      )
-      await client.query(
-        `insert into executions (id, vm_id, kind, proc, args, email_id, state) values ($1, $2, 'create', 'create-vm-java', $3, $4, 'pending')`,
-        [randomUUID(), vm.id, JSON.stringify({ VM_NAME: vm.name }), actor.owner_email]
-      )
+  // Like fleet: names are drawn without looking them up first, and drawn again when the unique index refuses one.
+  let written: { requestId: string; vms: Array<{ id: string; name: string }> } | undefined
+  for (let attempt = 0; written === undefined; attempt++) {
+    try {
+      written = await insertRequest(input, count, actor)
+    } catch (error) {
+      if ((error as { code?: unknown }).code !== "23505" || attempt >= 3) throw error
     }
-    await client.query(
-      `insert into events (actor, kind, application, request_id, vm_id, run_id, from_state, to_state, reason)
-       values ($1, 'request.accepted', $2, $3, null, null, null, null, $4)`,
-      [actor.owner_email, input["application"], requestId, `${count} VM(s) requested`]
-    )
-    for (const vm of vms) {
-      await client.query(
-        `insert into events (actor, kind, application, request_id, vm_id, run_id, from_state, to_state, reason)
-         values ($1, 'vm.state', $2, $3, $4, null, null, 'pending', $5)`,
-        [actor.owner_email, input["application"], requestId, vm.id, `accepted as ${vm.name}`]
-      )
-    }
-    await client.query("commit")
-  } catch (error) {
-    await client.query("rollback")
-    throw error
-  } finally {
-    client.release()
   }
-  await pool.query("insert into events (actor, kind, application, reason) values ($1, 'http.request', null, $2)", [
+  const { requestId, vms } = written
+  await query("audit", "insert into events (actor, kind, application, reason) values ($1, 'http.request', null, $2)", [
     actor.owner_email,
     `POST /v1/vm-requests → 202 (token ${actor.name})`
   ])
