@@ -9,9 +9,10 @@
  *
  * Run by bench/http.ts as a child process: DATABASE_URL, PORT, DATABASE_POOL_SIZE.
  */
-import { createHash, randomBytes, randomUUID } from "node:crypto"
+import { createHash } from "node:crypto"
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http"
 import pg from "pg"
+import { findToken, insertAuditEvent, insertRequest, isNameTaken, readVm, type RequestInput, requestRows } from "./http-statements.js"
 
 const pool = new pg.Pool({ connectionString: process.env["DATABASE_URL"], max: Number(process.env["DATABASE_POOL_SIZE"] ?? 10) })
 
@@ -41,11 +42,7 @@ const authenticate = async (request: IncomingMessage) => {
   const hash = createHash("sha256").update(match[1]!).digest("hex")
   const cached = checked.get(hash)
   if (cached !== undefined && cached.until > Date.now()) return cached.actor
-  const { rows } = await query(
-    "token",
-    "select id, name, owner_email, scopes, applications from api_tokens where token_hash = $1 and revoked_at is null",
-    [hash]
-  )
+  const { rows } = await query("token", findToken, [hash])
   const actor = rows[0] as { owner_email: string; name: string } | undefined
   if (actor !== undefined) checked.set(hash, { actor, until: Date.now() + 5000 })
   return actor
@@ -53,27 +50,9 @@ const authenticate = async (request: IncomingMessage) => {
 
 const uuid = /^\/v1\/vms\/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$/
 
-/** The row and its history and executions in one statement, as fleet's `findVmDetail` reads them. */
+/** The row and its history and executions in one statement, as fleet reads them. */
 const getVm = async (response: ServerResponse, id: string) => {
-  const { rows } = await query(
-    "vm",
-    `select v.*,
-       coalesce((
-         select json_agg(json_build_object(
-           'vmId', e.vm_id, 'at', e.at, 'fromState', e.from_state, 'toState', e.to_state, 'reason', e.reason, 'actor', e.actor
-         ) order by e.id) from events e where e.vm_id = v.id
-       ), '[]') as history,
-       coalesce((
-         select json_agg(json_build_object(
-           'id', x.id, 'vmId', x.vm_id, 'kind', x.kind, 'proc', x.proc, 'args', x.args, 'emailId', x.email_id, 'state', x.state,
-           'proctorId', x.proctor_id, 'proctorStatus', x.proctor_status, 'submissions', x.submissions, 'polls', x.polls,
-           'dueAt', x.due_at, 'deadlineAt', x.deadline_at, 'reason', x.reason, 'createdAt', x.created_at,
-           'submittedAt', x.submitted_at, 'finishedAt', x.finished_at
-         ) order by x.created_at, x.id) from executions x where x.vm_id = v.id
-       ), '[]') as executions
-     from vms v where v.id = $1`,
-    [id]
-  )
+  const { rows } = await query("vm", readVm, [id])
   const vm = rows[0]
   if (vm === undefined) return send(response, 404, { _tag: "NotFound", message: `VM ${id} does not exist` })
   send(response, 200, {
@@ -90,59 +69,6 @@ const getVm = async (response: ServerResponse, id: string) => {
   })
 }
 
-const suffixAlphabet = "0123456789abcdefghjkmnpqrstvwxyz"
-const suffix = () => Array.from(randomBytes(6), (byte) => suffixAlphabet[byte % 32]).join("")
-
-const insertRequest = async (input: Record<string, unknown>, count: number, actor: { owner_email: string; name: string }) => {
-  const names = Array.from({ length: count }, () => `${String(input["application"])}-stg-${String(input["stack"])}-u2204-${suffix()}`)
-  const requestId = randomUUID()
-  const vms = names.map((name) => ({ id: randomUUID(), name }))
-  const request = {
-    id: requestId, application: input["application"], environment: input["environment"], stack: input["stack"], os_version: input["osVersion"],
-    machine_type: input["machineType"], count, metadata: {}, requested_by: actor.owner_email
-  }
-  const vmRows = vms.map((vm) => ({
-    id: vm.id, request_id: requestId, name: vm.name, application: input["application"], environment: input["environment"], stack: input["stack"],
-    os_version: input["osVersion"], machine_type: input["machineType"], metadata: {}, created_by: actor.owner_email, state: "pending"
-  }))
-  const executions = vms.map((vm) => ({
-    id: randomUUID(), vm_id: vm.id, kind: "create", proc: "create-vm-java", args: { VM_NAME: vm.name, APPLICATION: input["application"], ENVIRONMENT: input["environment"], STACK: input["stack"], OS_VERSION: input["osVersion"], MACHINE_TYPE: input["machineType"] }, email_id: actor.owner_email, claimed_by: null
-  }))
-  const events = [
-    { actor: actor.owner_email, kind: "request.accepted", application: input["application"], request_id: requestId, vm_id: null, execution_id: null, from_state: null, to_state: null, reason: `${count} VM(s) requested` },
-    ...vms.map((vm) => ({
-      actor: actor.owner_email, kind: "vm.state", application: input["application"], request_id: requestId, vm_id: vm.id, execution_id: null,
-      from_state: null, to_state: "pending", reason: `accepted as ${vm.name}`
-    }))
-  ]
-  // fleet's insert of a request (VmRepo's insertRequests), its executions written pending.
-  await query(
-    "request",
-    `with requests as (
-       insert into vm_requests (id, application, environment, stack, os_version, machine_type, count, metadata, requested_by)
-       select * from jsonb_to_recordset($1::jsonb) as t(
-         id uuid, application text, environment text, stack text, os_version text, machine_type text, count int, metadata jsonb, requested_by text)
-       returning id
-     ), new_vms as (
-       insert into vms (id, request_id, name, application, environment, stack, os_version, machine_type, metadata, created_by, state)
-       select * from jsonb_to_recordset($2::jsonb) as t(
-         id uuid, request_id uuid, name text, application text, environment text, stack text, os_version text, machine_type text, metadata jsonb,
-         created_by text, state text)
-       returning id
-     ), new_executions as (
-       insert into executions (id, vm_id, kind, proc, args, email_id, state, claimed_by, submissions, due_at)
-       select id, vm_id, kind, proc, args, email_id, 'pending', claimed_by, 0, now()
-       from jsonb_to_recordset($3::jsonb) as t(id uuid, vm_id uuid, kind text, proc text, args jsonb, email_id text, claimed_by uuid)
-       returning id
-     )
-     insert into events (actor, kind, application, request_id, vm_id, execution_id, from_state, to_state, reason, run_id)
-     select *, null::uuid from jsonb_to_recordset($4::jsonb) as t(
-       actor text, kind text, application text, request_id uuid, vm_id uuid, execution_id uuid, from_state text, to_state text, reason text)`,
-    [JSON.stringify([request]), JSON.stringify(vmRows), JSON.stringify(executions), JSON.stringify(events)]
-  )
-  return { requestId, vms }
-}
-
 const fields = ["application", "environment", "stack", "osVersion", "machineType"] as const
 
 const createRequest = async (response: ServerResponse, body: string, actor: { owner_email: string; name: string }) => {
@@ -155,26 +81,22 @@ const createRequest = async (response: ServerResponse, body: string, actor: { ow
   if (fields.some((field) => typeof input[field] !== "string") || typeof input["count"] !== "number" || input["count"] < 1) {
     return send(response, 400, { _tag: "InvalidInput", message: "invalid request" })
   }
-  const count = input["count"]
   // Like fleet: names are drawn without looking them up first, and drawn again when the unique index refuses one.
-  let written: { requestId: string; vms: Array<{ id: string; name: string }> } | undefined
-  for (let attempt = 0; written === undefined; attempt++) {
+  for (let attempt = 0; ; attempt++) {
+    const { parameters, requestId, vms } = requestRows(input as unknown as RequestInput, actor.owner_email)
     try {
-      written = await insertRequest(input, count, actor)
+      await query("request", insertRequest, parameters)
     } catch (error) {
-      if ((error as { code?: unknown }).code !== "23505" || attempt >= 3) throw error
+      if (isNameTaken(error) && attempt < 3) continue
+      throw error
     }
+    await query("audit", insertAuditEvent, [actor.owner_email, `POST /v1/vm-requests → 202 (token ${actor.name})`])
+    return send(response, 202, {
+      id: requestId,
+      uri: `/v1/vm-requests/${requestId}`,
+      vms: vms.map((vm) => ({ id: vm.id, name: vm.name, uri: `/v1/vms/${vm.id}` }))
+    })
   }
-  const { requestId, vms } = written
-  await query("audit", "insert into events (actor, kind, application, reason) values ($1, 'http.request', null, $2)", [
-    actor.owner_email,
-    `POST /v1/vm-requests → 202 (token ${actor.name})`
-  ])
-  send(response, 202, {
-    id: requestId,
-    uri: `/v1/vm-requests/${requestId}`,
-    vms: vms.map((vm) => ({ id: vm.id, name: vm.name, uri: `/v1/vms/${vm.id}` }))
-  })
 }
 
 const server = createServer((request, response) => {

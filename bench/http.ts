@@ -20,7 +20,9 @@
  * 32; also the paced pass's most), BENCH_RATE (fixed-rate passes, 200), DATABASE_POOL_SIZE (both servers, 10), BENCH_LOG_LEVEL
  * (fleet's, Info: its default), BENCH_CPU_PROF=<dir> (a V8 CPU profile of fleet), BENCH_NODE_ARGS (flags
  * for fleet's node, e.g. "--trace-gc"), BENCH_OUTPUT=<file> (fleet's output, copied there at the end),
- * BENCH_STRICT=1 (exit 1 when a target is missed). Any FLEET_* variable set here is passed to fleet: e.g.
+ * BENCH_FLOOR=1 (also measure bench/http-floor.ts: the same endpoints on Effect's HttpApi with fleet's
+ * schemas and database layer and nothing else, the floor of fleet's stack), BENCH_STRICT=1 (exit 1
+ * when a target is missed). Any FLEET_* variable set here is passed to fleet: e.g.
  * FLEET_RECONCILER_CONCURRENCY=0 measures the API alone, without the reconciler following the VMs
  * the POSTs create (the VMs stay pending).
  */
@@ -58,6 +60,7 @@ const strict = env["BENCH_STRICT"] === "1"
 const cpuProfileDir = env["BENCH_CPU_PROF"]
 const nodeArgs = (env["BENCH_NODE_ARGS"] ?? "").split(" ").filter((arg) => arg !== "")
 const outputFile = env["BENCH_OUTPUT"]
+const withFloor = env["BENCH_FLOOR"] === "1"
 const targets = { throughputRatio: 0.6, p99AtRateMs: 50 }
 const passedOn = controllerSettingsFromEnv()
 /** Whether fleet follows the VMs its POSTs create (FLEET_RECONCILER_CONCURRENCY=0 measures the API alone). */
@@ -205,10 +208,10 @@ const measure = (pid: number, baseUrl: string, token: string, vmId: string, caug
     return { getMax, getRate, getBursts, postMax, postRate, postBursts, catchUpSeconds }
   })
 
-/** The baseline in a child process, ready when it prints `Listening on <url>`. */
-const spawnBaseline = (databaseUrl: string) =>
-  spawnServerProcess("the baseline", (port) => ({
-    args: ["--import", "tsx", "bench/http-baseline.ts"],
+/** A comparison server (bench/http-baseline.ts, bench/http-floor.ts) in a child process, ready when it prints `Listening on <url>`. */
+const spawnComparison = (what: string, file: string, databaseUrl: string) =>
+  spawnServerProcess(what, (port) => ({
+    args: ["--import", "tsx", file],
     env: { ...process.env, DATABASE_URL: databaseUrl, PORT: String(port), DATABASE_POOL_SIZE: poolSize }
   }))
 
@@ -243,9 +246,18 @@ const program = Effect.gen(function* () {
   yield* fleet.stop("SIGTERM").pipe(Effect.timeout("30 seconds"), Effect.ignore)
   if (outputFile !== undefined) writeFileSync(outputFile, fleet.output())
 
-  const baseline = yield* spawnBaseline(databaseUrl)
+  const baseline = yield* spawnComparison("the baseline", "bench/http-baseline.ts", databaseUrl)
   const baselineFigures = yield* measure(baseline.pid, baseline.url, token, vmId, nothingToCatchUp)
   yield* baseline.stop
+
+  const floorFigures = withFloor
+    ? yield* Effect.gen(function* () {
+      const floor = yield* spawnComparison("the floor", "bench/http-floor.ts", databaseUrl)
+      const figures = yield* measure(floor.pid, floor.url, token, vmId, nothingToCatchUp)
+      yield* floor.stop
+      return figures
+    })
+    : undefined
 
   const row = (name: string, figures: Figures) =>
     `    ${name.padEnd(38)} ${figures.requestsPerSecond.toFixed(0).padStart(6)} req/s   p50 ${String(figures.p50).padStart(4)} ms   ` +
@@ -261,6 +273,7 @@ const program = Effect.gen(function* () {
     `  GET /v1/vms/{id}`,
     row("fleet, saturating", fleetFigures.getMax),
     row("baseline (node:http + pg), saturating", baselineFigures.getMax),
+    ...(floorFigures === undefined ? [] : [row("floor (Effect HttpApi), saturating", floorFigures.getMax)]),
     row(`fleet, ${rate} req/s paced`, fleetFigures.getRate),
     row(`baseline, ${rate} req/s paced`, baselineFigures.getRate),
     row(`fleet, ${rate} req/s in bursts`, fleetFigures.getBursts),
@@ -268,6 +281,7 @@ const program = Effect.gen(function* () {
     `  POST /v1/vm-requests (count 1)`,
     row("fleet, saturating", fleetFigures.postMax),
     row("baseline (node:http + pg), saturating", baselineFigures.postMax),
+    ...(floorFigures === undefined ? [] : [row("floor (Effect HttpApi), saturating", floorFigures.postMax)]),
     ...(reconciling
       ? [`    (after the saturating pass fleet took ${fleetFigures.catchUpSeconds.toFixed(1)} s more to create the VMs it had accepted; the next pass started then)`]
       : []),
@@ -277,6 +291,12 @@ const program = Effect.gen(function* () {
     row(`baseline, ${rate} req/s in bursts`, baselineFigures.postBursts),
     `  throughput fleet / baseline: GET ${getRatio.toFixed(3)}, POST ${postRatio.toFixed(3)} ` +
       `(target >= ${targets.throughputRatio}: ${verdict(Math.min(getRatio, postRatio) >= targets.throughputRatio)})`,
+    ...(floorFigures === undefined ? [] : [
+      `  throughput floor / baseline: GET ${(floorFigures.getMax.requestsPerSecond / baselineFigures.getMax.requestsPerSecond).toFixed(3)}, ` +
+      `POST ${(floorFigures.postMax.requestsPerSecond / baselineFigures.postMax.requestsPerSecond).toFixed(3)}; fleet / floor: ` +
+      `GET ${(fleetFigures.getMax.requestsPerSecond / floorFigures.getMax.requestsPerSecond).toFixed(3)}, ` +
+      `POST ${(fleetFigures.postMax.requestsPerSecond / floorFigures.postMax.requestsPerSecond).toFixed(3)}`
+    ]),
     `  fleet p99 at ${rate} req/s, paced: GET ${p99s[0]} ms, POST ${p99s[1]} ms (target <= ${targets.p99AtRateMs} ms: ${verdict(Math.max(...p99s) <= targets.p99AtRateMs)}); ` +
       `in autocannon's bursts (each second's ${rate} sent at once over 20 connections): GET ${fleetFigures.getBursts.p99} ms, POST ${fleetFigures.postBursts.p99} ms`,
     `  server CPU per request fleet / baseline: GET ${(fleetFigures.getMax.cpuMicros / baselineFigures.getMax.cpuMicros).toFixed(1)}x, ` +

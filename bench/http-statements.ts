@@ -1,0 +1,102 @@
+/**
+ * The SQL that fleet runs for the two endpoints `npm run bench:http` measures, as plain text for
+ * its comparison servers (bench/http-baseline.ts, bench/http-floor.ts): fleet's own statements
+ * (VmRepo's `findVmDetail` and `insertRequests`, the audit middleware's event), so that a
+ * comparison differs from fleet in what serves the request, not in the database work it asks for.
+ */
+import { randomBytes, randomUUID } from "node:crypto"
+import { suffixFromBytes } from "../src/vms/Naming.js"
+
+/** A VM with its history and executions, in one statement; $1 the VM's id. */
+export const readVm = `
+  select v.*,
+    coalesce((
+      select json_agg(json_build_object(
+        'vmId', e.vm_id, 'at', e.at, 'fromState', e.from_state, 'toState', e.to_state, 'reason', e.reason, 'actor', e.actor
+      ) order by e.id) from events e where e.vm_id = v.id
+    ), '[]') as history,
+    coalesce((
+      select json_agg(json_build_object(
+        'id', x.id, 'vmId', x.vm_id, 'kind', x.kind, 'proc', x.proc, 'args', x.args, 'emailId', x.email_id, 'state', x.state,
+        'proctorId', x.proctor_id, 'proctorStatus', x.proctor_status, 'submissions', x.submissions, 'polls', x.polls,
+        'dueAt', x.due_at, 'deadlineAt', x.deadline_at, 'reason', x.reason, 'createdAt', x.created_at,
+        'submittedAt', x.submitted_at, 'finishedAt', x.finished_at
+      ) order by x.created_at, x.id) from executions x where x.vm_id = v.id
+    ), '[]') as executions
+  from vms v where v.id = $1`
+
+/** A request, its VMs, their create executions (pending) and events, in one statement; $1–$4 the rows as JSON. */
+export const insertRequest = `
+  with requests as (
+    insert into vm_requests (id, application, environment, stack, os_version, machine_type, count, metadata, requested_by)
+    select * from jsonb_to_recordset($1::jsonb) as t(
+      id uuid, application text, environment text, stack text, os_version text, machine_type text, count int, metadata jsonb, requested_by text)
+    returning id
+  ), new_vms as (
+    insert into vms (id, request_id, name, application, environment, stack, os_version, machine_type, metadata, created_by, state)
+    select * from jsonb_to_recordset($2::jsonb) as t(
+      id uuid, request_id uuid, name text, application text, environment text, stack text, os_version text, machine_type text, metadata jsonb,
+      created_by text, state text)
+    returning id
+  ), new_executions as (
+    insert into executions (id, vm_id, kind, proc, args, email_id, state, claimed_by, submissions, due_at)
+    select id, vm_id, kind, proc, args, email_id, 'pending', claimed_by, 0, now()
+    from jsonb_to_recordset($3::jsonb) as t(id uuid, vm_id uuid, kind text, proc text, args jsonb, email_id text, claimed_by uuid)
+    returning id
+  )
+  insert into events (actor, kind, application, request_id, vm_id, execution_id, from_state, to_state, reason, run_id)
+  select *, null::uuid from jsonb_to_recordset($4::jsonb) as t(
+    actor text, kind text, application text, request_id uuid, vm_id uuid, execution_id uuid, from_state text, to_state text, reason text)`
+
+/** The audit event of a POST; $1 the actor, $2 the reason. */
+export const insertAuditEvent = "insert into events (actor, kind, application, reason) values ($1, 'http.request', null, $2)"
+
+/** The token lookup; $1 the token's SHA-256, hex. */
+export const findToken = "select id, name, owner_email, scopes, applications from api_tokens where token_hash = $1 and revoked_at is null"
+
+export interface RequestInput {
+  readonly application: string
+  readonly environment: string
+  readonly stack: string
+  readonly osVersion: string
+  readonly machineType: string
+  readonly count: number
+}
+
+/** A request of `count` VMs with fresh ids and names: its VMs, and the four parameters of `insertRequest`. */
+export const requestRows = (input: RequestInput, actorEmail: string) => {
+  const requestId = randomUUID()
+  const vms = Array.from({ length: input.count }, () => ({
+    id: randomUUID(),
+    name: `${input.application}-stg-${input.stack}-u2204-${suffixFromBytes(randomBytes(6))}`
+  }))
+  const shape = {
+    application: input.application, environment: input.environment, stack: input.stack, os_version: input.osVersion, machine_type: input.machineType,
+    metadata: {}
+  }
+  const request = { id: requestId, ...shape, count: input.count, requested_by: actorEmail }
+  const vmRows = vms.map((vm) => ({ id: vm.id, request_id: requestId, name: vm.name, ...shape, created_by: actorEmail, state: "pending" }))
+  const executions = vms.map((vm) => ({
+    id: randomUUID(), vm_id: vm.id, kind: "create", proc: "create-vm-java", email_id: actorEmail, claimed_by: null,
+    args: {
+      VM_NAME: vm.name, APPLICATION: input.application, ENVIRONMENT: input.environment, STACK: input.stack, OS_VERSION: input.osVersion,
+      MACHINE_TYPE: input.machineType
+    }
+  }))
+  const events = [
+    {
+      actor: actorEmail, kind: "request.accepted", application: input.application, request_id: requestId, vm_id: null, execution_id: null,
+      from_state: null, to_state: null, reason: `${input.count} VM(s) requested`
+    },
+    ...vms.map((vm) => ({
+      actor: actorEmail, kind: "vm.state", application: input.application, request_id: requestId, vm_id: vm.id, execution_id: null,
+      from_state: null, to_state: "pending", reason: `accepted as ${vm.name}`
+    }))
+  ]
+  return { requestId, vms, parameters: [JSON.stringify([request]), JSON.stringify(vmRows), JSON.stringify(executions), JSON.stringify(events)] }
+}
+
+/** True for PostgreSQL's unique violation: a name drawn was taken, and new ones are drawn (as fleet does). */
+export const isNameTaken = (error: unknown): boolean =>
+  (error as { code?: unknown } | undefined)?.code === "23505" ||
+  (error as { cause?: { code?: unknown } } | undefined)?.cause?.code === "23505"
