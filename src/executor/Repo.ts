@@ -209,6 +209,13 @@ export class RunRepo extends Effect.Service<RunRepo>()("fleet/RunRepo", {
         Effect.catchTag("SqlError", Effect.die)
       )
 
+    /** The first of these fleets that an active run holds, and that run. */
+    const busyFleet = (fleets: ReadonlyArray<string>) =>
+      Effect.map(
+        sql<{ fleet: string; runId: string }>`select fleet, run_id from run_fleets where fleet in ${sql.in(fleets)} order by fleet limit 1`,
+        (rows) => Option.fromNullable(rows[0])
+      )
+
     /** Locks an active run for this transaction, unless another controller holds it. */
     const lockRun = SqlSchema.findOne({
       Request: RunId,
@@ -481,6 +488,7 @@ export class RunRepo extends Effect.Service<RunRepo>()("fleet/RunRepo", {
         die(listSteps(runId, state, afterIndex, limit)),
       nextBakeInMs: die(nextBakeInMs),
       runApplications: (id: RunId) => die(runApplications(id)),
+      busyFleet: (fleets: ReadonlyArray<string>) => fleets.length === 0 ? Effect.succeedNone : die(busyFleet(fleets)),
       runPlan: (id: RunId) => die(runPlan(id)),
       withTransaction: sql.withTransaction
     } as const

@@ -48,6 +48,8 @@ const toStepView = (step: StepRow): StepView =>
     finishedAt: step.finishedAt
   })
 
+const fleetBusy = (fleet: string, runId: string) => new Conflict({ message: `fleet ${fleet} is already in the active run ${runId}` })
+
 /** Starting runs of plans, controlling them (pause, resume, cancel), and reading them back. */
 export class Runs extends Effect.Service<Runs>()("fleet/Runs", {
   effect: Effect.gen(function* () {
@@ -64,6 +66,17 @@ export class Runs extends Effect.Service<Runs>()("fleet/Runs", {
         const queued = yield* repo.queuedSteps(run.id)
         yield* repo.changeSteps(run.id, yield* holdQueued(vmRepo, queued, reason), actor.email)
       })
+
+    /**
+     * Refuses, before anything else is checked, a plan whose fleets an active run holds: while it
+     * does, the plan cannot run however fresh it is, and that run's own progress is what makes it
+     * stale. (`start` checks again, in its transaction.)
+     */
+    const refuseBusyFleets = (fleets: ReadonlyArray<string>) =>
+      Effect.flatMap(repo.busyFleet(fleets), Option.match({
+        onNone: () => Effect.void,
+        onSome: (busy) => Effect.fail(fleetBusy(busy.fleet, busy.runId))
+      }))
 
     /**
      * Starts a run of a verified plan: one step per VM the plan moves, every moving fleet taken
@@ -115,7 +128,7 @@ export class Runs extends Effect.Service<Runs>()("fleet/Runs", {
           [...fleets.keys()]
         ).pipe(
           Effect.catchTags({
-            FleetBusy: (busy) => Effect.fail(new Conflict({ message: `fleet ${busy.fleet} is already in the active run ${busy.runId}` })),
+            FleetBusy: (busy) => Effect.fail(fleetBusy(busy.fleet, busy.runId)),
             AlreadyFired: () => Effect.fail(new Conflict({ message: `plan ${options.planId} already has a run for the fire of ${options.fireAt?.toISOString()}` }))
           })
         )
@@ -196,6 +209,7 @@ export class Runs extends Effect.Service<Runs>()("fleet/Runs", {
 
     return {
       start,
+      refuseBusyFleets,
       get: (id: RunId) => Effect.flatMap(find(id), view),
       /** The plan the run executes and the report (Markdown) stored with the run when it started. */
       plan: (id: RunId) =>

@@ -131,6 +131,8 @@ describe("runs", () => {
       const saved = yield* savePlan(fleet, retirePlan("  maxSurge: 1"))
       const again = yield* savePlan(fleet, retirePlan("  maxSurge: 1"))
       const started = yield* fleet.client.runs.startRun({ path: { id: saved.id }, payload: {} })
+      // Once the run has created a replacement, the other plan is stale too: the busy fleet is still what is said.
+      yield* waitForRun(fleet, started.id, (run) => (run.counts["pending"] ?? 0) < run.steps)
       const busy = yield* Effect.flip(fleet.client.runs.startRun({ path: { id: again.id }, payload: {} }))
       expect(busy._tag).toBe("Conflict")
       expect(busy.message).toContain("payments-api/production/java")
