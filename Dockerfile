@@ -1,11 +1,13 @@
 # fleet: the controller and its development tools (the proctor simulator) in one image.
-# The sources are bundled (esbuild) into dist/fleet.mjs and run with plain node: no TypeScript
-# loader in the running process.
+# The sources and their dependencies are bundled (esbuild, scripts/build.mjs) into dist/fleet.mjs
+# and run with plain node: no TypeScript loader in the running process. pg, pino and PGlite stay
+# outside the bundle and come from node_modules.
 FROM node:20-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json ./
+COPY scripts ./scripts
 COPY src ./src
 RUN npm run build
 
