@@ -8,6 +8,7 @@ import { ControllerLive } from "../main.js"
 import { proctorSimCommand } from "../proctor/SimulatorCli.js"
 import { demoCommand } from "./DemoCommands.js"
 import { planCommand, plansCommand } from "./PlanCommands.js"
+import { colourWhereWanted } from "./PlainConsole.js"
 import { tokensCommand } from "./TokenCommands.js"
 import { vmsCommand } from "./VmsCommands.js"
 import { applyCommand, runsCommand } from "./RunCommands.js"
@@ -32,4 +33,6 @@ export const fleetCommand = Command.make("fleet").pipe(
 )
 
 export const runCli = (argv: ReadonlyArray<string>) =>
-  Command.run(fleetCommand, { name: "fleet", version: "0.1.0" })(argv).pipe(Effect.provide(NodeContext.layer))
+  Console.consoleWith((console) =>
+    Command.run(fleetCommand, { name: "fleet", version: "0.1.0" })(argv).pipe(Console.withConsole(colourWhereWanted(console)))
+  ).pipe(Effect.provide(NodeContext.layer))

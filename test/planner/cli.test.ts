@@ -5,6 +5,7 @@ import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writ
 import { tmpdir } from "node:os"
 import { join, resolve } from "node:path"
 import { fileURLToPath } from "node:url"
+import { wantsColour } from "../../src/cli/PlainConsole.js"
 import { processesUsing } from "../../src/db/Embedded.js"
 import { Plan } from "../../src/planner/Domain.js"
 import { freshDatabase } from "../support/Database.js"
@@ -118,4 +119,30 @@ describe("the fleet CLI on a database of its own", () => {
       expect(ran.stderr).toContain(`error: the embedded database in ${pglite} is open in another process: pid ${holder.pid}`)
       expect(ran.stderr).toContain("DATABASE_URL")
     }), 60_000)
+})
+
+// eslint-disable-next-line no-control-regex
+const ansi = /\x1b\[/
+
+describe("the fleet CLI's own messages", () => {
+  it.live("help and a mistyped option read as plain text when piped, and the mistake is explained once, with exit status 1", () =>
+    Effect.gen(function* () {
+      const help = yield* fleet(["runs", "--help"], {})
+      expect(help.code).toBe(0)
+      expect(help.stdout).toContain("Follow a run with a live progress bar")
+      expect(help.stdout).not.toMatch(ansi)
+
+      const mistyped = yield* fleet(["runs", "list", "--limit", "abc"], {})
+      expect(mistyped.code).toBe(1)
+      expect(mistyped.stderr.match(/'abc' is not a integer/g)).toHaveLength(1)
+      expect(mistyped.stderr).not.toMatch(ansi)
+      expect(mistyped.stderr).not.toContain("level=ERROR")
+    }), 60_000)
+
+  it("colours only a terminal, and not when NO_COLOR is set", () => {
+    expect(wantsColour({ isTTY: true }, {})).toBe(true)
+    expect(wantsColour({ isTTY: true }, { NO_COLOR: "1" })).toBe(false)
+    expect(wantsColour({ isTTY: false }, {})).toBe(false)
+    expect(wantsColour({}, {})).toBe(false)
+  })
 })
