@@ -120,7 +120,8 @@ const server = createServer((request, response) => {
 server.listen(Number(process.env["PORT"] ?? 8090), "127.0.0.1", () => {
   console.log(`Listening on http://127.0.0.1:${(server.address() as { port: number }).port}`)
 })
+// The pool ends once the requests still in flight have been answered (ending it first failed them).
 process.on("SIGTERM", () => {
-  server.close()
-  void pool.end()
+  server.close(() => void pool.end())
+  server.closeIdleConnections()
 })
