@@ -20,9 +20,10 @@
  * 32; also the paced pass's most), BENCH_RATE (fixed-rate passes, 200), DATABASE_POOL_SIZE (both servers, 10), BENCH_LOG_LEVEL
  * (fleet's, Info: its default), BENCH_CPU_PROF=<dir> (a V8 CPU profile of fleet), BENCH_NODE_ARGS (flags
  * for fleet's node, e.g. "--trace-gc"), BENCH_OUTPUT=<file> (fleet's output, copied there at the end),
- * BENCH_FLOOR=1 (also measure bench/http-floor.ts: the same endpoints on Effect's HttpApi with fleet's
- * schemas and database layer and nothing else, the floor of fleet's stack), BENCH_STRICT=1 (exit 1
- * when a target is missed). Any FLEET_* variable set here is passed to fleet: e.g.
+ * BENCH_FLOOR=1 (also measure the floors of fleet's stack: bench/http-floor.ts, the same endpoints on
+ * Effect's HttpApi with fleet's schemas and database layer and nothing else; and
+ * bench/http-floor-router.ts, on Effect's HttpRouter with no schema), BENCH_STRICT=1 (exit 1 when a
+ * target is missed). Any FLEET_* variable set here is passed to fleet: e.g.
  * FLEET_RECONCILER_CONCURRENCY=0 measures the API alone, without the reconciler following the VMs
  * the POSTs create (the VMs stay pending).
  */
@@ -250,14 +251,15 @@ const program = Effect.gen(function* () {
   const baselineFigures = yield* measure(baseline.pid, baseline.url, token, vmId, nothingToCatchUp)
   yield* baseline.stop
 
-  const floorFigures = withFloor
-    ? yield* Effect.gen(function* () {
-      const floor = yield* spawnComparison("the floor", "bench/http-floor.ts", databaseUrl)
+  const measureFloor = (file: string) =>
+    Effect.gen(function* () {
+      const floor = yield* spawnComparison("a floor", file, databaseUrl)
       const figures = yield* measure(floor.pid, floor.url, token, vmId, nothingToCatchUp)
       yield* floor.stop
       return figures
     })
-    : undefined
+  const floorFigures = withFloor ? yield* measureFloor("bench/http-floor.ts") : undefined
+  const routerFigures = withFloor ? yield* measureFloor("bench/http-floor-router.ts") : undefined
 
   const row = (name: string, figures: Figures) =>
     `    ${name.padEnd(38)} ${figures.requestsPerSecond.toFixed(0).padStart(6)} req/s   p50 ${String(figures.p50).padStart(4)} ms   ` +
@@ -274,6 +276,7 @@ const program = Effect.gen(function* () {
     row("fleet, saturating", fleetFigures.getMax),
     row("baseline (node:http + pg), saturating", baselineFigures.getMax),
     ...(floorFigures === undefined ? [] : [row("floor (Effect HttpApi), saturating", floorFigures.getMax)]),
+    ...(routerFigures === undefined ? [] : [row("floor (Effect HttpRouter), saturating", routerFigures.getMax)]),
     row(`fleet, ${rate} req/s paced`, fleetFigures.getRate),
     row(`baseline, ${rate} req/s paced`, baselineFigures.getRate),
     row(`fleet, ${rate} req/s in bursts`, fleetFigures.getBursts),
@@ -282,6 +285,7 @@ const program = Effect.gen(function* () {
     row("fleet, saturating", fleetFigures.postMax),
     row("baseline (node:http + pg), saturating", baselineFigures.postMax),
     ...(floorFigures === undefined ? [] : [row("floor (Effect HttpApi), saturating", floorFigures.postMax)]),
+    ...(routerFigures === undefined ? [] : [row("floor (Effect HttpRouter), saturating", routerFigures.postMax)]),
     ...(reconciling
       ? [`    (after the saturating pass fleet took ${fleetFigures.catchUpSeconds.toFixed(1)} s more to create the VMs it had accepted; the next pass started then)`]
       : []),
@@ -296,6 +300,10 @@ const program = Effect.gen(function* () {
       `POST ${(floorFigures.postMax.requestsPerSecond / baselineFigures.postMax.requestsPerSecond).toFixed(3)}; fleet / floor: ` +
       `GET ${(fleetFigures.getMax.requestsPerSecond / floorFigures.getMax.requestsPerSecond).toFixed(3)}, ` +
       `POST ${(fleetFigures.postMax.requestsPerSecond / floorFigures.postMax.requestsPerSecond).toFixed(3)}`
+    ]),
+    ...(routerFigures === undefined ? [] : [
+      `  throughput HttpRouter floor / baseline: GET ${(routerFigures.getMax.requestsPerSecond / baselineFigures.getMax.requestsPerSecond).toFixed(3)}, ` +
+      `POST ${(routerFigures.postMax.requestsPerSecond / baselineFigures.postMax.requestsPerSecond).toFixed(3)}`
     ]),
     `  fleet p99 at ${rate} req/s, paced: GET ${p99s[0]} ms, POST ${p99s[1]} ms (target <= ${targets.p99AtRateMs} ms: ${verdict(Math.max(...p99s) <= targets.p99AtRateMs)}); ` +
       `in autocannon's bursts (each second's ${rate} sent at once over 20 connections): GET ${fleetFigures.getBursts.p99} ms, POST ${fleetFigures.postBursts.p99} ms`,
