@@ -108,7 +108,7 @@ const connectionPool = Effect.acquireRelease(
  * Builds the client for explicit settings. Each call is one request through undici, proctor's
  * answer read whole; a request not answered within the timeout is aborted. (Not @effect/platform's
  * HttpClient: every execution makes a few of these calls, and on this hot path its request and
- * response wrappers cost three times the exchange itself; see README.md, "Benchmarks".)
+ * response wrappers cost three times the exchange itself; see bench/README.md.)
  */
 export const makeProctorClient = (settings: ProctorSettings, wire: ProctorWire = V2Wire): Effect.Effect<ProctorClientService, never, Scope.Scope> =>
   Effect.gen(function* () {
