@@ -29,10 +29,11 @@ export const RunsHttp = HttpApiBuilder.group(FleetApi, "runs", (handlers) =>
       .handle("startRun", ({ path, payload }) =>
         Effect.gen(function* () {
           const caller = yield* requireScope("runs:write")
-          // A fleet held by an active run answers first: that run's progress would also make the plan stale.
-          yield* runs.refuseBusyFleets((yield* plans.get(path.id)).plan.fleets.map((fleet) => fleet.id))
-          const plan = yield* plans.verify(path.id)
-          for (const application of new Set(plan.fleets.map((fleet) => fleet.application as string))) yield* authorizeApplication(application)
+          const saved = yield* plans.get(path.id)
+          for (const application of new Set(saved.plan.fleets.map((fleet) => fleet.application as string))) yield* authorizeApplication(application)
+          // A fleet held by an active run answers before staleness: that run's progress also makes the plan stale.
+          yield* runs.refuseBusyFleets(saved.plan.fleets.map((fleet) => fleet.id))
+          const plan = yield* plans.verifySaved(saved)
           return yield* runs.start(plan, { planId: path.id, trigger: "manual", rollbackOnAbort: payload.rollbackOnAbort ?? false }, caller)
         }))
       .handle("replaceApplication", ({ path, payload }) =>

@@ -212,7 +212,7 @@ export class RunRepo extends Effect.Service<RunRepo>()("fleet/RunRepo", {
     /** The first of these fleets that an active run holds, and that run. */
     const busyFleet = (fleets: ReadonlyArray<string>) =>
       Effect.map(
-        sql<{ fleet: string; runId: string }>`select fleet, run_id from run_fleets where fleet in ${sql.in(fleets)} order by fleet limit 1`,
+        sql<{ fleet: string; runId: string }>`select fleet, run_id from run_fleets where fleet = any(${fleets}::text[]) order by fleet limit 1`,
         (rows) => Option.fromNullable(rows[0])
       )
 

@@ -214,9 +214,9 @@ export class PlanService extends Effect.Service<PlanService>()("fleet/PlanServic
      * Checks that a saved plan still is what would happen (see the module comment) and returns the
      * plan computed now; a StalePlan when it is not.
      */
-    const verify = (id: PlanId) =>
+    const verifySaved = (saved: SavedPlan) =>
       Effect.gen(function* () {
-        const saved = yield* get(id)
+        const id = saved.id
         const stored = saved.plan
         const { plan: fresh, snapshot } = yield* compute(saved.spec, new Date(stored.asOf))
         if (fresh.inventoryDigest !== stored.inventoryDigest) {
@@ -255,7 +255,15 @@ export class PlanService extends Effect.Service<PlanService>()("fleet/PlanServic
         return fresh
       })
 
-    return { dryRun, save, get, list, verify } as const
+    return {
+      dryRun,
+      save,
+      get,
+      list,
+      verify: (id: PlanId) => Effect.flatMap(get(id), verifySaved),
+      /** `verify` of a plan already read. */
+      verifySaved
+    } as const
   }),
   dependencies: [InventoryRepo.Default, Deprecations.Default, PlanRepo.Default]
 }) {}

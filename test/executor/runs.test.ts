@@ -3,7 +3,7 @@ import { peakOverlap } from "../support/Intervals.js"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { randomUUID } from "node:crypto"
-import { waitForRequest, waitUntil } from "../../src/client/Client.js"
+import { FleetClient, waitForRequest, waitUntil } from "../../src/client/Client.js"
 import type { RunView } from "../../src/executor/Domain.js"
 import { insertVms } from "../../src/demo/Seed.js"
 import { Scheduler } from "../../src/executor/Scheduler.js"
@@ -133,9 +133,18 @@ describe("runs", () => {
       const started = yield* fleet.client.runs.startRun({ path: { id: saved.id }, payload: {} })
       // Once the run has created a replacement, the other plan is stale too: the busy fleet is still what is said.
       yield* waitForRun(fleet, started.id, (run) => (run.counts["pending"] ?? 0) < run.steps)
+      const staleMeanwhile = yield* Effect.flip(fleet.client.plans.verifyPlan({ path: { id: again.id } }))
+      expect(staleMeanwhile._tag).toBe("StalePlan")
       const busy = yield* Effect.flip(fleet.client.runs.startRun({ path: { id: again.id }, payload: {} }))
       expect(busy._tag).toBe("Conflict")
       expect(busy.message).toContain("payments-api/production/java")
+      // A token not allowed the plan's application learns nothing of that run: 403 comes first.
+      const searchOnly = yield* FleetClient.make({
+        baseUrl: fleet.baseUrl,
+        token: yield* fleet.createToken({ name: "search", scopes: ["runs:write", "plans:read"], applications: ["search-*"] })
+      })
+      const notAllowed = yield* Effect.flip(searchOnly.runs.startRun({ path: { id: again.id }, payload: {} }))
+      expect(notAllowed._tag).toBe("Forbidden")
 
       const paused = yield* fleet.client.runs.pauseRun({ path: { id: started.id } })
       expect(paused.state).toBe("paused")
