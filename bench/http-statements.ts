@@ -1,10 +1,15 @@
 /**
  * The SQL that fleet runs for the two endpoints `npm run bench:http` measures, as plain text for
- * its comparison servers (bench/http-baseline.ts, bench/http-floor.ts): fleet's own statements
- * (VmRepo's `findVmDetail` and `insertRequests`, the audit middleware's event), so that a
- * comparison differs from fleet in what serves the request, not in the database work it asks for.
+ * its comparison servers (bench/http-baseline.ts and the floors): fleet's own statements (VmRepo's
+ * `findVmDetail` and `insertRequests`, the token lookup), with ids made as fleet makes them (UUIDv7,
+ * time-ordered), so that a comparison differs from fleet in what serves the request, not in the
+ * database work it asks for. Two differences remain, both of them work fleet does and the
+ * comparisons do not: fleet writes each execution already claimed by its reconciler, with one more
+ * event (pending → submitting), and it writes the audit events of concurrent POSTs in one
+ * statement, where each comparison writes its own (`insertAuditEvent`).
  */
-import { randomBytes, randomUUID } from "node:crypto"
+import { randomBytes } from "node:crypto"
+import { uuidv7 } from "../src/common/Ids.js"
 import { suffixFromBytes } from "../src/vms/Naming.js"
 
 /** A VM with its history and executions, in one statement; $1 the VM's id. */
@@ -25,7 +30,7 @@ export const readVm = `
     ), '[]') as executions
   from vms v where v.id = $1`
 
-/** A request, its VMs, their create executions (pending) and events, in one statement; $1–$4 the rows as JSON. */
+/** A request, its VMs, their create executions (pending) and events, in one statement; $1–$4 and $6 the rows as JSON, $5 the lease (ms) of claimed ones, $7 the run. */
 export const insertRequest = `
   with requests as (
     insert into vm_requests (id, application, environment, stack, os_version, machine_type, count, metadata, requested_by)
@@ -40,12 +45,23 @@ export const insertRequest = `
     returning id
   ), new_executions as (
     insert into executions (id, vm_id, kind, proc, args, email_id, state, claimed_by, submissions, due_at)
-    select id, vm_id, kind, proc, args, email_id, 'pending', claimed_by, 0, now()
-    from jsonb_to_recordset($3::jsonb) as t(id uuid, vm_id uuid, kind text, proc text, args jsonb, email_id text, claimed_by uuid)
+    select id, vm_id, kind, proc, args, email_id,
+      case when claimed_by is null then 'pending' else 'submitting' end,
+      claimed_by,
+      case when claimed_by is null then 0 else 1 end,
+      now() + case when claimed_by is null then 0 else $5 end * interval '1 millisecond'
+    from jsonb_to_recordset($3::jsonb) as t(
+      id uuid, vm_id uuid, kind text, proc text, args jsonb, email_id text, claimed_by uuid)
+    returning id
+  ), waiting_executions as (
+    insert into executions (id, vm_id, kind, proc, args, email_id, state, due_at, after_vm_id, after_execution_id, reason, run_id)
+    select id, vm_id, kind, proc, args, email_id, 'waiting', null, after_vm_id, after_execution_id, reason, run_id
+    from jsonb_to_recordset($6::jsonb) as t(
+      id uuid, vm_id uuid, kind text, proc text, args jsonb, email_id text, after_vm_id uuid, after_execution_id uuid, reason text, run_id uuid)
     returning id
   )
   insert into events (actor, kind, application, request_id, vm_id, execution_id, from_state, to_state, reason, run_id)
-  select *, null::uuid from jsonb_to_recordset($4::jsonb) as t(
+  select *, $7::uuid from jsonb_to_recordset($4::jsonb) as t(
     actor text, kind text, application text, request_id uuid, vm_id uuid, execution_id uuid, from_state text, to_state text, reason text)`
 
 /** The audit event of a POST; $1 the actor, $2 the reason. */
@@ -65,9 +81,9 @@ export interface RequestInput {
 
 /** A request of `count` VMs with fresh ids and names: its VMs, and the four parameters of `insertRequest`. */
 export const requestRows = (input: RequestInput, actorEmail: string) => {
-  const requestId = randomUUID()
+  const requestId = uuidv7()
   const vms = Array.from({ length: input.count }, () => ({
-    id: randomUUID(),
+    id: uuidv7(),
     name: `${input.application}-stg-${input.stack}-u2204-${suffixFromBytes(randomBytes(6))}`
   }))
   const shape = {
@@ -77,7 +93,7 @@ export const requestRows = (input: RequestInput, actorEmail: string) => {
   const request = { id: requestId, ...shape, count: input.count, requested_by: actorEmail }
   const vmRows = vms.map((vm) => ({ id: vm.id, request_id: requestId, name: vm.name, ...shape, created_by: actorEmail, state: "pending" }))
   const executions = vms.map((vm) => ({
-    id: randomUUID(), vm_id: vm.id, kind: "create", proc: "create-vm-java", email_id: actorEmail, claimed_by: null,
+    id: uuidv7(), vm_id: vm.id, kind: "create", proc: "create-vm-java", email_id: actorEmail, claimed_by: null,
     args: {
       VM_NAME: vm.name, APPLICATION: input.application, ENVIRONMENT: input.environment, STACK: input.stack, OS_VERSION: input.osVersion,
       MACHINE_TYPE: input.machineType
@@ -93,7 +109,11 @@ export const requestRows = (input: RequestInput, actorEmail: string) => {
       from_state: null, to_state: "pending", reason: `accepted as ${vm.name}`
     }))
   ]
-  return { requestId, vms, parameters: [JSON.stringify([request]), JSON.stringify(vmRows), JSON.stringify(executions), JSON.stringify(events)] }
+  return {
+    requestId,
+    vms,
+    parameters: [JSON.stringify([request]), JSON.stringify(vmRows), JSON.stringify(executions), JSON.stringify(events), 0, "[]", null]
+  }
 }
 
 /** True for PostgreSQL's unique violation: a name drawn was taken, and new ones are drawn (as fleet does). */

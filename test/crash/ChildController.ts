@@ -74,6 +74,8 @@ export interface SpawnOptions {
    * Docker image runs, without a TypeScript loader in the process — for benchmarks).
    */
   readonly entry?: "sources" | "bundle"
+  /** The bundle to run when `entry` is "bundle" (default dist/fleet.mjs), relative to the repository's root. */
+  readonly bundle?: string
   /** Flags for node itself (e.g. --cpu-prof), before the entry point. */
   readonly nodeArgs?: ReadonlyArray<string>
   /**
@@ -134,7 +136,7 @@ const spawnOnce = (options: SpawnOptions): Effect.Effect<ControllerProcess, Port
     const child: ChildProcess = yield* Effect.acquireRelease(
       Effect.sync(() => {
         const stdoutFd = options.stdoutFile === undefined ? undefined : openSync(options.stdoutFile, "w")
-        const entry = options.entry === "bundle" ? "dist/fleet.mjs" : "bin/fleet.js"
+        const entry = options.entry === "bundle" ? (options.bundle ?? "dist/fleet.mjs") : "bin/fleet.js"
         const child = spawn(process.execPath, [...(options.nodeArgs ?? []), entry, ...(options.args ?? ["serve"])], {
           cwd: repoRoot,
           env,
