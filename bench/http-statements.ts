@@ -1,7 +1,8 @@
 /**
  * The SQL that fleet runs for the two endpoints `npm run bench:http` measures, as plain text for
  * its comparison servers (bench/http-baseline.ts and the floors): fleet's own statements (VmRepo's
- * `findVmDetail` and `insertRequests`, the token lookup), with ids made as fleet makes them (UUIDv7,
+ * `findVmDetail`, the very text, from src/vms/Statements.ts; a copy of its `insertRequests`, which
+ * fleet builds from a template; the token lookup), with ids made as fleet makes them (UUIDv7,
  * time-ordered), so that a comparison differs from fleet in what serves the request, not in the
  * database work it asks for. Two differences remain, both of them work fleet does and the
  * comparisons do not: fleet writes each execution already claimed by its reconciler, with one more
@@ -10,25 +11,11 @@
  */
 import { randomBytes } from "node:crypto"
 import { uuidv7 } from "../src/common/Ids.js"
+import { vmDetailStatement } from "../src/vms/Statements.js"
 import { suffixFromBytes } from "../src/vms/Naming.js"
 
-/** A VM with its history and executions, in one statement; $1 the VM's id. */
-export const readVm = `
-  select v.*,
-    coalesce((
-      select json_agg(json_build_object(
-        'vmId', e.vm_id, 'at', e.at, 'fromState', e.from_state, 'toState', e.to_state, 'reason', e.reason, 'actor', e.actor
-      ) order by e.id) from events e where e.vm_id = v.id
-    ), '[]') as history,
-    coalesce((
-      select json_agg(json_build_object(
-        'id', x.id, 'vmId', x.vm_id, 'kind', x.kind, 'proc', x.proc, 'args', x.args, 'emailId', x.email_id, 'state', x.state,
-        'proctorId', x.proctor_id, 'proctorStatus', x.proctor_status, 'submissions', x.submissions, 'polls', x.polls,
-        'dueAt', x.due_at, 'deadlineAt', x.deadline_at, 'reason', x.reason, 'createdAt', x.created_at,
-        'submittedAt', x.submitted_at, 'finishedAt', x.finished_at
-      ) order by x.created_at, x.id) from executions x where x.vm_id = v.id
-    ), '[]') as executions
-  from vms v where v.id = $1`
+/** A VM with its history and executions, in one statement (fleet's own text); $1 the VM's id. */
+export const readVm = vmDetailStatement
 
 /** A request, its VMs, their create executions (pending) and events, in one statement; $1–$4 and $6 the rows as JSON, $5 the lease (ms) of claimed ones, $7 the run. */
 export const insertRequest = `

@@ -11,6 +11,7 @@ import {
 import { likePattern } from "../auth/Authorization.js"
 import type { ExecutionUpdate } from "./Following.js"
 import type { WriteClaim } from "./Handoff.js"
+import { vmDetailStatement } from "./Statements.js"
 
 /** A VM name was taken between the check and the insert. */
 export class NameTaken extends Data.TaggedError("NameTaken") {}
@@ -442,23 +443,7 @@ export class VmRepo extends Effect.Service<VmRepo>()("fleet/VmRepo", {
     const findVmDetail = SqlSchema.findOne({
       Request: VmId,
       Result: VmDetailRow,
-      execute: (id) =>
-        sql`
-          select v.*,
-            coalesce((
-              select json_agg(json_build_object(
-                'vmId', e.vm_id, 'at', e.at, 'fromState', e.from_state, 'toState', e.to_state, 'reason', e.reason, 'actor', e.actor
-              ) order by e.id) from events e where e.vm_id = v.id
-            ), '[]') as history,
-            coalesce((
-              select json_agg(json_build_object(
-                'id', x.id, 'vmId', x.vm_id, 'kind', x.kind, 'proc', x.proc, 'args', x.args, 'emailId', x.email_id, 'state', x.state,
-                'proctorId', x.proctor_id, 'proctorStatus', x.proctor_status, 'submissions', x.submissions, 'polls', x.polls,
-                'dueAt', x.due_at, 'deadlineAt', x.deadline_at, 'reason', x.reason, 'createdAt', x.created_at,
-                'submittedAt', x.submitted_at, 'finishedAt', x.finished_at
-              ) order by x.created_at, x.id) from executions x where x.vm_id = v.id
-            ), '[]') as executions
-          from vms v where v.id = ${id}`
+      execute: (id) => sql.unsafe(vmDetailStatement, [id])
     })
 
     const listVms = (filter: VmFilter, after: Option.Option<VmId>, limit: number) =>
