@@ -68,9 +68,9 @@ export class Runs extends Effect.Service<Runs>()("fleet/Runs", {
       })
 
     /**
-     * Refuses, before anything else is checked, a plan whose fleets an active run holds: while it
-     * does, the plan cannot run however fresh it is, and that run's own progress is what makes it
-     * stale. (`start` checks again, in its transaction.)
+     * Refuses, before the plan's freshness is checked, a plan whose fleets an active run holds:
+     * while it does, the plan cannot run however fresh it is, and that run's own progress is what
+     * makes it stale. (`start` checks again, in its transaction.)
      */
     const refuseBusyFleets = (fleets: ReadonlyArray<string>) =>
       Effect.flatMap(repo.busyFleet(fleets), Option.match({
