@@ -14,14 +14,14 @@ import { HttpApi, HttpApiBuilder, HttpApiEndpoint, HttpApiError, HttpApiGroup, H
 import { NodeHttpServer, NodeRuntime } from "@effect/platform-node"
 import { SqlClient } from "@effect/sql"
 import { Context, Effect, Layer, Option, Redacted, Schema } from "effect"
-import { createHash } from "node:crypto"
 import { createServer } from "node:http"
 import { layerFromUrl } from "../src/db/Database.js"
 import { CreateVmRequest, ExecutionView, RequestId, requestUri, VmDetail, VmEvent, VmId, VmRequestAccepted, VmSummary, vmUri } from "../src/vms/Domain.js"
 import { VmDetailRow } from "../src/vms/Repo.js"
-import { findToken, insertAuditEvent, insertRequest, isNameTaken, readVm, requestRows } from "./http-statements.js"
+import { actorOfToken, type FloorActor, writeRequest } from "./http-floor-support.js"
+import { readVm } from "./http-statements.js"
 
-class Actor extends Context.Tag("floor/Actor")<Actor, { readonly email: string; readonly name: string }>() {}
+class Actor extends Context.Tag("floor/Actor")<Actor, FloorActor>() {}
 
 class Bearer extends HttpApiMiddleware.Tag<Bearer>()("floor/Bearer", {
   provides: Actor,
@@ -38,24 +38,13 @@ class FloorApi extends HttpApi.make("floor").add(
 
 const BearerLive = Layer.effect(
   Bearer,
-  Effect.gen(function* () {
-    const sql = yield* SqlClient.SqlClient
-    const checked = new Map<string, { readonly actor: Context.Tag.Service<Actor>; readonly until: number }>()
-    return {
-      bearer: (token) =>
-        Effect.gen(function* () {
-          const hash = createHash("sha256").update(Redacted.value(token)).digest("hex")
-          const cached = checked.get(hash)
-          if (cached !== undefined && cached.until > Date.now()) return cached.actor
-          const rows = yield* sql.unsafe<{ ownerEmail: string; name: string }>(findToken, [hash]).pipe(Effect.orDie)
-          const row = rows[0]
-          if (row === undefined) return yield* Effect.fail(new HttpApiError.Unauthorized())
-          const actor = { email: row.ownerEmail, name: row.name }
-          checked.set(hash, { actor, until: Date.now() + 5000 })
-          return actor
-        })
-    }
-  })
+  Effect.map(SqlClient.SqlClient, (sql) => ({
+    bearer: (token) =>
+      actorOfToken(Redacted.value(token)).pipe(
+        Effect.flatMap(Option.match({ onNone: () => Effect.fail(new HttpApiError.Unauthorized()), onSome: Effect.succeed })),
+        Effect.provideService(SqlClient.SqlClient, sql)
+      )
+  }))
 )
 
 const trusted = { disableValidation: true } as const
@@ -81,14 +70,7 @@ const VmsLive = HttpApiBuilder.group(FloorApi, "vms", (handlers) =>
         }))
       .handle("createRequest", ({ payload }) =>
         Effect.gen(function* () {
-          const actor = yield* Actor
-          const write = Effect.suspend(() => {
-            const rows = requestRows(payload, actor.email)
-            return sql.unsafe(insertRequest, rows.parameters).pipe(Effect.as(rows))
-          })
-          // Like fleet: names are drawn again when the unique index refuses one.
-          const { requestId, vms } = yield* write.pipe(Effect.retry({ times: 3, while: isNameTaken }), Effect.orDie)
-          yield* sql.unsafe(insertAuditEvent, [actor.email, `POST /v1/vm-requests → 202 (token ${actor.name})`]).pipe(Effect.orDie)
+          const { requestId, vms } = yield* writeRequest(payload, yield* Actor)
           return new VmRequestAccepted({
             id: RequestId.make(requestId),
             uri: requestUri(RequestId.make(requestId)),

@@ -9,7 +9,7 @@
  * event (pending → submitting), and it writes the audit events of concurrent POSTs in one
  * statement, where each comparison writes its own (`insertAuditEvent`).
  */
-import { randomBytes } from "node:crypto"
+import { createHash, randomBytes } from "node:crypto"
 import { uuidv7 } from "../src/common/Ids.js"
 import { vmDetailStatement } from "../src/vms/Statements.js"
 import { suffixFromBytes } from "../src/vms/Naming.js"
@@ -107,3 +107,23 @@ export const requestRows = (input: RequestInput, actorEmail: string) => {
 export const isNameTaken = (error: unknown): boolean =>
   (error as { code?: unknown } | undefined)?.code === "23505" ||
   (error as { cause?: { code?: unknown } } | undefined)?.cause?.code === "23505"
+
+/** The audit event's reason for a POST answered 202, as fleet's audit middleware words it. */
+export const auditReason = (tokenName: string) => `POST /v1/vm-requests → 202 (token ${tokenName})`
+
+/** The SHA-256 of a token's secret, hex: what api_tokens stores and `findToken` looks up. */
+export const tokenHash = (secret: string) => createHash("sha256").update(secret).digest("hex")
+
+/** Like fleet (FLEET_TOKEN_CACHE_TTL's default): a token found active is trusted for 5 seconds. */
+export class TrustedTokens<A> {
+  private readonly checked = new Map<string, { readonly actor: A; readonly until: number }>()
+  /** The actor of a token trusted now, by its hash. */
+  find(hash: string): A | undefined {
+    const cached = this.checked.get(hash)
+    return cached !== undefined && cached.until > Date.now() ? cached.actor : undefined
+  }
+  remember(hash: string, actor: A): A {
+    this.checked.set(hash, { actor, until: Date.now() + 5000 })
+    return actor
+  }
+}
