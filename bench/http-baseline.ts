@@ -9,10 +9,20 @@
  *
  * Run by bench/http.ts as a child process: DATABASE_URL, PORT, DATABASE_POOL_SIZE.
  */
-import { createHash } from "node:crypto"
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http"
 import pg from "pg"
-import { findToken, insertAuditEvent, insertRequest, isNameTaken, readVm, type RequestInput, requestRows } from "./http-statements.js"
+import {
+  auditReason,
+  findToken,
+  insertAuditEvent,
+  insertRequest,
+  isNameTaken,
+  readVm,
+  type RequestInput,
+  requestRows,
+  tokenHash,
+  TrustedTokens
+} from "./http-statements.js"
 
 const pool = new pg.Pool({ connectionString: process.env["DATABASE_URL"], max: Number(process.env["DATABASE_POOL_SIZE"] ?? 10) })
 
@@ -33,19 +43,17 @@ const readBody = (request: IncomingMessage) =>
     request.on("error", reject)
   })
 
-/** Like fleet: a token found active is trusted for 5 seconds (FLEET_TOKEN_CACHE_TTL's default). */
-const checked = new Map<string, { actor: { owner_email: string; name: string }; until: number }>()
+const trusted = new TrustedTokens<{ owner_email: string; name: string }>()
 
 const authenticate = async (request: IncomingMessage) => {
   const match = /^bearer +(\S+)$/i.exec(request.headers.authorization ?? "")
   if (!match) return undefined
-  const hash = createHash("sha256").update(match[1]!).digest("hex")
-  const cached = checked.get(hash)
-  if (cached !== undefined && cached.until > Date.now()) return cached.actor
+  const hash = tokenHash(match[1]!)
+  const cached = trusted.find(hash)
+  if (cached !== undefined) return cached
   const { rows } = await query("token", findToken, [hash])
   const actor = rows[0] as { owner_email: string; name: string } | undefined
-  if (actor !== undefined) checked.set(hash, { actor, until: Date.now() + 5000 })
-  return actor
+  return actor === undefined ? undefined : trusted.remember(hash, actor)
 }
 
 const uuid = /^\/v1\/vms\/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$/
@@ -90,7 +98,7 @@ const createRequest = async (response: ServerResponse, body: string, actor: { ow
       if (isNameTaken(error) && attempt < 3) continue
       throw error
     }
-    await query("audit", insertAuditEvent, [actor.owner_email, `POST /v1/vm-requests → 202 (token ${actor.name})`])
+    await query("audit", insertAuditEvent, [actor.owner_email, auditReason(actor.name)])
     return send(response, 202, {
       id: requestId,
       uri: `/v1/vm-requests/${requestId}`,
@@ -99,7 +107,18 @@ const createRequest = async (response: ServerResponse, body: string, actor: { ow
   }
 }
 
+// Requests being handled: the pool ends only once none is (a client may hang up on one, closing
+// its connection while the handler still has queries to make).
+let handling = 0
+let stopping = false
+const endPoolWhenIdle = () => {
+  if (!stopping || handling > 0) return
+  stopping = false
+  void pool.end()
+}
+
 const server = createServer((request, response) => {
+  handling++
   void (async () => {
     try {
       const body = request.method === "POST" ? await readBody(request) : ""
@@ -113,6 +132,9 @@ const server = createServer((request, response) => {
     } catch (error) {
       console.error(error)
       send(response, 500, { _tag: "InternalError", message: "internal error" })
+    } finally {
+      handling--
+      endPoolWhenIdle()
     }
   })()
 })
@@ -120,8 +142,9 @@ const server = createServer((request, response) => {
 server.listen(Number(process.env["PORT"] ?? 8090), "127.0.0.1", () => {
   console.log(`Listening on http://127.0.0.1:${(server.address() as { port: number }).port}`)
 })
-// The pool ends once the requests still in flight have been answered (ending it first failed them).
-process.on("SIGTERM", () => {
-  server.close(() => void pool.end())
+process.once("SIGTERM", () => {
+  server.close()
   server.closeIdleConnections()
+  stopping = true
+  endPoolWhenIdle()
 })
