@@ -21,7 +21,7 @@ const node = (args: ReadonlyArray<string>) =>
  * that cannot be bundled shows up only when the bundle runs, so this builds one and runs it.
  */
 describe("the production bundle", () => {
-  it.scopedLive("builds, and serves from dist/fleet.mjs: a VM created through proctor, the OpenAPI document and its page", () =>
+  it.scopedLive("builds a bundle, and serves from it: a VM created through proctor, the OpenAPI document and its page", () =>
     Effect.gen(function* () {
       // Its own file beside dist/fleet.mjs (a benchmark may be running that one): the package root is found from there.
       const bundle = `dist/test-${randomBytes(4).toString("hex")}/fleet.mjs`
