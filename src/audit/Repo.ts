@@ -52,7 +52,7 @@ export class AuditRepo extends Effect.Service<AuditRepo>()("fleet/AuditRepo", {
           select id::text as id, at, actor, kind, application, request_id::text as request_id, vm_id::text as vm_id,
                  execution_id::text as execution_id, run_id::text as run_id, from_state, to_state, reason
           from events ${clauses.length > 0 ? sql`where ${sql.and(clauses)}` : sql``}
-          order by id desc limit ${limit}`
+          order by events.id desc limit ${limit}`
         const decoded = yield* Schema.decodeUnknown(Schema.Array(Row))(rows)
         return decoded.map((row) => new AuditEvent(row))
       }).pipe(Effect.orDie)

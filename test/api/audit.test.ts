@@ -77,6 +77,25 @@ describe("GET /v1/events", () => {
       }
     }))
 
+  it.scopedLive("orders events by their number, not their text, past the ninth, and pages through all of them", () =>
+    Effect.gen(function* () {
+      const fleet = yield* startFleet({ reconcile: false })
+      const created = yield* request(fleet, "POST", "/v1/vm-requests", { body: vmRequestBody({ count: 8 }) })
+      expect(created.status).toBe(202)
+      const ids = (yield* withSql(fleet, (sql) => sql<{ id: string }>`select id::text as id from events order by events.id desc`)).map((row) => row.id)
+      expect(ids.length).toBeGreaterThan(10)
+      expect(items(yield* request(fleet, "GET", "/v1/events?limit=500")).map((event) => event.id)).toEqual(ids)
+      const seen: Array<string> = []
+      let cursor: string | null = null
+      for (let page = 0; page < ids.length; page++) {
+        const answer = yield* request(fleet, "GET", `/v1/events?limit=4${cursor === null ? "" : `&cursor=${cursor}`}`)
+        seen.push(...items(answer).map((event) => event.id))
+        cursor = field(answer, "nextCursor") as string | null
+        if (cursor === null) break
+      }
+      expect(seen).toEqual(ids)
+    }))
+
   it.scopedLive("records token creation, and shows token administration to admin tokens only", () =>
     Effect.gen(function* () {
       const fleet = yield* startFleet({ reconcile: false })
