@@ -1,9 +1,11 @@
-import { Effect, Schema } from "effect"
+import { Clock, Effect, Schema } from "effect"
 import type { Actor } from "../auth/Actor.js"
 import { Catalog } from "../catalog/Catalog.js"
 import { ApplicationName } from "../catalog/Domain.js"
 import { Conflict, InvalidInput, Issue } from "../common/Errors.js"
-import { CountOrPercent, Duration } from "../planner/Domain.js"
+import { CountOrPercent, Duration, type Plan } from "../planner/Domain.js"
+import { Deprecations } from "../planner/Deprecations.js"
+import { policyStatuses } from "../planner/Planner.js"
 import { PlanService } from "../planner/PlanService.js"
 import type { ReplacementRequest } from "./Api.js"
 import { Runs } from "./Runs.js"
@@ -17,6 +19,7 @@ export class Replacements extends Effect.Service<Replacements>()("fleet/Replacem
     const catalog = yield* Catalog
     const plans = yield* PlanService
     const runs = yield* Runs
+    const deprecations = yield* Deprecations
     const environments = catalog.spec.environments.map((entry) => entry.name as string)
     const osVersions = catalog.spec.osVersions.map((entry) => entry.name as string)
 
@@ -29,6 +32,16 @@ export class Replacements extends Effect.Service<Replacements>()("fleet/Replacem
         }
         if (request.targetOs !== undefined && !osVersions.includes(request.targetOs)) {
           issues.push(Issue.at("targetOs", `unknown OS version; expected one of ${osVersions.join(", ")}`))
+        } else if (request.targetOs !== undefined) {
+          // A recycle plan with such a target is reviewed (its report warns); this one would start at once.
+          const statuses = policyStatuses(yield* deprecations.current, catalog, new Date(yield* Clock.currentTimeMillis))
+          const unsupported = new Map(statuses.filter((status) => status.status !== "supported").map((status) => [status.osVersion as string, status]))
+          const target = unsupported.get(request.targetOs)
+          if (target !== undefined) {
+            const supported = osVersions.filter((os) => !unsupported.has(os))
+            issues.push(Issue.at("targetOs", `${target.osVersion} is itself ${target.status === "end-of-life" ? "past its end of life" : "deprecated"}; ` +
+              `expected a supported version: ${supported.length > 0 ? supported.join(", ") : "none is"}`))
+          }
         }
         if (issues.length > 0) return yield* Effect.fail(InvalidInput.fromIssues(issues))
         const overrides = request.strategy ?? {}
@@ -49,13 +62,15 @@ export class Replacements extends Effect.Service<Replacements>()("fleet/Replacem
           }
         }
         // Problems with the overrides (e.g. maxSurge 0 with maxUnavailable 0) come back as the plan's own InvalidInput.
-        const saved = yield* plans.save(JSON.stringify(spec), "on-demand replacement", actor)
-        if (saved.plan.steps.length === 0) {
-          const skipped = saved.plan.skipped.flatMap((fleet) => fleet.reasons.map((reason) => `${fleet.id}: ${reason.message}`))
-          return yield* Effect.fail(new Conflict({
+        // A plan that cannot start (nothing to replace, or a fleet another run holds) is refused before it is saved.
+        const admit = (plan: Plan) => {
+          if (plan.steps.length > 0) return runs.refuseBusyFleets(plan.fleets.map((fleet) => fleet.id))
+          const skipped = plan.skipped.flatMap((fleet) => fleet.reasons.map((reason) => `${fleet.id}: ${reason.message}`))
+          return Effect.fail(new Conflict({
             message: `nothing to replace for ${application} in ${request.environment}` + (skipped.length > 0 ? ` (${skipped.join("; ")})` : "")
           }))
         }
+        const saved = yield* plans.save(JSON.stringify(spec), "on-demand replacement", actor, { admit })
         return yield* runs.start(saved.plan, { planId: saved.id, trigger: "on-demand", rollbackOnAbort: request.rollbackOnAbort ?? false }, actor)
       })
 

@@ -103,6 +103,13 @@ const summaryOf = (row: PlanSummaryRow): SavedPlanSummary => {
   })
 }
 
+export interface SaveOptions<E, R> {
+  /** The instant the plan is made as of: now when absent. */
+  readonly now?: Date
+  /** Checks the computed plan before it is stored; a failure stores nothing. */
+  readonly admit?: (plan: Plan) => Effect.Effect<void, E, R>
+}
+
 export class PlanService extends Effect.Service<PlanService>()("fleet/PlanService", {
   effect: Effect.gen(function* () {
     const catalog = yield* Catalog
@@ -148,13 +155,16 @@ export class PlanService extends Effect.Service<PlanService>()("fleet/PlanServic
 
     /**
      * Reads a recycle plan, computes its plan and stores both with their hashes and the inventory
-     * digest (see the module comment). Nothing is saved when the text has a problem.
+     * digest (see the module comment). Nothing is saved when the text has a problem, or when
+     * `admit` refuses the computed plan (it runs before the plan is stored: a caller that would
+     * fail with the plan it saved, such as a replacement with nothing to replace, fails first).
      */
-    const save = (specText: string, source: string, actor: Actor, now?: Date) =>
+    const save = <E = never, R = never>(specText: string, source: string, actor: Actor, options: SaveOptions<E, R> = {}) =>
       Effect.gen(function* () {
-        const at = now ?? new Date(yield* Clock.currentTimeMillis)
+        const at = options.now ?? new Date(yield* Clock.currentTimeMillis)
         const spec = yield* decodePlanSpec(specText, source, catalog)
         const { plan, snapshot } = yield* compute(spec, at)
+        if (options.admit !== undefined) yield* options.admit(plan)
         const covered = digestVms(plan, snapshot)
         const fleetVms = digestRows(covered)
         if (inventoryDigestOf(covered) !== plan.inventoryDigest) {

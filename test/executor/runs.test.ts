@@ -257,6 +257,11 @@ describe("runs", () => {
       expect(busy._tag).toBe("Conflict")
       const bad = yield* Effect.flip(fleet.client.runs.replaceApplication({ path: { application: "payments-api" }, payload: { environment: "prod", targetOs: "windows-95" } }))
       expect(bad._tag).toBe("InvalidInput")
+      // Onto a deprecated version: refused, naming the versions that are supported.
+      const backwards = yield* Effect.flip(fleet.client.runs.replaceApplication({ path: { application: "payments-api" }, payload: { environment: "staging", targetOs: "ubuntu-18.04" } }))
+      expect(backwards._tag === "InvalidInput" && backwards.issues.map((issue) => [issue.path.join("."), issue.message])).toEqual([
+        ["targetOs", "ubuntu-18.04 is itself deprecated; expected a supported version: ubuntu-22.04, ubuntu-24.04"]
+      ])
       const done = yield* waitForRun(fleet, started.id, settledRun)
       expect(done.state).toBe("succeeded")
       expect(done.trigger).toBe("on-demand")
@@ -265,6 +270,9 @@ describe("runs", () => {
       const nothing = yield* Effect.flip(fleet.client.runs.replaceApplication({ path: { application: "payments-api" }, payload: { environment: "production" } }))
       expect(nothing._tag).toBe("Conflict")
       expect(nothing.message).toContain("nothing to replace")
+      // The refused replacements (busy, nothing to replace) saved no plan: only the one that ran is there.
+      const plans = yield* fleet.client.plans.listPlans({ urlParams: {} })
+      expect(plans.items.map((plan) => plan.name)).toEqual(["replace-payments-api-production"])
     }))
 
   it.scopedLive("takes up a run started or cancelled at once, however long it gathers settled VMs", () =>

@@ -108,7 +108,7 @@ describe("plans from the database", () => {
     run(Effect.gen(function* () {
       yield* seedDemo(catalog, { apps: 60, seed: 3, reset: false })
       const plans = yield* PlanService
-      const saved = yield* plans.save(example("payments-canary.yaml"), "payments-canary.yaml", { email: "someone@example.com" }, now)
+      const saved = yield* plans.save(example("payments-canary.yaml"), "payments-canary.yaml", { email: "someone@example.com" }, { now })
       const got = yield* plans.get(saved.id)
       expect(got.planHash).toBe(saved.planHash)
       expect(got.plan).toEqual(saved.plan)
