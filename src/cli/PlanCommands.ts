@@ -8,7 +8,7 @@ import { FileSystem } from "@effect/platform"
 import { Clock, Config, Console, Effect, Layer, Option, Schema } from "effect"
 import { hostname, userInfo } from "node:os"
 import { formatPath, InvalidInput } from "../common/Errors.js"
-import type { Plan } from "../planner/Domain.js"
+import type { Plan, PlanSchedule } from "../planner/Domain.js"
 import { formatDuration } from "../planner/Domain.js"
 import { PlanService } from "../planner/PlanService.js"
 import { PlanId, type SavedPlan, SavedPlan as SavedPlanSchema, SavedPlanSummary } from "../planner/Records.js"
@@ -80,8 +80,16 @@ const savedLines = (saved: SavedPlan): string =>
     `  ${summaryLine(saved.plan)}`,
     `  plan hash ${saved.planHash}`,
     `  inventory digest ${saved.inventoryDigest} (as of ${saved.asOf})`,
+    ...scheduleLines(saved.plan.estimate.schedule),
     `  report: fleet plans show ${saved.id} --format html --out plan.html`
   ].join("\n")
+
+/** A saved plan with a schedule runs on its own: saying so when it is saved leaves no surprise. */
+const scheduleLines = (schedule: PlanSchedule | undefined): ReadonlyArray<string> =>
+  schedule === undefined
+    ? []
+    : [`  scheduled: the controllers run it on "${schedule.cron}" (${schedule.timeZone})` +
+      `${schedule.nextWindows[0] === undefined ? "" : `, next at ${schedule.nextWindows[0]}`}; a newer plan of the same name replaces it`]
 
 /**
  * Exits non-zero with the problem on stderr: every issue of an InvalidInput on a line of its own
@@ -138,9 +146,11 @@ export const planCommand = Command.make(
           return yield* Effect.fail(InvalidInput.one(["as-of"], "--as-of only goes with --dry-run: a saved plan is made as of now, as the executor will check it"))
         }
         const actor = yield* cliActor
-        const saved = yield* (yield* PlanService).save(text, options.file, actor)
+        // The report is written before the plan is saved: a report that cannot be written saves nothing.
+        const saved = yield* (yield* PlanService).save(text, options.file, actor, {
+          admit: (plan) => Option.isSome(options.out) ? emit(renderPlan(plan, options.format), options.out) : Effect.void
+        })
         yield* warningsOf(saved.plan)
-        if (Option.isSome(options.out)) yield* emit(renderPlan(saved.plan, options.format), options.out)
         if (options.format === "json" && Option.isNone(options.out)) return yield* printJson(Schema.encodeSync(SavedPlanSummary)(saved.summary))
         yield* Console.log(savedLines(saved))
       }).pipe(Effect.provide(PlannerLocalLive))

@@ -60,6 +60,10 @@ describe("the fleet CLI on a database of its own", () => {
       expect(text.stdout).toContain("Recycle plan: retire-deprecated")
       expect(text.stdout).toContain(`${plan.totals.fleetsMoving} fleets move`)
 
+      // A report that cannot be written: exit status 1, and no plan saved (the list below holds one).
+      const unwritten = yield* fleet(["plan", "plans/payments-canary.yaml", "--out", join(directory, "missing", "report.txt")], env)
+      expect(unwritten.code).toBe(1)
+      expect(unwritten.stderr).toContain("cannot write")
       const saved = yield* fleet(["plan", "plans/payments-canary.yaml"], env)
       expect(saved.code).toBe(0)
       const id = /^saved plan ([0-9a-f-]{36}): payments-canary$/m.exec(saved.stdout)?.[1]
@@ -72,6 +76,8 @@ describe("the fleet CLI on a database of its own", () => {
       const verified = yield* fleet(["plans", "verify", id!], env)
       expect(verified.code).toBe(0)
       expect(verified.stdout).toContain(`plan ${id} is current`)
+      // A plan with a schedule says, when saved, that the controllers will run it.
+      expect(saved.stdout).toMatch(/^ {2}scheduled: the controllers run it on "30 22 \* \* 0-4" \(America\/New_York\); a newer plan of the same name replaces it$/m)
     }), 120_000)
 
   it.scopedLive("a bad recycle plan: exit status 1 and every problem with its line and column", () =>
