@@ -4,9 +4,10 @@ import { Effect, ParseResult, Schema } from "effect"
 /**
  * One problem with a piece of input: where it is (the keys leading to the field; empty for the
  * input as a whole) and what was expected. The same shape as the issues of the HTTP API's own
- * decode errors, so a client reads every 400 the same way.
+ * decode errors (less their `_tag`), so a client reads every 400 the same way; named apart from
+ * theirs (`Issue`) in the OpenAPI document, where one name is one schema.
  */
-export class Issue extends Schema.Class<Issue>("Issue")({
+export class Issue extends Schema.Class<Issue>("InputIssue")({
   path: Schema.Array(Schema.Union(Schema.String, Schema.Number)),
   message: Schema.String
 }) {
@@ -29,11 +30,7 @@ export class InvalidInput extends Schema.TaggedError<InvalidInput>()(
   }
 
   static fromIssues(issues: ReadonlyArray<Issue>): InvalidInput {
-    const describe = (issue: Issue) => issue.path.length === 0 ? issue.message : `${formatPath(issue.path)}: ${issue.message}`
-    const message = issues.length === 1
-      ? describe(issues[0]!)
-      : `${issues.length} problems: ${issues.map(describe).join("; ")}`
-    return new InvalidInput({ message, issues })
+    return new InvalidInput({ message: summaryOf(issues), issues })
   }
 
   /** The same problems, with the message saying which input they are in (a file, say). */
@@ -72,10 +69,66 @@ export const formatPath = (path: ReadonlyArray<PropertyKey>): string =>
     return out === "" ? name : `${out}.${name}`
   }, "")
 
+/** One issue as Effect's `ArrayFormatter` reports it (the issues of the HTTP API's own decode errors too). */
+export interface FormattedIssue {
+  readonly _tag: ParseResult.ArrayFormatterIssue["_tag"]
+  readonly path: ReadonlyArray<PropertyKey>
+  readonly message: string
+}
+
+const literalExpected = /^Expected ("(?:[^"\\]|\\.)*"|-?\d+(?:\.\d+)?|true|false|null), actual (.*)$/s
+const undefinedExpected = /^Expected undefined, actual /
+const unexpectedKey = /^is unexpected, expected: (.*)$/s
+
+/** `"a" | "b"` or `"a"`, as `a, b`. */
+const literalList = (literals: ReadonlyArray<string>) => literals.map((literal) => literal.replace(/^"(.*)"$/s, "$1")).join(", ")
+
+/**
+ * The issues of a schema parse error as a person reads them, in the order found, one or more per
+ * field: an optional field's "Expected undefined" dropped beside the real problem; a value that
+ * is none of a set of literals reported once, with the set; an unknown key said so, with the keys
+ * that are known; the "(Encoded side)" of a class's name left out.
+ */
+export const readableIssues = <I extends FormattedIssue>(issues: ReadonlyArray<I>): Array<I> => {
+  const within = (inner: ReadonlyArray<PropertyKey>, outer: ReadonlyArray<PropertyKey>) =>
+    inner.length >= outer.length && outer.every((key, index) => String(key) === String(inner[index]))
+  // An optional field's "Expected undefined" says nothing when another issue is at or under its path.
+  const meaningful = issues.filter((issue) =>
+    !undefinedExpected.test(issue.message) || !issues.some((other) => other !== issue && !undefinedExpected.test(other.message) && within(other.path, issue.path)))
+  const byPath = new Map<string, Array<I>>()
+  for (const issue of meaningful) {
+    const key = JSON.stringify(issue.path.map(String))
+    byPath.set(key, [...(byPath.get(key) ?? []), issue])
+  }
+  return [...byPath.values()].flatMap((meaningful) => {
+    const literals = meaningful.flatMap((issue) => {
+      const match = literalExpected.exec(issue.message)
+      return match === null ? [] : [{ expected: match[1]!, actual: match[2]! }]
+    })
+    const merged = literals.length > 1
+      ? [{ ...meaningful.find((issue) => literalExpected.test(issue.message))!, message: `expected one of ${literalList(literals.map((literal) => literal.expected))}; got ${literals[0]!.actual}` }]
+      : []
+    const rest = literals.length > 1 ? meaningful.filter((issue) => !literalExpected.test(issue.message)) : meaningful
+    return [...merged, ...rest].map((issue) => {
+      const unexpected = unexpectedKey.exec(issue.message)
+      const message = unexpected === null
+        ? issue.message.replaceAll(" (Encoded side)", "")
+        : `is not a field of this input; expected one of ${literalList(unexpected[1]!.split(" | "))}`
+      return message === issue.message ? issue : { ...issue, message }
+    })
+  })
+}
+
+/** The one-line summary of issues: the issue itself, or "N problems: " and each. */
+export const summaryOf = (issues: ReadonlyArray<{ readonly path: ReadonlyArray<PropertyKey>; readonly message: string }>): string => {
+  const describe = (issue: (typeof issues)[number]) => issue.path.length === 0 ? issue.message : `${formatPath(issue.path)}: ${issue.message}`
+  return issues.length === 1 ? describe(issues[0]!) : `${issues.length} problems: ${issues.map(describe).join("; ")}`
+}
+
 /** Every issue of a schema parse error, each with its path, as an InvalidInput. */
 export const invalidInputFromParseError = (error: ParseResult.ParseError): InvalidInput =>
   InvalidInput.fromIssues(
-    ParseResult.ArrayFormatter.formatErrorSync(error).map((issue) =>
+    readableIssues(ParseResult.ArrayFormatter.formatErrorSync(error)).map((issue) =>
       new Issue({ path: issue.path.map((key) => typeof key === "number" ? key : String(key)), message: issue.message })
     )
   )

@@ -52,12 +52,14 @@ const readAtMost = (source: IncomingMessage, max: number) =>
 
 /**
  * The same request, its body served from memory (the socket has been read to its end: reading
- * it again would wait forever). `json` and `urlParamsBody` go through `text`.
+ * it again would wait forever): its text, and what `json` reads (parsed once, by `readBody`).
+ * `urlParamsBody` goes through `text`.
  */
-const withBody = (request: HttpServerRequest.HttpServerRequest, text: string): HttpServerRequest.HttpServerRequest => {
+const withBody = (request: HttpServerRequest.HttpServerRequest, text: string, json: unknown): HttpServerRequest.HttpServerRequest => {
   const bytes = new TextEncoder().encode(text)
   return Object.create(request, {
     text: { get: () => Effect.succeed(text) },
+    json: { get: () => Effect.succeed(json) },
     arrayBuffer: { get: () => Effect.succeed(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength)) },
     stream: { get: () => Stream.succeed(bytes) }
   }) as HttpServerRequest.HttpServerRequest
@@ -101,21 +103,58 @@ const tooDeep = HttpServerResponse.unsafeJson(
   { status: 400 }
 )
 
+/** No endpoint takes a form: curl's `-d` without a Content-Type sends one, which would be read as one unknown key. */
+const formRefused = HttpServerResponse.unsafeJson(
+  { _tag: "UnsupportedMediaType", message: "form bodies are not accepted: send JSON with Content-Type: application/json (or YAML where the endpoint says so)" },
+  { status: 415 }
+)
+
+const notJson = (reason: string) =>
+  HttpServerResponse.unsafeJson(
+    { _tag: "HttpApiDecodeError", message: `the body is not valid JSON: ${reason}`, issues: [{ _tag: "Type", path: [], message: reason }] },
+    { status: 400 }
+  )
+
+/** Whether the API reads this body as JSON: its Content-Type says so, or it has none (the platform's default). */
+const readAsJson = (contentType: string) => contentType === "" || contentType.includes("application/json")
+
+/**
+ * The checks on a body read in full, then the app with the body served from memory: nesting,
+ * and for a JSON body its syntax (the parser's message, with the position, instead of a bare
+ * 400). An empty JSON body reads as `{}`: an endpoint whose fields are all optional takes it as
+ * its defaults, and another names each field it misses.
+ */
+const readBody = <E, R>(app: HttpApp.Default<E, R>, request: HttpServerRequest.HttpServerRequest, contentType: string, text: string) => {
+  if (nestsDeeperThan(text, maxBodyNesting)) return Effect.succeed(tooDeep)
+  let json: unknown = undefined
+  if (readAsJson(contentType)) {
+    try {
+      json = text.trim() === "" ? {} : JSON.parse(text)
+    } catch (error) {
+      return Effect.succeed(notJson(error instanceof Error ? error.message : String(error)))
+    }
+  }
+  return Effect.provideService(app, HttpServerRequest.HttpServerRequest, withBody(request, text, json))
+}
+
 const isTooLarge = (error: unknown): boolean =>
   typeof error === "object" && error !== null && "cause" in error && error.cause instanceof Error && error.cause.message === "maxBytes exceeded"
 
 /**
  * Refuses bodies over the limit with 413: from `Content-Length` before reading anything, and
- * while reading for bodies sent without one (chunked); and bodies nested deeper than
- * `maxBodyNesting` with 400. It reads the body of every request that has one, so that what
- * comes after (idempotency, the handlers) reads it from memory.
+ * while reading for bodies sent without one (chunked); bodies nested deeper than
+ * `maxBodyNesting`, and JSON bodies that do not parse, with 400; multipart and form bodies with
+ * 415. It reads the body of every request that has one, so that what comes after (idempotency,
+ * the handlers) reads it from memory.
  */
 export const bodyLimit = (maxBytes: number) =>
   <E, R>(app: HttpApp.Default<E, R>): HttpApp.Default<E, R | HttpServerRequest.HttpServerRequest> =>
     Effect.gen(function* () {
       const request = yield* HttpServerRequest.HttpServerRequest
       if (!HttpMethod.hasBody(request.method)) return yield* app
-      if ((request.headers["content-type"] ?? "").toLowerCase().includes("multipart/")) return multipartRefused
+      const contentType = (request.headers["content-type"] ?? "").toLowerCase()
+      if (contentType.includes("multipart/")) return multipartRefused
+      if (contentType.includes("x-www-form-urlencoded")) return formRefused
       const length = request.headers["content-length"]
       if (length !== undefined) {
         if (!/^\d+$/.test(length)) return unreadable
@@ -123,8 +162,7 @@ export const bodyLimit = (maxBytes: number) =>
         // Node frames the body by its length: the platform reads it (at most maxBytes) and keeps it for later reads.
         const read = yield* Effect.either(request.text.pipe(HttpIncomingMessage.withMaxBodySize(Option.some(maxBytes))))
         if (read._tag === "Left") return isTooLarge(read.left) ? tooLarge(maxBytes) : unreadable
-        if (nestsDeeperThan(read.right, maxBodyNesting)) return tooDeep
-        return yield* Effect.provideService(app, HttpServerRequest.HttpServerRequest, withBody(request, read.right))
+        return yield* readBody(app, request, contentType, read.right)
       }
       const read = yield* readAtMost(NodeHttpServerRequest.toIncomingMessage(request), maxBytes)
       switch (read._tag) {
@@ -133,7 +171,6 @@ export const bodyLimit = (maxBytes: number) =>
         case "Failed":
           return unreadable
         case "Read":
-          if (nestsDeeperThan(read.text, maxBodyNesting)) return tooDeep
-          return yield* Effect.provideService(app, HttpServerRequest.HttpServerRequest, withBody(request, read.text))
+          return yield* readBody(app, request, contentType, read.text)
       }
     })

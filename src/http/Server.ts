@@ -26,6 +26,7 @@ import { FleetApi } from "./Api.js"
 import { RunsHttp } from "../executor/Http.js"
 import { NotReady } from "./Health.js"
 import { idempotency, IdempotencyStore } from "./Idempotency.js"
+import { ReadableDecodeErrors } from "./DecodeErrors.js"
 import { bodyLimit, BodyLimitConfig } from "./Limits.js"
 
 export const HttpConfig = Config.all({
@@ -157,6 +158,7 @@ export const ServeApi = Layer.unwrapEffect(
   HttpMiddleware.withTracerDisabledWhen(() => true),
   HttpServer.withLogAddress,
   Layer.provide(DocsLive),
+  Layer.provide(ReadableDecodeErrors),
   Layer.provide(ApiLive),
   Layer.provide([IdempotencyStore.Default, RequestRecords.Default])
 )

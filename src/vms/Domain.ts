@@ -57,7 +57,8 @@ export class CreateVmRequest extends Schema.Class<CreateVmRequest>("CreateVmRequ
   stack: Text(100),
   osVersion: Text(100),
   machineType: Text(100),
-  count: Schema.Int.pipe(Schema.greaterThanOrEqualTo(1, { message: () => "expected an integer of at least 1" })),
+  // At least 1: checked with the catalog's checks (VmRequests), so that one answer names every problem.
+  count: Schema.Int.annotations({ jsonSchema: { type: "integer", minimum: 1 } }),
   metadata: Schema.optional(Metadata)
 }) {}
 

@@ -64,6 +64,7 @@ export class VmRequests extends Effect.Service<VmRequests>()("fleet/VmRequests",
     const create = (input: CreateVmRequest, actor: Actor, options: CreateOptions = {}) =>
       Effect.gen(function* () {
         const issues = [...catalog.checkVmShape(input)]
+        if (input.count < 1) issues.push(Issue.at("count", "expected an integer of at least 1"))
         if (input.count > config.maxVmsPerRequest) {
           issues.push(Issue.at("count", `expected at most ${config.maxVmsPerRequest} VMs per request`))
         }

@@ -132,7 +132,7 @@ describe("bad input", () => {
   it.scopedLive("names every offending field, and writes nothing", () =>
     Effect.gen(function* () {
       const fleet = yield* startFleet({ reconcile: false })
-      const typeErrors = yield* post(fleet, "/v1/vm-requests", JSON.stringify({ application: 3, count: 0, extra: true }))
+      const typeErrors = yield* post(fleet, "/v1/vm-requests", JSON.stringify({ application: 3, count: "none", extra: true }))
       expect(typeErrors.status).toBe(400)
       const paths = (typeErrors.body["issues"] as Array<{ path: Array<string> }>).map((issue) => issue.path.join("."))
       expect(paths).toEqual(expect.arrayContaining(["application", "environment", "stack", "osVersion", "machineType", "count", "extra"]))
@@ -145,10 +145,45 @@ describe("bad input", () => {
       expect((unknownValues.body["issues"] as Array<{ path: Array<string> }>).map((issue) => issue.path.join(".")).sort())
         .toEqual(["count", "environment", "machineType", "osVersion", "stack"])
 
+      // The values the catalog refuses, and a count below 1, in one answer (the README's example).
+      const readmeExample = yield* post(fleet, "/v1/vm-requests", JSON.stringify({
+        application: "payments-api", environment: "prod", stack: "cobol", osVersion: "ubuntu-99.04", machineType: "n2-standard-4", count: 0
+      }))
+      expect((readmeExample.body["issues"] as Array<{ path: Array<string> }>).map((issue) => issue.path.join("."))).toEqual(["environment", "stack", "osVersion", "count"])
+
       const notJson = yield* post(fleet, "/v1/vm-requests", "{ not json")
       expect(notJson.status).toBe(400)
-      expect(typeof notJson.body["message"]).toBe("string")
+      expect(notJson.body["message"]).toMatch(/^the body is not valid JSON: .*position 2/)
 
+      expect(yield* rowCounts(fleet.databaseUrl)).toEqual({ requests: 0, vms: 0, executions: 0 })
+    }))
+
+  it.scopedLive("says what is wrong in a line per problem: the schema's tree, its optional fields' undefined and each literal of a set left out", () =>
+    Effect.gen(function* () {
+      const fleet = yield* startFleet({ reconcile: false })
+      const readable = (answer: { body: Record<string, unknown> }) =>
+        [answer.body["message"], (answer.body["issues"] as Array<{ path: Array<string>; message: string }>).map((issue) => `${issue.path.join(".")}: ${issue.message}`)]
+      expect(readable(yield* get(fleet, "/v1/vms?state=running&limit=0"))).toEqual([
+        "2 problems: state: expected one of pending, submitting, provisioning, ready, failed, timed_out, decommissioning, decommissioned; got \"running\"; limit: " +
+          "expected an integer from 1 to 500",
+        [
+          "state: expected one of pending, submitting, provisioning, ready, failed, timed_out, decommissioning, decommissioned; got \"running\"",
+          "limit: expected an integer from 1 to 500"
+        ]
+      ])
+      const badMetadata = yield* post(fleet, "/v1/vm-requests", JSON.stringify({
+        application: "payments-api", environment: "production", stack: "java", osVersion: "ubuntu-22.04", machineType: "n2-standard-4", count: 1, metadata: { team: 5 }, colour: "red"
+      }))
+      expect(readable(badMetadata)[1]).toEqual([
+        "colour: is not a field of this input; expected one of application, environment, stack, osVersion, machineType, count, metadata",
+        "metadata.team: Expected string, actual 5"
+      ])
+      // An empty body reads as {}: each field it misses is named.
+      const empty = yield* post(fleet, "/v1/vm-requests", "")
+      expect(readable(empty)[0]).toBe("6 problems: application: is missing; environment: is missing; stack: is missing; osVersion: is missing; machineType: is missing; count: is missing")
+      // A form (curl -d without a Content-Type) is refused as such, not read as one unknown key.
+      const form = yield* post(fleet, "/v1/vm-requests", JSON.stringify({ application: "x" }), "application/x-www-form-urlencoded")
+      expect([form.status, form.body["_tag"]]).toEqual([415, "UnsupportedMediaType"])
       expect(yield* rowCounts(fleet.databaseUrl)).toEqual({ requests: 0, vms: 0, executions: 0 })
     }))
 
