@@ -109,9 +109,22 @@ const formRefused = HttpServerResponse.unsafeJson(
   { status: 415 }
 )
 
-const notJson = (reason: string) =>
+/**
+ * Where JSON.parse stopped, as `body:<line>:<column>: <reason>` (the form the recycle plans'
+ * parser gives its problems in): from the position V8 names, or the end of the text when it
+ * names none ("Unexpected end of JSON input").
+ */
+export const jsonSyntaxProblem = (text: string, reason: string): string => {
+  const position = /\s+in JSON at position (\d+)(?: \(line \d+ column \d+\))?$/.exec(reason)
+  const offset = position === null ? text.length : Math.min(Number(position[1]), text.length)
+  const before = text.slice(0, offset).split("\n")
+  const what = position === null ? reason : reason.slice(0, position.index)
+  return `body:${before.length}:${before[before.length - 1]!.length + 1}: ${what}`
+}
+
+const notJson = (problem: string) =>
   HttpServerResponse.unsafeJson(
-    { _tag: "HttpApiDecodeError", message: `the body is not valid JSON: ${reason}`, issues: [{ _tag: "Type", path: [], message: reason }] },
+    { _tag: "HttpApiDecodeError", message: `the body is not valid JSON: ${problem}`, issues: [{ _tag: "Type", path: [], message: problem }] },
     { status: 400 }
   )
 
@@ -120,8 +133,8 @@ const readAsJson = (contentType: string) => contentType === "" || contentType.in
 
 /**
  * The checks on a body read in full, then the app with the body served from memory: nesting,
- * and for a JSON body its syntax (the parser's message, with the position, instead of a bare
- * 400). An empty JSON body reads as `{}`: an endpoint whose fields are all optional takes it as
+ * and for a JSON body its syntax (the parser's message, with its line and column, instead of a
+ * bare 400). An empty JSON body reads as `{}`: an endpoint whose fields are all optional takes it as
  * its defaults, and another names each field it misses.
  */
 const readBody = <E, R>(app: HttpApp.Default<E, R>, request: HttpServerRequest.HttpServerRequest, contentType: string, text: string) => {
@@ -131,7 +144,7 @@ const readBody = <E, R>(app: HttpApp.Default<E, R>, request: HttpServerRequest.H
     try {
       json = text.trim() === "" ? {} : JSON.parse(text)
     } catch (error) {
-      return Effect.succeed(notJson(error instanceof Error ? error.message : String(error)))
+      return Effect.succeed(notJson(jsonSyntaxProblem(text, error instanceof Error ? error.message : String(error))))
     }
   }
   return Effect.provideService(app, HttpServerRequest.HttpServerRequest, withBody(request, text, json))

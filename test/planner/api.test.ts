@@ -214,7 +214,7 @@ describe("plans over HTTP", () => {
       expect(answer.status).toBe(400)
       const messages = issuesOf(answer).map((issue) => `${issue.path.join(".")}: ${issue.message}`)
       expect(messages).toEqual(expect.arrayContaining([
-        expect.stringMatching(/^select\.colour: is unexpected.*\(line 4, column 3\)$/),
+        expect.stringMatching(/^select\.colour: is not a field of this input; expected one of .*\(line 4, column 3\)$/),
         expect.stringMatching(/^select\.osVersions\.0: unknown OS version ubuntu-99\.04.*\(line 3, column 16\)$/),
         expect.stringMatching(/^strategy\.bakeTime: expected a duration .*\(line 8, column 3\)$/),
         expect.stringMatching(/^schedule\.cron: invalid cron expression "61 \* \* \* \*".*\(line 10, column 3\)$/),
