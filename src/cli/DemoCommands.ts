@@ -42,11 +42,12 @@ const seed = Command.make(
         const seedValue = /^\d{1,9}$/.test(options.seed) ? Number(options.seed) : options.seed
         const catalog = yield* Catalog
         const started = performance.now()
-        yield* Console.error(`Generating ${count(options.apps)} applications (seed ${options.seed})…`)
         const result = yield* seedDemo(catalog, {
           apps: options.apps,
           seed: seedValue,
           reset: options.reset,
+          // Said once seeding goes ahead, so that a refusal (demo VMs already there) is not preceded by it.
+          starting: Console.error(`Generating ${count(options.apps)} applications (seed ${options.seed})…`),
           progress: (written, total) => Console.error(`  wrote ${count(written)} of ${count(total)} VMs`)
         })
         const seconds = ((performance.now() - started) / 1000).toFixed(1)
@@ -56,7 +57,7 @@ const seed = Command.make(
             `${count(result.fleets)} fleets, ${count(result.live)} live VMs ` +
             `(${Object.entries(result.byState).sort(([a], [b]) => a.localeCompare(b)).map(([state, vms]) => `${count(vms)} ${state}`).join(", ")}).`
         )
-        yield* Console.log("Next: fleet plan plans/retire-deprecated.yaml --dry-run   (see plans/README.md for the other examples)")
+        yield* Console.log("Next: npm run fleet -- plan plans/retire-deprecated.yaml --dry-run   (see plans/README.md for the other examples)")
       }).pipe(Effect.provide(PlannerLocalLive))
     )
 ).pipe(

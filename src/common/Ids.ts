@@ -21,16 +21,32 @@ export const pooledRandomBytes = (size: number): Buffer => {
 }
 
 /**
+ * A version 7 UUID: `time` (milliseconds since the epoch) in the first 48 bits, then the version,
+ * the variant and the rest of `bytes` (16 of them; those the time, version and variant replace
+ * are ignored). Ordering these ids orders their times. The demo data draws its bytes from a
+ * seeded generator, so that a seed always gives the same ids.
+ */
+export const uuidv7FromBytes = (time: number, bytes: Uint8Array): string => {
+  if (bytes.length < 16) throw new RangeError("a UUID needs 16 bytes")
+  // A copy: the caller's bytes stay as they were.
+  const id = Buffer.from(bytes.subarray(0, 16))
+  // The 48-bit timestamp, big-endian: its high 32 bits, then its low 16.
+  id.writeUInt32BE(Math.floor(time / 0x10000), 0)
+  id.writeUInt16BE(time % 0x10000, 4)
+  id[6] = (id[6]! & 0x0f) | 0x70
+  id[8] = (id[8]! & 0x3f) | 0x80
+  const hex = id.toString("hex")
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`
+}
+
+/**
  * A version 7 UUID: a millisecond timestamp followed by randomness, so ids sort by creation
  * time. Listings page by id (keyset pagination) and come out newest first.
  */
-export const uuidv7 = (now: number = Date.now()): string => {
-  const bytes = pooledRandomBytes(16)
-  // The 48-bit timestamp, big-endian: its high 32 bits, then its low 16.
-  bytes.writeUInt32BE(Math.floor(now / 0x10000), 0)
-  bytes.writeUInt16BE(now % 0x10000, 4)
-  bytes[6] = (bytes[6]! & 0x0f) | 0x70
-  bytes[8] = (bytes[8]! & 0x3f) | 0x80
-  const hex = bytes.toString("hex")
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`
-}
+export const uuidv7 = (now: number = Date.now()): string => uuidv7FromBytes(now, pooledRandomBytes(16))
+
+const uuidv7Pattern = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/i
+
+/** The time (milliseconds since the epoch) a version 7 UUID starts with; undefined for any other id. */
+export const uuidv7Time = (id: string): number | undefined =>
+  uuidv7Pattern.test(id) ? Number.parseInt(id.slice(0, 8) + id.slice(9, 13), 16) : undefined

@@ -13,8 +13,6 @@ export interface Random {
   readonly pick: <A>(items: ReadonlyArray<A>) => A
   /** One of the items, each as likely as its weight. */
   readonly weighted: <A>(entries: ReadonlyArray<readonly [A, number]>) => A
-  /** Lowercase letters and digits. */
-  readonly token: (length: number) => string
 }
 
 /** A 32-bit hash of a seed given as text (FNV-1a), so seeds can be words. */
@@ -27,8 +25,6 @@ export const seedOf = (seed: number | string): number => {
   }
   return hash
 }
-
-const alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
 
 export const makeRandom = (seed: number | string): Random => {
   const next = mulberry32(seedOf(seed))
@@ -50,7 +46,6 @@ export const makeRandom = (seed: number | string): Random => {
         if (roll < 0) return item
       }
       return entries[entries.length - 1]![0]
-    },
-    token: (length) => Array.from({ length }, () => alphabet[int(0, alphabet.length - 1)]).join("")
+    }
   }
 }

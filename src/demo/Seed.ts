@@ -8,6 +8,9 @@
  * timed-out ones too, so that reports show skipped fleets. VMs the generator has still pending or
  * provisioning are written as timed_out: with no proctor execution behind them, they would never
  * settle, and their fleets could never be planned.
+ *
+ * Their ids are version 7 UUIDs like fleet's own, and each VM's created_at is the time its id
+ * starts with (backdated: see Synthetic.ts), so that ordering by id is ordering by creation.
  */
 import { SqlClient, SqlError } from "@effect/sql"
 import { Effect, Schema } from "effect"
@@ -15,6 +18,7 @@ import type { CatalogData } from "../catalog/Catalog.js"
 import { Conflict } from "../common/Errors.js"
 import type { InventoryVm } from "../planner/Domain.js"
 import { generateInventory } from "./Synthetic.js"
+import { uuidv7Time } from "../common/Ids.js"
 
 /** The `created_by` of every demo VM (and the actor of their events). */
 export const demoActor = "demo-seed"
@@ -24,6 +28,8 @@ export interface SeedOptions {
   readonly seed: number | string
   /** Remove the demo VMs there are first. Without it, seeding refuses when there are any. */
   readonly reset: boolean
+  /** Run once seeding goes ahead (there are no demo VMs, or reset), before the inventory is generated. */
+  readonly starting?: Effect.Effect<void>
   /** VMs per INSERT. */
   readonly batchSize?: number
   /** Called after each batch, with the VMs written so far and the total. */
@@ -60,7 +66,16 @@ const isViolation = (code: string) => (error: unknown): boolean =>
 
 const CountRow = Schema.Array(Schema.Struct({ count: Schema.Number }))
 
-/** Inserts VMs (ids and names as given) with one event each, in batches; the caller decides the transaction. */
+/** The created_at of a VM with this id: the time a version 7 UUID starts with, so that the two agree; null (the time of the insert) for other ids. */
+const createdAtOf = (id: string): string | null => {
+  const time = uuidv7Time(id)
+  return time === undefined ? null : new Date(time).toISOString()
+}
+
+/**
+ * Inserts VMs (ids and names as given) with one event each, in batches; the caller decides the
+ * transaction. A VM whose id is a version 7 UUID is created at the time in its id (see createdAtOf).
+ */
 export const insertVms = (
   vms: ReadonlyArray<InventoryVm>,
   options: {
@@ -87,20 +102,22 @@ export const insertVms = (
           os_version: vm.osVersion,
           machine_type: vm.machineType,
           state,
-          reason
+          reason,
+          created_at: createdAtOf(vm.id)
         }
       })
       const rows = JSON.stringify(batch)
       yield* sql`
         insert into vms (id, request_id, name, application, environment, stack, os_version, machine_type, metadata, state, reason,
-                         created_by, ready_at, decommissioned_at)
+                         created_by, created_at, ready_at, decommissioned_at)
         select id, null, name, application, environment, stack, os_version, machine_type,
                jsonb_build_object('source', ${options.createdBy}::text), state, reason, ${options.createdBy}::text,
+               coalesce(created_at, now()),
                case when state in ('ready', 'decommissioning', 'decommissioned') then now() end,
                case when state = 'decommissioned' then now() end
         from jsonb_to_recordset(${rows}::jsonb)
           as t(id uuid, name text, application text, environment text, stack text, os_version text, machine_type text,
-               state text, reason text)`
+               state text, reason text, created_at timestamptz)`
       if (options.events !== false) yield* sql`
         insert into events (actor, kind, application, vm_id, from_state, to_state, reason)
         select ${options.createdBy}::text, 'vm.state', application, id, null, state, coalesce(reason, ${options.reason}::text)
@@ -137,7 +154,6 @@ export const removeDemoVms = Effect.gen(function* () {
 export const seedDemo = (catalog: CatalogData, options: SeedOptions) =>
   Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
-    const vms = generateInventory(options.seed, options.apps, catalog)
     return yield* Effect.gen(function* () {
       // One seeder at a time; a second one waits, then finds the first one's VMs.
       yield* sql`select pg_advisory_xact_lock(hashtext('fleet demo seed'))`
@@ -147,6 +163,8 @@ export const seedDemo = (catalog: CatalogData, options: SeedOptions) =>
           message: `the database already has ${existing} demo VMs; run with --reset to replace them (or \`fleet demo clear\` to remove them)`
         }))
       }
+      if (options.starting !== undefined) yield* options.starting
+      const vms = generateInventory(options.seed, options.apps, catalog)
       const removed = existing > 0 ? yield* removeDemoVms : 0
       yield* insertVms(vms, {
         createdBy: demoActor,
@@ -154,13 +172,13 @@ export const seedDemo = (catalog: CatalogData, options: SeedOptions) =>
         ...(options.batchSize === undefined ? {} : { batchSize: options.batchSize }),
         ...(options.progress === undefined ? {} : { progress: options.progress })
       })
-      return removed
+      return { removed, vms }
     }).pipe(
       sql.withTransaction,
       Effect.catchIf(isViolation("23505"), () =>
         Effect.fail(new Conflict({ message: "a demo VM's name or id is taken by a VM already in the database; try another --seed" }))),
       Effect.catchTag("SqlError", Effect.die),
-      Effect.map((removed): SeedResult => {
+      Effect.map(({ removed, vms }): SeedResult => {
         const live = vms.filter((vm) => vm.state !== "decommissioned")
         const byState: Record<string, number> = {}
         for (const vm of vms) {

@@ -12,7 +12,9 @@ import { Option } from "effect"
 import type { CatalogData } from "../catalog/Catalog.js"
 import { ApplicationName, type EnvironmentName, type MachineType, type OsVersion, type StackName } from "../catalog/Domain.js"
 import type { InventoryVm, VmState } from "../planner/Domain.js"
+import { suffixFromBytes, suffixLength, vmName } from "../vms/Naming.js"
 import { makeRandom, type Random } from "./Random.js"
+import { uuidv7FromBytes } from "../common/Ids.js"
 
 /** One generated VM: the planner's inventory row shape. */
 export type SyntheticVm = InventoryVm
@@ -49,36 +51,74 @@ const machineTypesByStack: Readonly<Record<string, ReadonlyArray<string>>> = {
   ruby: ["n2-standard-2", "e2-medium"]
 }
 
-const maxNameLength = 63
+/** A VM as generated: all but its id, which waits for its creation time (see finish). */
+interface GeneratedVm extends Omit<SyntheticVm, "id"> {
+  readonly idRandomBytes: Uint8Array
+}
 
 interface Context {
   readonly random: Random
   readonly catalog: CatalogData
   readonly names: Set<string>
-  readonly vms: Array<SyntheticVm>
+  readonly vms: Array<GeneratedVm>
 }
 
-/** A version 4 UUID drawn from the generator, so ids are valid uuid values and still reproducible. */
-const uuidOf = (random: Random): string => {
+/**
+ * The random part of a VM's id: 32 hex digits and a variant, drawn as the version 4 ids of earlier
+ * versions were, because the same draws keep each seed's inventory (applications, fleets, OS
+ * versions) what it was. The id's first 48 bits become its creation time (see finish).
+ */
+const idRandomBytes = (random: Random): Uint8Array => {
   const hex = Array.from({ length: 32 }, () => random.int(0, 15).toString(16))
-  hex[12] = "4"
   hex[16] = (8 + random.int(0, 3)).toString(16)
-  const text = hex.join("")
-  return `${text.slice(0, 8)}-${text.slice(8, 12)}-${text.slice(12, 16)}-${text.slice(16, 20)}-${text.slice(20)}`
+  return Buffer.from(hex.join(""), "hex")
 }
 
-/** `<app>-<envShort>-<stack>-<osShort>-<6 chars>`, at most 63 characters, unique in the inventory. */
-const vmName = (context: Context, application: string, environment: EnvironmentName, stack: string, os: OsVersion): string => {
-  const tail = `-${context.catalog.shortEnvironment(environment)}-${stack}-${context.catalog.shortOsVersion(os)}-`
-  const room = maxNameLength - tail.length - 6
-  const head = application.length <= room ? application : application.slice(0, room).replace(/-+$/, "")
+/** A name in fleet's own scheme (src/vms/Naming.ts) with a suffix from the generator, unique in the inventory. */
+const uniqueVmName = (context: Context, application: string, environment: EnvironmentName, stack: string, os: OsVersion): string => {
+  const parts = {
+    application,
+    environmentShort: context.catalog.shortEnvironment(environment),
+    stack,
+    osShort: context.catalog.shortOsVersion(os)
+  }
   for (;;) {
-    const name = `${head}${tail}${context.random.token(6)}`
+    const name = vmName(parts, suffixFromBytes(Uint8Array.from({ length: suffixLength }, () => context.random.int(0, 255))))
     if (!context.names.has(name)) {
       context.names.add(name)
       return name
     }
   }
+}
+
+/**
+ * The demo VMs were created over the year before 2026-01-01: a fixed time, so that a seed always
+ * gives the same ids (a version 7 UUID starts with its creation time), and one before fleet
+ * existed, so that every VM fleet creates sorts after them (listings are newest first by id).
+ */
+const demoHistoryEnd = Date.UTC(2026, 0, 1)
+const demoHistoryLength = 365 * 24 * 60 * 60 * 1000
+
+/** Replaced VMs were created first and failed or stuck attempts last, so that newest-first listings tell the history in order. */
+const creationRank = (state: VmState): number => (state === "decommissioned" ? 0 : state === "ready" ? 1 : 2)
+
+/**
+ * A creation time for each VM, given in generation order: spread evenly over the demo history, in
+ * creationRank order and generation order within a rank, a distinct millisecond each.
+ */
+const creationTimes = (states: ReadonlyArray<VmState>): ReadonlyArray<number> => {
+  const spacing = Math.max(1, Math.floor(demoHistoryLength / Math.max(1, states.length)))
+  const first = demoHistoryEnd - spacing * states.length
+  const order = states.map((state, index) => ({ rank: creationRank(state), index })).sort((a, b) => a.rank - b.rank || a.index - b.index)
+  const times = new Array<number>(states.length)
+  order.forEach(({ index }, position) => (times[index] = first + spacing * position))
+  return times
+}
+
+/** The generated VMs with their ids: version 7 UUIDs of their creation times. */
+const finish = (vms: ReadonlyArray<GeneratedVm>): ReadonlyArray<SyntheticVm> => {
+  const times = creationTimes(vms.map((vm) => vm.state))
+  return vms.map(({ idRandomBytes, ...vm }, index) => ({ id: uuidv7FromBytes(times[index]!, idRandomBytes), ...vm }))
 }
 
 /** OS versions the catalog can build for a stack, in catalog order (so "newer" means later). */
@@ -124,8 +164,8 @@ const addVm = (
   fields: Omit<SyntheticVm, "id" | "name">
 ): void => {
   context.vms.push({
-    id: uuidOf(context.random),
-    name: vmName(context, fields.application, fields.environment, fields.stack, fields.osVersion),
+    idRandomBytes: idRandomBytes(context.random),
+    name: uniqueVmName(context, fields.application, fields.environment, fields.stack, fields.osVersion),
     ...fields
   })
 }
@@ -202,7 +242,7 @@ export const generateInventory = (seed: number | string, appCount: number, catal
       }
     }
   }
-  return context.vms
+  return finish(context.vms)
 }
 
 export interface BenchmarkOptions {
@@ -242,5 +282,5 @@ export const generateBenchmarkInventory = (catalog: CatalogData, options: Benchm
       addVm(context, { application, environment, stack, osVersion: os, machineType, state: "ready" })
     }
   }
-  return context.vms
+  return finish(context.vms)
 }

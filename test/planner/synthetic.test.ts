@@ -44,7 +44,7 @@ describe("synthetic inventory", () => {
       expect(vm.name.length).toBeLessThanOrEqual(63)
       expect(vm.name).toMatch(/^[a-z]([a-z0-9-]*[a-z0-9])?$/)
       expect(vm.name).toMatch(new RegExp(`^${vm.application}-${catalog.shortEnvironment(vm.environment)}-${vm.stack}-${catalog.shortOsVersion(vm.osVersion)}-[a-z0-9]{6}$`))
-      expect(vm.id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/)
+      expect(vm.id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/)
     }
   })
 
