@@ -1,4 +1,4 @@
-import { Console } from "effect"
+import { Console, Effect } from "effect"
 
 /** Left-aligned columns separated by two spaces, header first; for terminals. */
 export const table = (header: ReadonlyArray<string>, rows: ReadonlyArray<ReadonlyArray<string>>): string => {
@@ -9,3 +9,17 @@ export const table = (header: ReadonlyArray<string>, rows: ReadonlyArray<Readonl
 }
 
 export const printJson = (value: unknown) => Console.log(JSON.stringify(value, null, 2))
+
+/**
+ * Progress and hints for the person at the terminal. They go to stderr so that stdout carries only
+ * the command's result (a table, JSON) and stays fit for a pipe or a file.
+ */
+export const note = (text: string) => Console.error(text)
+
+/**
+ * Exit status 1 without an error of its own: the command printed its result, but the result is a
+ * failure (a run that did not succeed, VMs that did not become ready), which scripts must see.
+ */
+export const exitWithFailureStatus = Effect.sync(() => {
+  process.exitCode = 1
+})

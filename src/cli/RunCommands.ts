@@ -1,4 +1,4 @@
-import { Args, Command, Options } from "@effect/cli"
+import { Args, Command, HelpDoc, Options, ValidationError } from "@effect/cli"
 import { Console, Duration, Effect, Option, Schema } from "effect"
 import { InvalidInput } from "../common/Errors.js"
 import { RunId, type RunView, StepState } from "../executor/Domain.js"
@@ -6,7 +6,7 @@ import { Plan } from "../planner/Domain.js"
 import { PlanId } from "../planner/Records.js"
 import { renderPlan } from "../planner/Report.js"
 import { connect, connectionOptions, explainFailure, jsonOption } from "./Connection.js"
-import { printJson, table } from "./Output.js"
+import { exitWithFailureStatus, note, printJson, table } from "./Output.js"
 import { emit, formatOption, outOption } from "./PlanCommands.js"
 
 const uuidArg = (name: string, description: string) => Args.text({ name }).pipe(Args.withDescription(description))
@@ -38,27 +38,60 @@ const describeRun = (run: RunView): string =>
 
 type Client = Effect.Effect.Success<ReturnType<typeof connect>>
 
-/** Shows a run's progress until it ends: one redrawn line in a terminal, a line per change otherwise. */
-const follow = (client: Client, id: RunId, intervalMs: number) =>
+/** How a followed run is shown: as text (progress, then the run described) or as the final run in JSON. */
+type FollowOutput = "text" | "json"
+
+/**
+ * Shows a run's progress until it ends: one redrawn line in a terminal, a line per change otherwise;
+ * then the run, and exit status 1 unless it succeeded. With JSON output stdout carries only the
+ * final run (as `runs show --json` prints it) and the progress goes to stderr.
+ */
+const follow = (client: Client, id: RunId, intervalMs: number, output: FollowOutput) =>
   Effect.gen(function* () {
-    const tty = process.stdout.isTTY === true
+    const progress = output === "json" ? process.stderr : process.stdout
+    const tty = progress.isTTY === true
     let last = ""
     while (true) {
       const run = yield* client.runs.getRun({ path: { id } })
       const line = progressLine(run)
       if (line !== last) {
-        yield* Effect.sync(() => process.stdout.write(tty ? `\r\x1b[2K${line}` : `${line}\n`))
+        yield* Effect.sync(() => progress.write(tty ? `\r\x1b[2K${line}` : `${line}\n`))
         last = line
       }
       if (!["running", "paused", "cancelling", "aborting"].includes(run.state)) {
-        if (tty) yield* Console.log("")
-        yield* Console.log(describeRun(run))
-        if (run.state !== "succeeded") yield* Effect.sync(() => { process.exitCode = 1 })
+        if (tty) yield* Effect.sync(() => progress.write("\n"))
+        yield* output === "json" ? printJson(run) : Console.log(describeRun(run))
+        if (run.state !== "succeeded") yield* exitWithFailureStatus
         return run
       }
       yield* Effect.sleep(Duration.millis(intervalMs))
     }
   })
+
+/**
+ * Each look is a request, and the API allows a token 50 a second by default (FLEET_RATE_LIMIT, bursts
+ * of FLEET_RATE_BURST=100): at 0 ms a watch spends the burst in well under a second and then fails
+ * with 429. At 100 ms a watch takes a fifth of the default rate, leaving room for a few watches and
+ * the other commands of the same token.
+ */
+const minimumIntervalMs = 100
+
+const intervalOption = Options.integer("interval-ms").pipe(
+  Options.withDefault(1000),
+  Options.mapEffect((intervalMs) =>
+    intervalMs >= minimumIntervalMs
+      ? Effect.succeed(intervalMs)
+      : Effect.fail(ValidationError.invalidValue(HelpDoc.p(
+        `--interval-ms ${intervalMs} is too short: expected at least ${minimumIntervalMs} (milliseconds), ` +
+          "as every look is a request and the API limits each token's rate"
+      )))
+  ),
+  Options.withDescription(`how often to look, in milliseconds (at least ${minimumIntervalMs})`)
+)
+
+const followJsonOption = Options.boolean("json").pipe(
+  Options.withDescription("print only the final run, as JSON (as runs show --json does), on stdout; the progress goes to stderr")
+)
 
 const idOptions = { ...connectionOptions, json: jsonOption, id: uuidArg("run-id", "the run's id") }
 
@@ -74,15 +107,18 @@ const withRun = (verb: string, act: (client: Client, id: RunId) => Effect.Effect
 
 const watch = Command.make(
   "watch",
-  { ...idOptions, interval: Options.integer("interval-ms").pipe(Options.withDefault(1000), Options.withDescription("how often to look")) },
+  { ...idOptions, json: followJsonOption, interval: intervalOption },
   (options) =>
     explainFailure(
       Effect.gen(function* () {
         const client = yield* connect(options)
-        yield* follow(client, yield* decodeId(RunId, options.id, "run id"), options.interval)
+        yield* follow(client, yield* decodeId(RunId, options.id, "run id"), options.interval, options.json ? "json" : "text")
       })
     )
-).pipe(Command.withDescription("Follow a run with a live progress bar until it ends (exit code 1 unless it succeeded)"))
+).pipe(Command.withDescription(
+  "Follow a run with a live progress bar until it ends (exit code 1 unless it succeeded); " +
+    "with --json, stdout gets only the final run as one JSON document and the progress goes to stderr"
+))
 
 const list = Command.make(
   "list",
@@ -161,7 +197,9 @@ export const applyCommand = Command.make(
   "apply",
   {
     ...connectionOptions,
-    json: jsonOption,
+    json: Options.boolean("json").pipe(
+      Options.withDescription("print the started run as JSON; with --watch, only the final run (as runs watch --json does)")
+    ),
     plan: uuidArg("plan-id", "a saved plan's id (fleet plan <file> saves one)"),
     rollbackOnAbort: Options.boolean("rollback-on-abort").pipe(
       Options.withDescription("if the failure budget aborts the run, remove the replacements not yet swapped in")
@@ -175,8 +213,10 @@ export const applyCommand = Command.make(
         const planId = yield* decodeId(PlanId, options.plan, "plan id")
         const started = yield* client.runs.startRun({ path: { id: planId }, payload: { rollbackOnAbort: options.rollbackOnAbort } })
         if (options.json && !options.watch) return yield* printJson(started)
-        yield* Console.log(`started run ${started.id}: ${started.steps} step(s) in ${started.fleets} fleet(s) — ${started.uri}`)
-        if (options.watch) yield* follow(client, started.id, 1000)
+        const startedLine = `started run ${started.id}: ${started.steps} step(s) in ${started.fleets} fleet(s) — ${started.uri}`
+        // With --json stdout is kept for the final run alone.
+        yield* options.json ? note(startedLine) : Console.log(startedLine)
+        if (options.watch) yield* follow(client, started.id, 1000, options.json ? "json" : "text")
       })
     )
 ).pipe(Command.withDescription("Run a saved plan (it is verified against the current inventory first: a stale plan is refused)"))

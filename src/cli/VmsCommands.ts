@@ -1,16 +1,49 @@
 import { Args, Command, Options } from "@effect/cli"
 import { Console, Effect, Option, Schema } from "effect"
-import { createVmsAndWait } from "../client/Client.js"
+import { waitUntil } from "../client/Client.js"
 import { InvalidInput } from "../common/Errors.js"
-import { CreateVmRequest, RequestId, type Vm, VmId, VmState } from "../vms/Domain.js"
+import { CreateVmRequest, RequestId, type Vm, type VmRequest, type VmRequestAccepted, VmId, VmState } from "../vms/Domain.js"
 import { connect, connectionOptions, explainFailure, jsonOption } from "./Connection.js"
-import { printJson, table } from "./Output.js"
+import { exitWithFailureStatus, note, printJson, table } from "./Output.js"
 
 const vmRows = (vms: ReadonlyArray<Vm>) =>
   table(
     ["ID", "NAME", "STATE", "APPLICATION", "ENV", "STACK", "OS", "REASON"],
     vms.map((vm) => [vm.id, vm.name, vm.state, vm.application, vm.environment, vm.stack, vm.osVersion, vm.reason ?? ""])
   )
+
+type Client = Effect.Effect.Success<ReturnType<typeof connect>>
+
+const stateAndReason = (vm: Vm): string => (vm.reason === null ? vm.state : `${vm.state} (${vm.reason})`)
+
+/**
+ * Polls a request until every VM of it is settled, with a line on stderr each time one of its VMs
+ * changes state: a wait of minutes otherwise shows nothing at all.
+ */
+const waitShowingProgress = (client: Client, accepted: VmRequestAccepted) =>
+  Effect.gen(function* () {
+    // Every VM of a new request starts pending (see VmState): only its moves from there are news.
+    const lastStates = new Map<string, VmState>(accepted.vms.map((vm) => [vm.id, "pending"]))
+    const poll = client.vms.getRequest({ path: { id: accepted.id } }).pipe(
+      Effect.tap((request) =>
+        Effect.forEach(request.vms, (vm) => {
+          if (lastStates.get(vm.id) === vm.state) return Effect.void
+          lastStates.set(vm.id, vm.state)
+          return note(`  ${vm.name}: ${stateAndReason(vm)}`)
+        }, { discard: true })
+      )
+    )
+    return yield* waitUntil(poll, (request: VmRequest) => request.state !== "in_progress", `VM request ${accepted.id}`)
+  })
+
+/** Why a settled request is not `ready`: each VM that did not become ready, with its reason. */
+const notReadyReport = (request: VmRequest): string => {
+  const notReady = request.vms.filter((vm) => vm.state !== "ready")
+  return [
+    `error: request ${request.id} ended ${request.state}: ${notReady.length} of ${request.vms.length} VMs not ready`,
+    ...notReady.map((vm) => `  - ${vm.name} (${vm.id}): ${stateAndReason(vm)}`)
+  ].join("\n")
+}
 
 const create = Command.make(
   "create",
@@ -24,7 +57,12 @@ const create = Command.make(
     machineType: Options.text("machine-type").pipe(Options.withAlias("m"), Options.withDescription("machine type, e.g. n2-standard-4")),
     count: Options.integer("count").pipe(Options.withAlias("n"), Options.withDefault(1), Options.withDescription("how many VMs")),
     metadata: Options.keyValueMap("metadata").pipe(Options.optional, Options.withDescription("key=value, repeatable")),
-    wait: Options.boolean("wait").pipe(Options.withDescription("wait until every VM is ready, failed or timed out"))
+    wait: Options.boolean("wait").pipe(
+      Options.withDescription(
+        "wait until every VM is ready, failed or timed out, showing each change of state on stderr; " +
+          "exit status 1 unless every VM became ready"
+      )
+    )
   },
   (options) =>
     explainFailure(
@@ -39,17 +77,29 @@ const create = Command.make(
           count: options.count,
           ...(Option.isSome(options.metadata) ? { metadata: Object.fromEntries(options.metadata.value) } : {})
         }, { disableValidation: true })
-        if (options.wait) {
-          const settled = yield* createVmsAndWait(client, payload)
-          return yield* options.json ? printJson(settled) : Console.log(`request ${settled.id}: ${settled.state}\n${vmRows(settled.vms)}`)
-        }
         const accepted = yield* client.vms.createRequest({ payload })
+        if (options.wait) {
+          // Said before waiting, so that whoever stops the wait (Ctrl-C) still knows what was created.
+          yield* note(
+            `accepted request ${accepted.id}; waiting for its VMs (Ctrl-C stops only the waiting: fleet vms get ${accepted.id} shows the request)\n` +
+              table(["ID", "NAME"], accepted.vms.map((vm) => [vm.id, vm.name]))
+          )
+          const settled = yield* waitShowingProgress(client, accepted)
+          yield* options.json ? printJson(settled) : Console.log(`request ${settled.id}: ${settled.state}\n${vmRows(settled.vms)}`)
+          if (settled.state !== "ready") {
+            yield* note(notReadyReport(settled))
+            yield* exitWithFailureStatus
+          }
+          return
+        }
         if (options.json) return yield* printJson(accepted)
         yield* Console.log(`accepted: ${accepted.uri}`)
         yield* Console.log(table(["ID", "NAME"], accepted.vms.map((vm) => [vm.id, vm.name])))
       })
     )
-).pipe(Command.withDescription("Request VMs (one proctor execution each); --wait follows them until settled"))
+).pipe(Command.withDescription(
+  "Request VMs (one proctor execution each); --wait follows them until settled, and exits with status 1 unless the request ends ready"
+))
 
 const get = Command.make(
   "get",
@@ -89,7 +139,11 @@ const list = Command.make(
     stack: Options.text("stack").pipe(Options.optional),
     osVersion: Options.text("os").pipe(Options.optional),
     state: Options.choice("state", VmState.literals).pipe(Options.optional),
-    limit: Options.integer("limit").pipe(Options.withDefault(50))
+    limit: Options.integer("limit").pipe(Options.withDefault(50)),
+    cursor: Options.text("cursor").pipe(
+      Options.optional,
+      Options.withDescription("the next page: the cursor a previous page ended with (give the same filters again)")
+    )
   },
   (options) =>
     explainFailure(
@@ -102,15 +156,17 @@ const list = Command.make(
             stack: Option.getOrUndefined(options.stack),
             osVersion: Option.getOrUndefined(options.osVersion),
             state: Option.getOrUndefined(options.state),
-            limit: options.limit
+            limit: options.limit,
+            cursor: Option.getOrUndefined(options.cursor)
           }
         })
         if (options.json) return yield* printJson(page)
         yield* Console.log(vmRows(page.items))
-        if (page.nextCursor !== null) yield* Console.log(`(more: ${page.nextCursor})`)
+        // On stderr: the table on stdout stays rows only, for a pipe.
+        if (page.nextCursor !== null) yield* note(`(more: add --cursor ${page.nextCursor} to the same command for the next page)`)
       })
     )
-).pipe(Command.withDescription("List VMs, newest first, filtered"))
+).pipe(Command.withDescription("List VMs, newest first, filtered; a page at a time (--limit), the next one with --cursor"))
 
 export const vmsCommand = Command.make("vms").pipe(
   Command.withDescription("Create, show and list VMs through a running fleet"),

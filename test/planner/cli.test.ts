@@ -4,33 +4,14 @@ import { spawn } from "node:child_process"
 import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join, resolve } from "node:path"
-import { fileURLToPath } from "node:url"
 import { wantsColour } from "../../src/cli/PlainConsole.js"
 import { processesUsing } from "../../src/db/Embedded.js"
 import { Plan } from "../../src/planner/Domain.js"
 import { freshDatabase } from "../support/Database.js"
+import { runCli } from "../support/Cli.js"
 
-const root = fileURLToPath(new URL("../../", import.meta.url))
-const tsx = join(root, "node_modules", ".bin", "tsx")
-
-interface Ran {
-  readonly code: number | null
-  readonly stdout: string
-  readonly stderr: string
-}
-
-/** `fleet …` as a child process, the way a person runs it, with the given environment on top of a clean one. */
-const fleet = (args: ReadonlyArray<string>, env: Record<string, string>) =>
-  Effect.async<Ran>((resume) => {
-    const { DATABASE_URL: _database, TEST_DATABASE_URL: _test, ...base } = process.env
-    const child = spawn(tsx, ["src/bin.ts", ...args], { cwd: root, env: { ...base, FLEET_ACTOR: "cli-test@example.com", ...env } })
-    let stdout = ""
-    let stderr = ""
-    child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString("utf8")))
-    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString("utf8")))
-    child.on("close", (code) => resume(Effect.succeed({ code, stdout, stderr })))
-    return Effect.sync(() => child.kill())
-  })
+/** `fleet …` to its end, the way a person runs it, with the given environment. */
+const fleet = (args: ReadonlyArray<string>, env: Record<string, string>) => runCli(args, { FLEET_ACTOR: "cli-test@example.com", ...env })
 
 describe("the fleet CLI on a database of its own", () => {
   it.scopedLive("demo seed, then plan --dry-run in each format, then a saved plan listed, shown and verified", () =>

@@ -1,0 +1,144 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, Schema } from "effect"
+import { randomUUID } from "node:crypto"
+import { waitForRequest } from "../../src/client/Client.js"
+import { RunView } from "../../src/executor/Domain.js"
+import { PlanService } from "../../src/planner/PlanService.js"
+import { CreateVmRequest, RequestId } from "../../src/vms/Domain.js"
+import { runCli, startCli } from "../support/Cli.js"
+import { startFleet, type TestFleet } from "../support/Fleet.js"
+
+/** `fleet …` against the test fleet, the way a person runs it: FLEET_URL and FLEET_TOKEN set, no database of its own. */
+const startFleetCli = (fleet: TestFleet, args: ReadonlyArray<string>) => startCli(args, { FLEET_URL: fleet.baseUrl, FLEET_TOKEN: fleet.token })
+
+/** The same, to its end. */
+const runFleetCli = (fleet: TestFleet, args: ReadonlyArray<string>) => runCli(args, { FLEET_URL: fleet.baseUrl, FLEET_TOKEN: fleet.token })
+
+const createArgs = ["vms", "create", "-a", "payments-api", "-e", "production", "-s", "java", "--os", "ubuntu-24.04", "-m", "n2-standard-4"]
+
+const uuid = "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+
+/** The ids in the first column of a VM table. */
+const tableIds = (text: string) => [...text.matchAll(new RegExp(`^(${uuid})  `, "gm"))].map((match) => match[1]!)
+
+describe("fleet vms create --wait", () => {
+  it.scopedLive("exits 1 when the request ends failed, naming each VM with its reason on stderr; exits 0 when it ends ready", () =>
+    Effect.gen(function* () {
+      const fleet = yield* startFleet({ simulator: { executionFailureRate: 1 } })
+
+      const failed = yield* runFleetCli(fleet, [...createArgs, "--count", "2", "--wait"])
+      expect(failed.code).toBe(1)
+      const requestId = new RegExp(`^request (${uuid}): failed$`, "m").exec(failed.stdout)?.[1]
+      expect(requestId).toBeDefined()
+      const request = yield* fleet.client.vms.getRequest({ path: { id: RequestId.make(requestId!) } })
+      expect(request.vms).toHaveLength(2)
+      expect(failed.stderr).toContain(`error: request ${requestId} ended failed: 2 of 2 VMs not ready`)
+      for (const vm of request.vms) {
+        expect(vm.reason).toMatch(/ended in (POD_FAILED|JOB_CREATION_FAILED)/)
+        expect(failed.stderr).toContain(`  - ${vm.name} (${vm.id}): failed (${vm.reason})`)
+        // The progress shown while waiting: the VM's move to failed.
+        expect(failed.stderr).toContain(`  ${vm.name}: failed (${vm.reason})`)
+      }
+
+      yield* fleet.simulator.configure({ executionFailureRate: 0 })
+      const ready = yield* runFleetCli(fleet, [...createArgs, "--wait", "--json"])
+      expect(ready.code).toBe(0)
+      const settled = JSON.parse(ready.stdout) as { state: string; vms: Array<{ name: string }> }
+      expect(settled.state).toBe("ready")
+      expect(ready.stderr).toContain(`  ${settled.vms[0]!.name}: ready`)
+      expect(ready.stderr).not.toContain("error:")
+    }), 120_000)
+
+  it.scopedLive("prints the request id and its VMs on stderr before it waits, so that after a Ctrl-C the user knows what was created", () =>
+    Effect.gen(function* () {
+      // Executions stuck in proctor: the request stays in progress for as long as the test needs.
+      const fleet = yield* startFleet({ simulator: { stuckRate: 1 } })
+      const cli = yield* startFleetCli(fleet, [...createArgs, "--count", "2", "--wait"])
+      const announced = yield* cli.stderrMatching(new RegExp(`^accepted request (${uuid});.*\\n.*\\n.*\\n.*\\n`, "m"))
+      const request = yield* fleet.client.vms.getRequest({ path: { id: RequestId.make(announced[1]!) } })
+      expect(request.state).toBe("in_progress")
+      yield* cli.interrupt
+      const ended = yield* cli.exited
+      expect(ended.stdout).toBe("")
+      expect(ended.stderr).toContain(`fleet vms get ${request.id} shows the request`)
+      for (const vm of request.vms) expect(ended.stderr).toContain(`${vm.id}  ${vm.name}`)
+    }), 120_000)
+})
+
+/** One VM on ubuntu-20.04, ready, and a saved plan that replaces it: a run of one step. */
+const planOfOneStep = (fleet: TestFleet) =>
+  Effect.gen(function* () {
+    const accepted = yield* fleet.client.vms.createRequest({
+      payload: new CreateVmRequest({ application: "billing", environment: "staging", stack: "go", osVersion: "ubuntu-20.04", machineType: "e2-small", count: 1 })
+    })
+    const old = yield* waitForRequest(fleet.client, accepted.id, { initialDelay: "20 millis", maxDelay: "100 millis" })
+    expect(old.state).toBe("ready")
+    const saved = yield* fleet.use(Effect.flatMap(PlanService, (plans) =>
+      plans.save("name: retire-2004\nselect:\n  osVersions: [ubuntu-20.04]\ntarget: ubuntu-24.04\n", "test", { email: "planner@example.com" })))
+    return saved.id
+  })
+
+/** The progress line of a run that ended with its one step done. */
+const finishedProgress = /^succeeded \[#{30}\] 100\.0% 1\/1 finished/m
+
+describe("fleet runs watch and apply --watch", () => {
+  it.scopedLive("runs watch --json prints only the final run as JSON on stdout (as runs show --json does), the progress on stderr", () =>
+    Effect.gen(function* () {
+      const fleet = yield* startFleet()
+      const started = yield* fleet.client.runs.startRun({ path: { id: yield* planOfOneStep(fleet) }, payload: {} })
+
+      const watched = yield* runFleetCli(fleet, ["runs", "watch", started.id, "--json"])
+      expect(watched.code).toBe(0)
+      const finalRun = Schema.decodeUnknownSync(RunView)(JSON.parse(watched.stdout))
+      expect(finalRun).toMatchObject({ id: started.id, state: "succeeded", counts: { done: 1 } })
+      expect(watched.stderr).toMatch(finishedProgress)
+    }), 120_000)
+
+  it.scopedLive("apply --watch --json prints only the final run as JSON on stdout, the start and the progress on stderr", () =>
+    Effect.gen(function* () {
+      const fleet = yield* startFleet()
+      const applied = yield* runFleetCli(fleet, ["apply", yield* planOfOneStep(fleet), "--watch", "--json"])
+      expect(applied.code).toBe(0)
+      const finalRun = Schema.decodeUnknownSync(RunView)(JSON.parse(applied.stdout))
+      expect(finalRun.state).toBe("succeeded")
+      expect(applied.stderr).toContain(`started run ${finalRun.id}: 1 step(s) in 1 fleet(s)`)
+      expect(applied.stderr).toMatch(finishedProgress)
+    }), 120_000)
+
+  it.scopedLive("runs watch refuses an --interval-ms below 100, naming the option, and accepts 100", () =>
+    Effect.gen(function* () {
+      const fleet = yield* startFleet({ reconcile: false })
+      const missingRun = randomUUID()
+
+      const tooShort = yield* runFleetCli(fleet, ["runs", "watch", missingRun, "--interval-ms", "0"])
+      expect(tooShort.code).toBe(1)
+      expect(tooShort.stderr).toContain("--interval-ms 0 is too short: expected at least 100 (milliseconds)")
+
+      // 100 passes the check: what stops this watch is the API's answer about the run.
+      const shortest = yield* runFleetCli(fleet, ["runs", "watch", missingRun, "--interval-ms", "100"])
+      expect(shortest.code).toBe(1)
+      expect(shortest.stderr).not.toContain("--interval-ms")
+      expect(shortest.stderr).toContain(missingRun)
+    }), 120_000)
+})
+
+describe("fleet vms list", () => {
+  it.scopedLive("says which --cursor to pass for the next page, and --cursor continues there", () =>
+    Effect.gen(function* () {
+      const fleet = yield* startFleet({ reconcile: false })
+      const accepted = yield* fleet.client.vms.createRequest({
+        payload: new CreateVmRequest({ application: "payments-api", environment: "production", stack: "java", osVersion: "ubuntu-24.04", machineType: "e2-small", count: 3 })
+      })
+
+      const first = yield* runFleetCli(fleet, ["vms", "list", "--limit", "2"])
+      expect(first.code).toBe(0)
+      expect(tableIds(first.stdout)).toHaveLength(2)
+      const cursor = /^\(more: add --cursor (\S+) to the same command for the next page\)$/m.exec(first.stderr)?.[1]
+      expect(cursor).toBeDefined()
+
+      const second = yield* runFleetCli(fleet, ["vms", "list", "--limit", "2", "--cursor", cursor!])
+      expect(second.code).toBe(0)
+      expect(second.stderr).not.toContain("more:")
+      expect([...tableIds(first.stdout), ...tableIds(second.stdout)].sort()).toEqual(accepted.vms.map((vm) => vm.id).sort())
+    }), 120_000)
+})
