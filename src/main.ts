@@ -4,26 +4,61 @@ import { AuthLive } from "./auth/Authentication.js"
 import { DemoAdminToken } from "./auth/DemoToken.js"
 import { Catalog } from "./catalog/Catalog.js"
 import { ModeConfig } from "./config/Mode.js"
-import { DatabaseLive } from "./db/Database.js"
+import { DatabaseConfig, DatabaseLive } from "./db/Database.js"
 import { migrate } from "./db/Migrations.js"
-import { HttpServerLive } from "./http/Server.js"
-import { LoggerLive } from "./logging/Logger.js"
-import { ProctorClient } from "./proctor/ProctorClient.js"
+import { HttpConfig, HttpServerLive } from "./http/Server.js"
+import { IdempotencyConfig } from "./http/Idempotency.js"
+import { BodyLimitConfig } from "./http/Limits.js"
+import { RateLimitConfig } from "./http/RateLimit.js"
+import { TokenCacheConfig } from "./auth/Tokens.js"
+import { LogConfig, LoggerLive } from "./logging/Logger.js"
+import { ProctorClient, ProctorConfig } from "./proctor/ProctorClient.js"
 import { ProctorSimulator } from "./proctor/Simulator.js"
-import { Reconciler, ReconcilerLoop } from "./vms/Reconciler.js"
+import { Reconciler, ReconcilerConfig, ReconcilerLoop } from "./vms/Reconciler.js"
 import { VmRepo } from "./vms/Repo.js"
-import { VmRequests } from "./vms/VmRequests.js"
+import { VmRequests, VmRequestsConfig } from "./vms/VmRequests.js"
 import { Handoff } from "./vms/Handoff.js"
 import { VmSettled, Wakeup } from "./vms/Wakeup.js"
-import { Executor, ExecutorLoop, RunsChanged } from "./executor/Executor.js"
+import { Executor, ExecutorConfig, ExecutorLoop, RunsChanged } from "./executor/Executor.js"
 import { Runs } from "./executor/Runs.js"
 import { Replacements } from "./executor/Replacements.js"
 import { RunRepo } from "./executor/Repo.js"
-import { Scheduler, SchedulerLoop } from "./executor/Scheduler.js"
+import { Scheduler, SchedulerConfig, SchedulerLoop } from "./executor/Scheduler.js"
 import { PlanService } from "./planner/PlanService.js"
 import { Deprecations } from "./planner/Deprecations.js"
 import { PlanRepo } from "./planner/Repo.js"
 import { InventoryRepo } from "./inventory/Repo.js"
+
+/**
+ * Every setting `fleet serve` reads, read before anything starts (the embedded database is not
+ * created, no migration runs, no port is taken), so that one answer lists every bad one, and in
+ * production mode every required one that is missing.
+ */
+export const SettingsChecked = Layer.effectDiscard(
+  Effect.gen(function* () {
+    const [mode, database, proctor] = yield* Config.all([
+      ModeConfig,
+      DatabaseConfig,
+      Config.option(ProctorConfig),
+      LogConfig,
+      HttpConfig,
+      BodyLimitConfig,
+      RateLimitConfig,
+      IdempotencyConfig,
+      TokenCacheConfig,
+      VmRequestsConfig,
+      ReconcilerConfig,
+      ExecutorConfig,
+      SchedulerConfig
+    ])
+    if (mode !== "production") return
+    const missing = [
+      ...(Option.isNone(database.url) ? [ConfigError.MissingData(["DATABASE_URL"], "required when FLEET_MODE=production")] : []),
+      ...(Option.isNone(proctor) ? [ConfigError.MissingData(["PROCTOR_URL"], "required when FLEET_MODE=production")] : [])
+    ]
+    if (missing.length > 0) return yield* Effect.fail(missing.reduce((all, error) => ConfigError.And(all, error)))
+  })
+)
 
 /** Applies pending migrations before anything else touches the database. */
 export const Migrated = Layer.effectDiscard(migrate)
@@ -110,5 +145,6 @@ export const ControllerLive = Layer.mergeAll(HttpServerLive, ReconcilerLoop, Exe
   Layer.provide(ServicesLive),
   Layer.provide(InfrastructureLive),
   Layer.provide(LoggerLive),
+  Layer.provide(SettingsChecked),
   Layer.provide(Layer.setTracerEnabled(false))
 )

@@ -1,6 +1,7 @@
 import { SqlClient, SqlSchema } from "@effect/sql"
 import { Config, Duration, Effect, Option, Redacted, Schema } from "effect"
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto"
+import { durationSetting } from "../config/Settings.js"
 import { NameGlob } from "../catalog/Domain.js"
 import { Conflict, decodeInput, type InvalidInput, NotFound } from "../common/Errors.js"
 import { uuidv7 } from "../common/Ids.js"
@@ -62,7 +63,7 @@ const columns = (sql: SqlClient.SqlClient) =>
  * database again (5 seconds unless set; 0 asks on every request). A revocation takes effect
  * within this time on every controller (at once on the one that revoked it).
  */
-export const TokenCacheConfig = Config.duration("FLEET_TOKEN_CACHE_TTL").pipe(Config.withDefault(Duration.seconds(5)))
+export const TokenCacheConfig = durationSetting("FLEET_TOKEN_CACHE_TTL").pipe(Config.withDefault(Duration.seconds(5)))
 
 /** At most this many tokens are kept checked (the cache is emptied when it is full). */
 const maxCachedTokens = 10_000

@@ -1,6 +1,9 @@
 import { Command } from "@effect/cli"
 import { NodeContext } from "@effect/platform-node"
-import { Console, Effect, Layer } from "effect"
+import { ServeError } from "@effect/platform/HttpServerError"
+import { SqlError } from "@effect/sql"
+import { ConfigError, Console, Effect, Layer } from "effect"
+import { settingProblems } from "../config/Settings.js"
 import { DatabaseLive } from "../db/Database.js"
 import { migrate } from "../db/Migrations.js"
 import { LoggerLive } from "../logging/Logger.js"
@@ -13,7 +16,31 @@ import { tokensCommand } from "./TokenCommands.js"
 import { vmsCommand } from "./VmsCommands.js"
 import { applyCommand, runsCommand } from "./RunCommands.js"
 
-const serve = Command.make("serve", {}, () => Layer.launch(ControllerLive)).pipe(
+const causeMessage = (cause: unknown): string => (cause instanceof Error ? cause.message : String(cause))
+
+/**
+ * Why `fleet serve` could not start, a line per problem on stderr, and exit status 1: every bad or
+ * missing setting, a port already taken, a database that does not answer. Their stacks are of no
+ * use to whoever starts it; anything else fails as before, with its cause logged.
+ */
+const explainStart = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+  effect.pipe(
+    Effect.catchIf(
+      (error: E): boolean => ConfigError.isConfigError(error) || error instanceof ServeError || error instanceof SqlError.SqlError,
+      (error) =>
+        Effect.sync(() => {
+          const lines = ConfigError.isConfigError(error)
+            ? ["fleet could not start: its settings (environment variables) have problems", ...settingProblems(error).map((problem) => `  - ${problem}`)]
+            : error instanceof ServeError
+            ? [`fleet could not start its HTTP server: ${causeMessage(error.cause)} (PORT, FLEET_HOST)`]
+            : [`fleet could not use its database: ${error instanceof SqlError.SqlError ? `${error.message}: ${causeMessage(error.cause)}` : String(error)}`]
+          process.stderr.write(`error: ${lines.join("\n")}\n`)
+          process.exitCode = 1
+        })
+    )
+  )
+
+const serve = Command.make("serve", {}, () => explainStart(Layer.launch(ControllerLive))).pipe(
   Command.withDescription(
     "Run the controller: the HTTP API and the reconciler. Uses DATABASE_URL and PROCTOR_URL; without them " +
       "(and FLEET_MODE not production) an embedded database under FLEET_DATA_DIR and the bundled proctor simulator."

@@ -96,7 +96,10 @@ export const layerEmbedded = (dataDir: string): Layer.Layer<PgClient.PgClient | 
 
 export const DatabaseConfig = Config.all({
   url: Config.option(Config.redacted("DATABASE_URL")),
-  poolSize: Config.integer("DATABASE_POOL_SIZE").pipe(Config.withDefault(10)),
+  poolSize: Config.integer("DATABASE_POOL_SIZE").pipe(
+    Config.validate({ message: "expected at least 1 connection", validation: (size) => size >= 1 }),
+    Config.withDefault(10)
+  ),
   prepare: Config.boolean("DATABASE_PREPARE").pipe(Config.withDefault(true)),
   dataDir: Config.string("FLEET_DATA_DIR").pipe(Config.withDefault(".fleet")),
   mode: ModeConfig

@@ -1,4 +1,5 @@
 import { Config, Context, Duration, Effect, Layer, Option } from "effect"
+import { durationSetting } from "../config/Settings.js"
 import { Catalog } from "../catalog/Catalog.js"
 import { makeSignal, type Signal, waitForAny } from "../common/Signal.js"
 import { VmRepo } from "../vms/Repo.js"
@@ -17,12 +18,12 @@ export const ExecutorConfig = Config.all({
    * on between advances, so fewer, larger advances cost less CPU; a step that waits for the
    * executor after a VM settles (a check to start or end, a slot come free) waits up to this much longer.
    */
-  batchMs: Config.duration("FLEET_EXECUTOR_BATCH").pipe(
+  batchMs: durationSetting("FLEET_EXECUTOR_BATCH").pipe(
     Config.withDefault(Duration.millis(50)),
     Config.map(Duration.toMillis)
   ),
   /** Longest sleep between two looks at the active runs. */
-  intervalMs: Config.duration("FLEET_EXECUTOR_INTERVAL").pipe(
+  intervalMs: durationSetting("FLEET_EXECUTOR_INTERVAL").pipe(
     Config.withDefault(Duration.seconds(1)),
     Config.map(Duration.toMillis)
   )

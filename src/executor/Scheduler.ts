@@ -1,13 +1,14 @@
 import { SqlClient } from "@effect/sql"
 import { Cron } from "croner"
 import { Config, Duration, Effect, Layer } from "effect"
+import { durationSetting } from "../config/Settings.js"
 import { PlanService } from "../planner/PlanService.js"
 import { PlanId } from "../planner/Records.js"
 import { RunsChanged } from "./Executor.js"
 import { Runs } from "./Runs.js"
 
 export const SchedulerConfig = Config.all({
-  intervalMs: Config.duration("FLEET_SCHEDULER_INTERVAL").pipe(Config.withDefault(Duration.seconds(30)), Config.map(Duration.toMillis))
+  intervalMs: durationSetting("FLEET_SCHEDULER_INTERVAL").pipe(Config.withDefault(Duration.seconds(30)), Config.map(Duration.toMillis))
 })
 
 /** The scheduler's advisory lock: one controller at a time looks at the schedules. */

@@ -2,11 +2,12 @@ import { HttpApp, HttpServerRequest, HttpServerResponse } from "@effect/platform
 import { SqlClient } from "@effect/sql"
 import { Config, Duration, Effect, Schedule } from "effect"
 import { createHash } from "node:crypto"
+import { durationSetting } from "../config/Settings.js"
 import { bearerToken } from "../auth/Authentication.js"
 import { hashSecret } from "../auth/Tokens.js"
 
 /** `FLEET_IDEMPOTENCY_TTL`: how long a key and its answer are kept (24 hours unless set). */
-export const IdempotencyConfig = Config.duration("FLEET_IDEMPOTENCY_TTL").pipe(Config.withDefault(Duration.hours(24)))
+export const IdempotencyConfig = durationSetting("FLEET_IDEMPOTENCY_TTL").pipe(Config.withDefault(Duration.hours(24)))
 
 export const idempotencyHeader = "idempotency-key"
 const keyPattern = /^[\x21-\x7e]{1,255}$/

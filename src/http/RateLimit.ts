@@ -2,9 +2,15 @@ import { Config, Effect } from "effect"
 
 export const RateLimitConfig = Config.all({
   /** Requests per second each token may make, on average (0: no limit). */
-  rate: Config.number("FLEET_RATE_LIMIT").pipe(Config.withDefault(50)),
+  rate: Config.number("FLEET_RATE_LIMIT").pipe(
+    Config.validate({ message: "expected 0 (no limit) or more requests per second", validation: (rate) => rate >= 0 }),
+    Config.withDefault(50)
+  ),
   /** How many requests a token may make at once after being idle. */
-  burst: Config.number("FLEET_RATE_BURST").pipe(Config.withDefault(100))
+  burst: Config.number("FLEET_RATE_BURST").pipe(
+    Config.validate({ message: "expected at least 1 request", validation: (burst) => burst >= 1 }),
+    Config.withDefault(100)
+  )
 })
 
 export type RateDecision =

@@ -10,6 +10,7 @@ import {
   ProctorPermanentError,
   ProctorTransientError
 } from "./Domain.js"
+import { durationSetting } from "../config/Settings.js"
 import { instrumentProctor } from "../metrics/Proctor.js"
 import { headers as v2Headers, V2Wire } from "./V2Wire.js"
 import type { ProctorWire, WireRequest } from "./Wire.js"
@@ -55,7 +56,7 @@ export const ProctorConfig: Config.Config<ProctorSettings> = Config.all({
   email: Config.string("PROCTOR_EMAIL").pipe(Config.withDefault(defaultEmail)),
   accessToken: Config.option(Config.redacted("PROCTOR_ACCESS_TOKEN")),
   clientVersion: Config.option(Config.string("PROCTOR_CLIENT_VERSION")),
-  timeout: Config.duration("PROCTOR_TIMEOUT").pipe(Config.withDefault(defaultTimeout))
+  timeout: durationSetting("PROCTOR_TIMEOUT").pipe(Config.withDefault(defaultTimeout))
 })
 
 export interface SubmitInput {

@@ -1,5 +1,6 @@
 import { Config, Duration, Effect, Schedule } from "effect"
 import { dual } from "effect/Function"
+import { durationSetting } from "../config/Settings.js"
 import { isTransient } from "./Domain.js"
 
 /** How often, and how patiently, to repeat a call that failed transiently. */
@@ -39,8 +40,8 @@ export const RetryPolicy = {
       Config.validate({ message: "expected at least 1 attempt", validation: (attempts) => attempts >= 1 }),
       Config.withDefault(defaultRetryPolicy.attempts)
     ),
-    backoff: Config.duration("FLEET_SUBMIT_BACKOFF").pipe(Config.withDefault(defaultRetryPolicy.backoff)),
-    backoffMax: Config.duration("FLEET_SUBMIT_BACKOFF_MAX").pipe(Config.withDefault(defaultRetryPolicy.backoffMax))
+    backoff: durationSetting("FLEET_SUBMIT_BACKOFF").pipe(Config.withDefault(defaultRetryPolicy.backoff)),
+    backoffMax: durationSetting("FLEET_SUBMIT_BACKOFF_MAX").pipe(Config.withDefault(defaultRetryPolicy.backoffMax))
   }) satisfies Config.Config<RetryPolicy>
 }
 

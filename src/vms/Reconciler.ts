@@ -1,5 +1,6 @@
 import { Config, Duration, Effect, FiberSet, Layer, Option, Ref } from "effect"
 import { randomUUID } from "node:crypto"
+import { durationSetting } from "../config/Settings.js"
 import { makeGroupWriter } from "../common/GroupWriter.js"
 import { reconcilerLag } from "../metrics/Metrics.js"
 import { classifyStatus, ExecutionId, parseProctorTime } from "../proctor/Domain.js"
@@ -12,11 +13,14 @@ import { vmStateFor } from "./StateMachine.js"
 import { VmSettled, Wakeup } from "./Wakeup.js"
 
 const millis = (name: string, fallback: Duration.DurationInput) =>
-  Config.duration(name).pipe(Config.withDefault(Duration.decode(fallback)), Config.map(Duration.toMillis))
+  durationSetting(name).pipe(Config.withDefault(Duration.decode(fallback)), Config.map(Duration.toMillis))
 
 export const ReconcilerConfig = Config.all({
   /** Executions one controller handles at once (each is one proctor call at a time). */
-  concurrency: Config.integer("FLEET_RECONCILER_CONCURRENCY").pipe(Config.withDefault(64)),
+  concurrency: Config.integer("FLEET_RECONCILER_CONCURRENCY").pipe(
+    Config.validate({ message: "expected 0 (follow nothing: the API alone) or more executions at once", validation: (count) => count >= 0 }),
+    Config.withDefault(64)
+  ),
   /** How long a claimed execution stays with this controller before another may take it over. */
   leaseMs: millis("FLEET_LEASE", "1 minute"),
   /** Longest sleep when nothing is due. */
@@ -25,7 +29,10 @@ export const ReconcilerConfig = Config.all({
     pollInitialMs: millis("FLEET_POLL_INITIAL", "1 second"),
     pollMaxMs: millis("FLEET_POLL_MAX", "30 seconds"),
     deadlineMs: millis("FLEET_EXECUTION_DEADLINE", "30 minutes"),
-    maxSubmissions: Config.integer("FLEET_MAX_SUBMISSIONS").pipe(Config.withDefault(10)),
+    maxSubmissions: Config.integer("FLEET_MAX_SUBMISSIONS").pipe(
+      Config.validate({ message: "expected at least 1 submission", validation: (count) => count >= 1 }),
+      Config.withDefault(10)
+    ),
     resubmitDelayMs: millis("FLEET_RESUBMIT_DELAY", "30 seconds")
   }) satisfies Config.Config<FollowPolicy>,
   retry: RetryPolicy.config

@@ -26,7 +26,10 @@ import { emptyCounts, requestState } from "./StateMachine.js"
 import { Handoff } from "./Handoff.js"
 
 export const VmRequestsConfig = Config.all({
-  maxVmsPerRequest: Config.integer("FLEET_MAX_VMS_PER_REQUEST").pipe(Config.withDefault(50))
+  maxVmsPerRequest: Config.integer("FLEET_MAX_VMS_PER_REQUEST").pipe(
+    Config.validate({ message: "expected at least 1 VM per request", validation: (count) => count >= 1 }),
+    Config.withDefault(50)
+  )
 })
 
 // Views are built from rows the repository has already decoded: validating them again would only

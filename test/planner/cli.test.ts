@@ -1,7 +1,9 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Schema } from "effect"
 import { spawn } from "node:child_process"
-import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { createServer, type Server } from "node:net"
+import type { AddressInfo } from "node:net"
 import { tmpdir } from "node:os"
 import { join, resolve } from "node:path"
 import { wantsColour } from "../../src/cli/PlainConsole.js"
@@ -112,6 +114,49 @@ describe("the fleet CLI on a database of its own", () => {
 const ansi = /\x1b\[/
 
 describe("the fleet CLI's own messages", () => {
+  it.scopedLive("fleet serve that cannot start says why in a line per problem, exits 1, and with bad settings creates nothing", () =>
+    Effect.gen(function* () {
+      const directory = mkdtempSync(join(tmpdir(), "fleet-serve-"))
+      yield* Effect.addFinalizer(() => Effect.sync(() => rmSync(directory, { recursive: true, force: true })))
+      const dataDir = join(directory, "data")
+      const badSettings = yield* fleet(["serve"], { PORT: "abc", FLEET_LEASE: "0s", FLEET_RECONCILER_CONCURRENCY: "-3", FLEET_DATA_DIR: dataDir })
+      expect(badSettings.code).toBe(1)
+      expect(badSettings.stderr).toBe([
+        "error: fleet could not start: its settings (environment variables) have problems",
+        "  - PORT: Expected an integer value but received \"abc\"",
+        "  - FLEET_RECONCILER_CONCURRENCY: expected 0 (follow nothing: the API alone) or more executions at once",
+        "  - FLEET_LEASE: expected a duration such as \"500 millis\", \"30 seconds\" or \"5 minutes\", not \"0s\"",
+        ""
+      ].join("\n"))
+      // Read before anything started: the embedded database was not even created.
+      expect(existsSync(dataDir)).toBe(false)
+
+      const production = yield* fleet(["serve"], { FLEET_MODE: "production" })
+      expect([production.code, production.stderr]).toEqual([1, [
+        "error: fleet could not start: its settings (environment variables) have problems",
+        "  - DATABASE_URL: required when FLEET_MODE=production",
+        "  - PROCTOR_URL: required when FLEET_MODE=production",
+        ""
+      ].join("\n")])
+
+      const { url } = yield* freshDatabase
+      const missingDatabase = yield* fleet(["serve"], { DATABASE_URL: `${url}_missing`, PROCTOR_URL: "http://127.0.0.1:9" })
+      expect(missingDatabase.code).toBe(1)
+      expect(missingDatabase.stderr).toMatch(/^error: fleet could not use its database: PgClient: Failed to connect: database "\S+_missing" does not exist\n$/m)
+
+      const taken = yield* Effect.acquireRelease(
+        Effect.async<Server>((resume) => {
+          const server = createServer()
+          server.listen(0, "127.0.0.1", () => resume(Effect.succeed(server)))
+        }),
+        (server) => Effect.sync(() => server.close())
+      )
+      const port = (taken.address() as AddressInfo).port
+      const portTaken = yield* fleet(["serve"], { DATABASE_URL: url, PROCTOR_URL: "http://127.0.0.1:9", PORT: String(port) })
+      expect(portTaken.code).toBe(1)
+      expect(portTaken.stderr).toContain(`error: fleet could not start its HTTP server: listen EADDRINUSE: address already in use 127.0.0.1:${port} (PORT, FLEET_HOST)\n`)
+    }), 60_000)
+
   it.live("help and a mistyped option read as plain text when piped, and the mistake is explained once, with exit status 1", () =>
     Effect.gen(function* () {
       const help = yield* fleet(["runs", "--help"], {})
