@@ -18,7 +18,7 @@
  *
  * Knobs (environment): BENCH_DURATION (seconds per pass, 10), BENCH_CONNECTIONS (saturating pass,
  * 32; also the paced pass's most), BENCH_RATE (fixed-rate passes, 200), DATABASE_POOL_SIZE (both servers, 10), BENCH_LOG_LEVEL
- * (fleet's, Info: its default), BENCH_CPU_PROF=<dir> (a V8 CPU profile of fleet), BENCH_NODE_ARGS (flags
+ * (fleet's, Info: its default), BENCH_CPU_PROF=<dir> (a V8 CPU profile of fleet and of each comparison server), BENCH_NODE_ARGS (flags
  * for fleet's node, e.g. "--trace-gc"), BENCH_OUTPUT=<file> (fleet's output, copied there at the end),
  * BENCH_FLOOR=1 (also measure the floors of fleet's stack: bench/http-floor.ts, the same endpoints on
  * Effect's HttpApi with fleet's schemas and database layer and nothing else; and
@@ -212,7 +212,7 @@ const measure = (pid: number, baseUrl: string, token: string, vmId: string, caug
 /** A comparison server (bench/http-baseline.ts, bench/http-floor.ts) in a child process, ready when it prints `Listening on <url>`. */
 const spawnComparison = (what: string, file: string, databaseUrl: string) =>
   spawnServerProcess(what, (port) => ({
-    args: ["--import", "tsx", file],
+    args: [...cpuProfileNodeArgs(cpuProfileDir), "--import", "tsx", file],
     env: { ...process.env, DATABASE_URL: databaseUrl, PORT: String(port), DATABASE_POOL_SIZE: poolSize }
   }))
 

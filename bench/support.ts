@@ -172,7 +172,9 @@ export const machineCpuTicks = (): { busy: number; total: number } => {
 /**
  * A server in a child process of node, started from the repository root with the node
  * arguments and environment `command` gives for a free port; ready when its output shows
- * `listening on <url>` (in any case); killed when the scope closes, `stop` ends it sooner (SIGTERM).
+ * `listening on <url>` (in any case); killed when the scope closes, `stop` ends it sooner (SIGTERM)
+ * and waits until it has exited, so that the next server measured does not share the CPU with it
+ * and a CPU profile (BENCH_CPU_PROF) is written.
  */
 export const spawnServerProcess = (
   what: string,
@@ -181,6 +183,7 @@ export const spawnServerProcess = (
   Effect.gen(function* () {
     const port = yield* freePort
     const listening = yield* Deferred.make<string, string>()
+    const exited = yield* Deferred.make<void>()
     const child = yield* Effect.acquireRelease(
       Effect.sync(() => {
         const { args, env = process.env } = command(port)
@@ -190,13 +193,19 @@ export const spawnServerProcess = (
           const match = /listening on (http:\/\/\S+)/i.exec(chunk)
           if (match) Deferred.unsafeDone(listening, Exit.succeed(match[1]!))
         })
-        child.once("exit", (code) => Deferred.unsafeDone(listening, Exit.fail(`${what} exited (${code})`)))
+        child.once("exit", (code) => {
+          Deferred.unsafeDone(listening, Exit.fail(`${what} exited (${code})`))
+          Deferred.unsafeDone(exited, Exit.void)
+        })
         return child
       }),
       (child) => Effect.sync(() => child.kill("SIGKILL"))
     )
     const url = yield* Deferred.await(listening).pipe(Effect.timeout("60 seconds"), Effect.orDie)
-    return { url, pid: child.pid!, stop: Effect.sync(() => child.kill("SIGTERM")) }
+    const stop = Effect.sync(() => child.kill("SIGTERM")).pipe(
+      Effect.zipRight(Deferred.await(exited).pipe(Effect.timeout("30 seconds"), Effect.orDie))
+    )
+    return { url, pid: child.pid!, stop }
   })
 
 /**
