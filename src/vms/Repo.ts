@@ -430,7 +430,7 @@ export class VmRepo extends Effect.Service<VmRepo>()("fleet/VmRepo", {
       Result: EventRow,
       execute: (id) =>
         sql`select vm_id, at, from_state, to_state, reason, actor from events
-            where request_id = ${id} and vm_id is not null order by id`
+            where request_id = ${id} and vm_id is not null and kind = 'vm.state' order by id`
     })
 
     const findVm = SqlSchema.findOne({
@@ -665,7 +665,8 @@ export class VmRepo extends Effect.Service<VmRepo>()("fleet/VmRepo", {
               where v.state = any(i.from_states)
               for update of v
             ), moved as (
-              update vms set state = i.to_state, reason = i.reason, updated_at = now(),
+              -- A readiness check leaves the VM as it is (ready, with its reason): the check is its execution's.
+              update vms set state = i.to_state, reason = case when i.kind = 'check' then vms.reason else i.reason end, updated_at = now(),
                 attempt = vms.attempt + case when i.kind = 'create' then 1 else 0 end
               from before b join input i on i.id = b.execution_id
               where vms.id = b.id
@@ -676,7 +677,8 @@ export class VmRepo extends Effect.Service<VmRepo>()("fleet/VmRepo", {
               from moved m join input i on i.id = m.execution_id
             ), logged as (
               insert into events (actor, kind, application, request_id, vm_id, execution_id, run_id, from_state, to_state, reason)
-              select i.actor, 'vm.state', m.application, m.request_id, m.id, m.execution_id, i.run_id, m.from_state, i.to_state, i.reason
+              select i.actor, case when i.kind = 'check' then 'vm.check' else 'vm.state' end, m.application, m.request_id, m.id,
+                m.execution_id, i.run_id, m.from_state, i.to_state, i.reason
               from moved m join input i on i.id = m.execution_id
             )
             select execution_id as id, name, request_id, application from moved`.pipe(

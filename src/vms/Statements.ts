@@ -4,13 +4,16 @@
  * exactly what fleet asks.
  */
 
-/** A VM with its history and its executions, in one round trip; $1 the VM's id. */
+/**
+ * A VM with its history (its own state changes: the steps of a run that created it are the run's)
+ * and its executions, in one round trip; $1 the VM's id.
+ */
 export const vmDetailStatement = `
   select v.*,
     coalesce((
       select json_agg(json_build_object(
         'vmId', e.vm_id, 'at', e.at, 'fromState', e.from_state, 'toState', e.to_state, 'reason', e.reason, 'actor', e.actor
-      ) order by e.id) from events e where e.vm_id = v.id
+      ) order by e.id) from events e where e.vm_id = v.id and e.kind = 'vm.state'
     ), '[]') as history,
     coalesce((
       select json_agg(json_build_object(

@@ -101,6 +101,12 @@ describe("runs", () => {
           replaces: step.oldVm.name,
           run: started.id
         })
+        // Its history is its own states (the step's are the run's), and a passed readiness check leaves it as it was.
+        expect(replacementVm.history.map((event) => `${event.from} → ${event.to}`)).toEqual([
+          "null → pending", "pending → submitting", "submitting → provisioning", "provisioning → ready"
+        ])
+        expect(replacementVm.state).toBe("ready")
+        expect(replacementVm.reason).not.toMatch(/readiness/)
       }
       expect(peakInFlight(ledger, since)).toBeLessThanOrEqual(3)
       // Per fleet, at most surge + unavailable = 2 steps at once: from a replacement's creation to its old VM's removal.
