@@ -15,17 +15,26 @@ const decodeId = <A>(schema: Schema.Schema<A, string>, value: string, what: stri
   Schema.decodeUnknown(schema)(value).pipe(Effect.mapError(() => InvalidInput.one(what, `expected a ${what} (a UUID)`)))
 
 /** One line: state, a bar, counts, wave, ETA, for a terminal. */
-export const progressLine = (run: RunView): string => {
+/** A run's progress on one line: the bar, how the finished steps ended, what is under way, the wave, the ETA. */
+export const progressLine = (run: Pick<RunView, "state" | "pauseReason" | "percent" | "counts" | "steps" | "eta" | "currentWave" | "waves">): string => {
   const width = 30
   const filled = Math.round((run.percent / 100) * width)
   const bar = `${"#".repeat(filled)}${".".repeat(width - filled)}`
-  const finished = run.counts.done + run.counts.failed + run.counts.cancelled + run.counts.rolled_back
-  const under = run.counts.creating + run.counts.checking + run.counts.baking + run.counts.decommissioning + run.counts.rolling_back
-  const queued = run.counts.queued > 0 ? `, ${run.counts.queued} queued` : ""
+  const { counts } = run
+  const finished = counts.done + counts.failed + counts.cancelled + counts.rolled_back
+  // How they ended: a cancelled run is "finished" without a step done, which the count alone hides.
+  const endings = [
+    `${counts.done} done`,
+    `${counts.failed} failed`,
+    ...(counts.cancelled > 0 ? [`${counts.cancelled} cancelled`] : []),
+    ...(counts.rolled_back > 0 ? [`${counts.rolled_back} rolled back`] : [])
+  ].join(", ")
+  const under = counts.creating + counts.checking + counts.baking + counts.decommissioning + counts.rolling_back
+  const queued = counts.queued > 0 ? `, ${counts.queued} queued` : ""
   const eta = run.eta === null ? "" : `, ETA ${run.eta.toISOString().slice(11, 19)}`
   const paused = run.pauseReason === null ? "" : ` (${run.pauseReason})`
-  return `${run.state}${paused} [${bar}] ${run.percent.toFixed(1)}% ${finished}/${run.steps} finished, ${under} under way${queued}, ` +
-    `${run.counts.failed} failed, wave ${Math.min(run.currentWave + 1, run.waves)}/${run.waves}${eta}`
+  return `${run.state}${paused} [${bar}] ${run.percent.toFixed(1)}% ${finished}/${run.steps} finished (${endings}), ${under} under way${queued}, ` +
+    `wave ${Math.min(run.currentWave + 1, run.waves)}/${run.waves}${eta}`
 }
 
 const describeRun = (run: RunView): string =>
