@@ -1,5 +1,5 @@
 import { NodeContext } from "@effect/platform-node"
-import { Config, ConfigError, Effect, Either, Layer, Option } from "effect"
+import { Config, ConfigError, Effect, Either, Exit, Layer, Option } from "effect"
 import { AuthLive } from "./auth/Authentication.js"
 import { DemoAdminToken } from "./auth/DemoToken.js"
 import { Catalog } from "./catalog/Catalog.js"
@@ -136,11 +136,25 @@ export const InfrastructureLive = Layer.mergeAll(ProctorLive, Migrated).pipe(
 )
 
 /**
+ * Says that the controller is stopping, and why, as its shutdown begins: the requests and
+ * executions under way are then finished or given up (their claims released) before it exits.
+ */
+export const StopNotice = Layer.scopedDiscard(
+  Effect.addFinalizer((exit) =>
+    Effect.logInfo(
+      Exit.isInterrupted(exit)
+        ? "Stopping (interrupted: SIGINT or SIGTERM): finishing what is under way"
+        : "Stopping: finishing what is under way"
+    )
+  )
+)
+
+/**
  * `fleet serve`: the HTTP API and the loops (reconciler, executor, scheduler), with the start-up
  * proc check and the demo token. Spans are off: fleet exports no traces, and every SQL statement
  * and proctor call would otherwise build one (with a captured stack) only to drop it.
  */
-export const ControllerLive = Layer.mergeAll(HttpServerLive, ReconcilerLoop, ExecutorLoop, SchedulerLoop, ProcCheck, DemoAdminToken).pipe(
+export const ControllerLive = Layer.mergeAll(HttpServerLive, ReconcilerLoop, ExecutorLoop, SchedulerLoop, ProcCheck, DemoAdminToken, StopNotice).pipe(
   Layer.provide(AuthLive),
   Layer.provide(ServicesLive),
   Layer.provide(InfrastructureLive),

@@ -15,14 +15,14 @@ export const DemoAdminToken = Layer.effectDiscard(
     const config = yield* DatabaseConfig
     if (Option.isSome(config.url) || config.mode === "production") return
     const tokens = yield* Tokens
-    yield* tokens.revoke(demoTokenName, "fleet").pipe(Effect.catchTag("NotFound", () => Effect.void))
+    const revoked = yield* tokens.revoke(demoTokenName, "fleet").pipe(Effect.as(true), Effect.catchTag("NotFound", () => Effect.succeed(false)))
     const { secret } = yield* tokens.create(
       { name: demoTokenName, ownerEmail: "admin@localhost", scopes: ["admin"] },
       "fleet"
     ).pipe(Effect.orDie)
     yield* Effect.sync(() =>
       process.stderr.write(
-        "\n  Embedded demo mode: an admin API token was made for this run (the previous one is revoked):\n\n" +
+        `\n  Embedded demo mode: an admin API token was made for this run${revoked ? " (the previous one is revoked)" : ""}:\n\n` +
           `    export FLEET_TOKEN=${Redacted.value(secret)}\n\n` +
           "  Use it as `Authorization: Bearer $FLEET_TOKEN`; the fleet CLI reads FLEET_TOKEN.\n\n"
       )

@@ -6,10 +6,10 @@ import { ConfigError, Console, Effect, Layer } from "effect"
 import { settingProblems } from "../config/Settings.js"
 import { DatabaseLive } from "../db/Database.js"
 import { migrate } from "../db/Migrations.js"
-import { LoggerLive } from "../logging/Logger.js"
 import { ControllerLive } from "../main.js"
 import { proctorSimCommand } from "../proctor/SimulatorCli.js"
 import { demoCommand } from "./DemoCommands.js"
+import { CliLoggerLive } from "./LocalDatabase.js"
 import { planCommand, plansCommand } from "./PlanCommands.js"
 import { colourWhereWanted } from "./PlainConsole.js"
 import { tokensCommand } from "./TokenCommands.js"
@@ -51,7 +51,7 @@ const migrateCommand = Command.make("migrate", {}, () =>
   Effect.gen(function* () {
     const applied = yield* migrate
     yield* Console.log(applied.length === 0 ? "The database is up to date." : `Applied ${applied.map(([id, name]) => `${id}_${name}`).join(", ")}`)
-  }).pipe(Effect.provide(Layer.mergeAll(DatabaseLive, LoggerLive)))
+  }).pipe(Effect.provide(DatabaseLive.pipe(Layer.provideMerge(CliLoggerLive))))
 ).pipe(Command.withDescription("Apply the SQL migrations in migrations/ to DATABASE_URL (or the embedded database)"))
 
 export const fleetCommand = Command.make("fleet").pipe(

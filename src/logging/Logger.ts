@@ -74,7 +74,8 @@ export const makePino = (options: { readonly format: LogFormat; readonly destina
     timestamp: pino.stdTimeFunctions.isoTime
   }
   if (options.format === "pretty") {
-    return pino(base, pretty({ colorize: options.destination === undefined, sync: true, destination: options.destination ?? 1 }))
+    // The service name is for machines reading JSON; on a terminal it would be a line under every line.
+    return pino(base, pretty({ colorize: options.destination === undefined, sync: true, destination: options.destination ?? 1, ignore: "pid,hostname,service" }))
   }
   // Written asynchronously: a synchronous write per line was a tenth of a simple read's CPU. Lines
   // written while one write is under way go out together; pino flushes what is left when the

@@ -71,11 +71,15 @@ describe("the embedded default (no DATABASE_URL, no PROCTOR_URL)", () => {
       // A normal stop (SIGTERM) closes PGlite cleanly.
       const stopped = yield* first.stop("SIGTERM").pipe(Effect.timeout("20 seconds"), Effect.orDie)
       expect(stopped).toEqual({ code: 0, signal: null })
+      expect(first.logs.map((line) => line.msg)).toContain("Stopping (interrupted: SIGINT or SIGTERM): finishing what is under way")
+      // A first start revoked nothing, and says nothing of it.
+      expect(first.output()).toContain("an admin API token was made for this run:\n")
 
       // Same data folder: the VMs and their history are still there.
       const second = yield* spawnController({ env })
       expect(warnings(second)).toEqual(expect.arrayContaining([expect.stringMatching(/^Using the embedded database in /)]))
       const again = yield* FleetClient.make({ baseUrl: second.baseUrl, token: yield* demoToken(second) })
+      expect(second.output()).toContain("an admin API token was made for this run (the previous one is revoked):\n")
       const kept = yield* again.vms.getRequest({ path: { id: accepted.id } }).pipe(Effect.orDie)
       expect(kept.state).toBe("ready")
       expect(kept.vms.map((vm) => [vm.name, vm.state]).sort()).toEqual(names.map((name) => [name, "ready"]))

@@ -114,6 +114,19 @@ describe("the fleet CLI on a database of its own", () => {
 const ansi = /\x1b\[/
 
 describe("the fleet CLI's own messages", () => {
+  it.scopedLive("fleet migrate says what it applied on stdout, and logs only on stderr, as plain lines", () =>
+    Effect.gen(function* () {
+      const directory = mkdtempSync(join(tmpdir(), "fleet-migrate-"))
+      yield* Effect.addFinalizer(() => Effect.sync(() => rmSync(directory, { recursive: true, force: true })))
+      const migrated = yield* fleet(["migrate"], { FLEET_DATA_DIR: directory })
+      expect(migrated.code).toBe(0)
+      expect(migrated.stdout).toMatch(/^Applied 1_vms, 2_plans, [\w, ]+\n$/)
+      expect(migrated.stderr).toMatch(/^\[[\d:.]+\] WARN: Using the embedded database in /)
+      expect(migrated.stderr).not.toContain("service")
+      const again = yield* fleet(["migrate"], { FLEET_DATA_DIR: directory })
+      expect(again.stdout).toBe("The database is up to date.\n")
+    }), 60_000)
+
   it.scopedLive("fleet serve that cannot start says why in a line per problem, exits 1, and with bad settings creates nothing", () =>
     Effect.gen(function* () {
       const directory = mkdtempSync(join(tmpdir(), "fleet-serve-"))
