@@ -1,6 +1,9 @@
 import { Options } from "@effect/cli"
-import { Config, Effect, Option } from "effect"
+import { HttpClientError } from "@effect/platform"
+import { Config, Effect, Option, type Redacted } from "effect"
+import { Unauthorized } from "../auth/Errors.js"
 import { FleetClient } from "../client/Client.js"
+import { formatPath, InvalidInput } from "../common/Errors.js"
 
 /** `--url` / FLEET_URL and `--token` / FLEET_TOKEN: how CLI commands reach a running fleet. */
 export const connectionOptions = {
@@ -16,25 +19,51 @@ export const connectionOptions = {
   )
 }
 
-export const connect = (options: { readonly url: string; readonly token: Option.Option<import("effect").Redacted.Redacted<string>> }) =>
-  FleetClient.make({ baseUrl: options.url, token: Option.getOrUndefined(options.token) })
+export const connect = (options: { readonly url: string; readonly token: Option.Option<Redacted.Redacted<string>> }) =>
+  /^https?:\/\/[^\s/]+/.test(options.url)
+    ? FleetClient.make({ baseUrl: options.url, token: Option.getOrUndefined(options.token) })
+    : Effect.fail(InvalidInput.one("url", `expected fleet's base URL such as http://127.0.0.1:8080 (--url or FLEET_URL), not ${options.url}`))
 
 export const jsonOption = Options.boolean("json").pipe(Options.withDescription("print JSON instead of a table"))
 
-/** Exits non-zero with one readable line for the errors a CLI user can act on. */
-export const explainFailure = <A, R>(effect: Effect.Effect<A, unknown, R>) =>
+/**
+ * What to do about a failure to talk to fleet at all: the server is not there (or the URL is not
+ * one), or it does not take the token. The API's own words are for an HTTP client; these name the
+ * CLI's options.
+ */
+const connectionAdvice = (error: unknown): string | undefined => {
+  if (error instanceof HttpClientError.RequestError) {
+    const cause = error.cause instanceof Error ? (error.cause.cause instanceof Error ? error.cause.cause.message : error.cause.message) : ""
+    return `cannot reach fleet at ${error.request.url}${cause === "" ? "" : ` (${cause})`}: is it running, and is --url (FLEET_URL) right?`
+  }
+  if (error instanceof Unauthorized) {
+    return "fleet refused the API token: set FLEET_TOKEN (or --token) to a token that is valid " +
+      "(embedded mode prints one at every start; fleet tokens create makes one)"
+  }
+  return undefined
+}
+
+/**
+ * Exits non-zero with the problem on stderr: how to reach fleet or fix the token, when that is
+ * it; every issue of an InvalidInput (with its line and column where it has one), on a line of
+ * its own when there are several; otherwise the error's message. `context` names the input the
+ * issues are in (a file).
+ */
+export const explainFailure = <A, R>(effect: Effect.Effect<A, unknown, R>, context?: string) =>
   effect.pipe(
     Effect.catchAll((error) =>
-      Effect.gen(function* () {
-        const described = typeof error === "object" && error !== null && "message" in error ? String(error.message) : String(error)
-        const issues = typeof error === "object" && error !== null && "issues" in error && Array.isArray(error.issues)
-          ? (error.issues as ReadonlyArray<{ path: ReadonlyArray<unknown>; message: string }>)
-            .map((issue) => `  - ${issue.path.length > 0 ? `${issue.path.join(".")}: ` : ""}${issue.message}`)
-          : []
-        yield* Effect.sync(() => {
-          process.stderr.write(`error: ${described}\n${issues.join("\n")}${issues.length > 0 ? "\n" : ""}`)
-          process.exitCode = 1
-        })
+      Effect.sync(() => {
+        const message = typeof error === "object" && error !== null && "message" in error ? String(error.message) : String(error)
+        const issues = error instanceof InvalidInput ? error.issues : []
+        const where = context === undefined ? "" : `${context}: `
+        const describe = (issue: InvalidInput["issues"][number]) => `${issue.path.length > 0 ? `${formatPath(issue.path)}: ` : ""}${issue.message}`
+        const lines = issues.length === 0
+          ? [connectionAdvice(error) ?? message]
+          : issues.length === 1
+          ? [`${where}${describe(issues[0]!)}`]
+          : [`${where}${issues.length} problems`, ...issues.map((issue) => `  - ${describe(issue)}`)]
+        process.stderr.write(`error: ${lines.join("\n")}\n`)
+        process.exitCode = 1
       })
     )
   )

@@ -9,7 +9,8 @@ import { Conflict, InvalidInput } from "../common/Errors.js"
 import { ModeConfig } from "../config/Mode.js"
 import { clearDemo, seedDemo } from "../demo/Seed.js"
 import { defaultAppCount } from "../demo/Synthetic.js"
-import { explain, PlannerLocalLive } from "./PlanCommands.js"
+import { explainFailure } from "./Connection.js"
+import { PlannerLocalLive } from "./PlanCommands.js"
 
 const refuseInProduction = Effect.gen(function* () {
   if ((yield* ModeConfig) === "production") {
@@ -33,7 +34,7 @@ const seed = Command.make(
     reset: Options.boolean("reset").pipe(Options.withDescription("replace the demo VMs there are (without it, seeding twice is refused)"))
   },
   (options) =>
-    explain()(
+    explainFailure(
       Effect.gen(function* () {
         yield* refuseInProduction
         if (!Number.isInteger(options.apps) || options.apps < 1 || options.apps > 10_000) {
@@ -69,7 +70,7 @@ const seed = Command.make(
 )
 
 const clear = Command.make("clear", {}, () =>
-  explain()(
+  explainFailure(
     Effect.gen(function* () {
       yield* refuseInProduction
       const removed = yield* clearDemo

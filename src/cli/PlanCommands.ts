@@ -7,14 +7,14 @@ import { Args, Command, Options } from "@effect/cli"
 import { FileSystem } from "@effect/platform"
 import { Clock, Config, Console, Effect, Layer, Option, Schema } from "effect"
 import { hostname, userInfo } from "node:os"
-import { formatPath, InvalidInput } from "../common/Errors.js"
+import { InvalidInput } from "../common/Errors.js"
 import type { Plan, PlanSchedule } from "../planner/Domain.js"
 import { formatDuration } from "../planner/Domain.js"
 import { PlanService } from "../planner/PlanService.js"
 import { PlanId, type SavedPlan, SavedPlan as SavedPlanSchema, SavedPlanSummary } from "../planner/Records.js"
 import { renderPlan, reportFormats, type ReportFormat } from "../planner/Report.js"
 import { summaryLine } from "../planner/ReportFormat.js"
-import { jsonOption } from "./Connection.js"
+import { explainFailure, jsonOption } from "./Connection.js"
 import { CliLoggerLive, LocalDatabaseLive } from "./LocalDatabase.js"
 import { printJson, table } from "./Output.js"
 
@@ -91,28 +91,6 @@ const scheduleLines = (schedule: PlanSchedule | undefined): ReadonlyArray<string
     : [`  scheduled: the controllers run it on "${schedule.cron}" (${schedule.timeZone})` +
       `${schedule.nextWindows[0] === undefined ? "" : `, next at ${schedule.nextWindows[0]}`}; a newer plan of the same name replaces it`]
 
-/**
- * Exits non-zero with the problem on stderr: every issue of an InvalidInput on a line of its own
- * (with its line and column where it has one), otherwise the error's message.
- */
-export const explain = (context?: string) => <A, R>(effect: Effect.Effect<A, unknown, R>) =>
-  effect.pipe(
-    Effect.catchAll((error) =>
-      Effect.sync(() => {
-        const message = typeof error === "object" && error !== null && "message" in error ? String(error.message) : String(error)
-        const issues = error instanceof InvalidInput ? error.issues : []
-        const lines = issues.length === 0
-          ? [`error: ${message}`]
-          : [
-            `error: ${context === undefined ? "" : `${context}: `}${issues.length === 1 ? "1 problem" : `${issues.length} problems`}`,
-            ...issues.map((issue) => `  - ${issue.path.length > 0 ? `${formatPath(issue.path)}: ` : ""}${issue.message}`)
-          ]
-        process.stderr.write(`${lines.join("\n")}\n`)
-        process.exitCode = 1
-      })
-    )
-  )
-
 const warningsOf = (plan: Plan) => Effect.forEach(plan.warnings, (warning) => Console.error(`warning: ${warning}`), { discard: true })
 
 export const planCommand = Command.make(
@@ -128,7 +106,7 @@ export const planCommand = Command.make(
     )
   },
   (options) =>
-    explain(options.file)(
+    explainFailure(
       Effect.gen(function* () {
         const fs = yield* FileSystem.FileSystem
         const text = yield* fs.readFileString(options.file).pipe(
@@ -153,7 +131,8 @@ export const planCommand = Command.make(
         yield* warningsOf(saved.plan)
         if (options.format === "json" && Option.isNone(options.out)) return yield* printJson(Schema.encodeSync(SavedPlanSummary)(saved.summary))
         yield* Console.log(savedLines(saved))
-      }).pipe(Effect.provide(PlannerLocalLive))
+      }).pipe(Effect.provide(PlannerLocalLive)),
+      options.file
     )
 ).pipe(
   Command.withDescription(
@@ -172,7 +151,7 @@ const list = Command.make(
     limit: Options.integer("limit").pipe(Options.withDefault(50), Options.withDescription("at most this many, newest first"))
   },
   (options) =>
-    explain()(
+    explainFailure(
       Effect.gen(function* () {
         const plans = yield* (yield* PlanService).list(Math.max(1, Math.min(options.limit, 500)))
         if (options.json) return yield* printJson(Schema.encodeSync(Schema.Array(SavedPlanSummary))(plans.items))
@@ -203,7 +182,7 @@ const show = Command.make(
     out: outOption
   },
   (options) =>
-    explain()(
+    explainFailure(
       Effect.gen(function* () {
         const id = yield* decodePlanId(options.id)
         const saved = yield* (yield* PlanService).get(id)
@@ -220,7 +199,7 @@ const verify = Command.make(
   "verify",
   { id: Args.text({ name: "id" }).pipe(Args.withDescription("a saved plan's id")) },
   (options) =>
-    explain()(
+    explainFailure(
       Effect.gen(function* () {
         const id = yield* decodePlanId(options.id)
         const fresh = yield* (yield* PlanService).verify(id)

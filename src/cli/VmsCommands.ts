@@ -121,7 +121,9 @@ const get = Command.make(
           yield* Console.log("\nHISTORY")
           return yield* Console.log(table(["AT", "FROM", "TO", "REASON"], vm.value.history.map((event) => [event.at.toISOString(), event.from ?? "", event.to ?? "", event.reason])))
         }
-        const request = yield* client.vms.getRequest({ path: { id: RequestId.make(id) } })
+        const request = yield* client.vms.getRequest({ path: { id: RequestId.make(id) } }).pipe(
+          Effect.catchTag("NotFound", () => Effect.fail(new Error(`no VM and no VM request has the id ${id}`)))
+        )
         if (options.json) return yield* printJson(request)
         yield* Console.log(`request ${request.id}: ${request.state} (${request.application}/${request.environment}, ${request.count} VMs)`)
         yield* Console.log(vmRows(request.vms))

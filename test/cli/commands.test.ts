@@ -142,3 +142,26 @@ describe("fleet vms list", () => {
       expect([...tableIds(first.stdout), ...tableIds(second.stdout)].sort()).toEqual(accepted.vms.map((vm) => vm.id).sort())
     }), 120_000)
 })
+
+describe("reaching fleet", () => {
+  it.scopedLive("says what to fix: a URL that is not one, a fleet that is not there, a token it refuses, an id nothing has", () =>
+    Effect.gen(function* () {
+      const fleet = yield* startFleet({ reconcile: false })
+      const notUrl = yield* runCli(["vms", "list"], { FLEET_URL: "localhost:8080", FLEET_TOKEN: fleet.token })
+      expect([notUrl.code, notUrl.stderr]).toEqual([
+        1, "error: url: expected fleet's base URL such as http://127.0.0.1:8080 (--url or FLEET_URL), not localhost:8080\n"
+      ])
+      const notThere = yield* runCli(["vms", "list"], { FLEET_URL: "http://127.0.0.1:9", FLEET_TOKEN: fleet.token })
+      expect(notThere.stderr).toBe(
+        "error: cannot reach fleet at http://127.0.0.1:9/v1/vms (connect ECONNREFUSED 127.0.0.1:9): is it running, and is --url (FLEET_URL) right?\n"
+      )
+      const refused = yield* runCli(["vms", "list"], { FLEET_URL: fleet.baseUrl, FLEET_TOKEN: "fleet_not-a-token" })
+      expect(refused.stderr).toBe(
+        "error: fleet refused the API token: set FLEET_TOKEN (or --token) to a token that is valid " +
+          "(embedded mode prints one at every start; fleet tokens create makes one)\n"
+      )
+      const unknown = randomUUID()
+      const nothing = yield* runFleetCli(fleet, ["vms", "get", unknown])
+      expect([nothing.code, nothing.stderr]).toEqual([1, `error: no VM and no VM request has the id ${unknown}\n`])
+    }), 120_000)
+})
