@@ -1,6 +1,6 @@
 import { ValidationError } from "@effect/cli"
 import { NodeRuntime } from "@effect/platform-node"
-import { Cause, Effect, Option } from "effect"
+import { Cause, Effect, Exit, Option } from "effect"
 import { runCli } from "./cli/Cli.js"
 
 // A mistyped command or option has been explained by @effect/cli already (with the help to use):
@@ -13,4 +13,18 @@ const program = runCli(process.argv).pipe(
   )
 )
 
-NodeRuntime.runMain(program, { disablePrettyLogger: true, disableErrorReporting: true })
+// The servers stop on SIGINT or SIGTERM as asked: exit status 0. Any other command stopped that way
+// did not finish what it was asked to do (a wait, a watch): 130, as a shell reports an interrupted
+// program, so that a script can tell. The command is the first argument that is not an option.
+const serving = ["serve", "proctor-sim"].includes(process.argv.slice(2).find((arg) => !arg.startsWith("-")) ?? "")
+
+NodeRuntime.runMain(program, {
+  disablePrettyLogger: true,
+  disableErrorReporting: true,
+  teardown: (exit, onExit) =>
+    onExit(
+      Exit.isSuccess(exit)
+        ? Number(process.exitCode ?? 0)
+        : Cause.isInterruptedOnly(exit.cause) ? (serving ? 0 : 130) : 1
+    )
+})

@@ -59,6 +59,8 @@ describe("fleet vms create --wait", () => {
       expect(request.state).toBe("in_progress")
       yield* cli.interrupt
       const ended = yield* cli.exited
+      // Interrupted before the request settled: not a success (130, as a shell says of an interrupted program).
+      expect(ended.code).toBe(130)
       expect(ended.stdout).toBe("")
       expect(ended.stderr).toContain(`fleet vms get ${request.id} shows the request`)
       for (const vm of request.vms) expect(ended.stderr).toContain(`${vm.id}  ${vm.name}`)
