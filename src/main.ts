@@ -36,10 +36,10 @@ import { InventoryRepo } from "./inventory/Repo.js"
  */
 export const SettingsChecked = Layer.effectDiscard(
   Effect.gen(function* () {
-    const [mode, database, proctor] = yield* Config.all([
+    const [mode, database, proctorUrl] = yield* Config.all([
       ModeConfig,
       DatabaseConfig,
-      Config.option(ProctorConfig),
+      Config.option(Config.string("PROCTOR_URL")),
       LogConfig,
       HttpConfig,
       BodyLimitConfig,
@@ -51,10 +51,12 @@ export const SettingsChecked = Layer.effectDiscard(
       ExecutorConfig,
       SchedulerConfig
     ])
+    // The rest of proctor's settings matter only with a proctor to reach (the bundled simulator takes none).
+    if (Option.isSome(proctorUrl)) yield* ProctorConfig
     if (mode !== "production") return
     const missing = [
       ...(Option.isNone(database.url) ? [ConfigError.MissingData(["DATABASE_URL"], "required when FLEET_MODE=production")] : []),
-      ...(Option.isNone(proctor) ? [ConfigError.MissingData(["PROCTOR_URL"], "required when FLEET_MODE=production")] : [])
+      ...(Option.isNone(proctorUrl) ? [ConfigError.MissingData(["PROCTOR_URL"], "required when FLEET_MODE=production")] : [])
     ]
     if (missing.length > 0) return yield* Effect.fail(missing.reduce((all, error) => ConfigError.And(all, error)))
   })

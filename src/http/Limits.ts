@@ -52,14 +52,19 @@ const readAtMost = (source: IncomingMessage, max: number) =>
 
 /**
  * The same request, its body served from memory (the socket has been read to its end: reading
- * it again would wait forever): its text, and what `json` reads (parsed once, by `readBody`).
- * `urlParamsBody` goes through `text`.
+ * it again would wait forever). What an endpoint with a payload reads of it is parsed when it
+ * reads it, after the route and the token were checked: `json` (a body that does not parse, or a
+ * form, which no endpoint takes, is answered as the failure says, see `bodyAsJson`); endpoints
+ * that read their body themselves (a recycle plan's text) and endpoints without one are left alone.
  */
-const withBody = (request: HttpServerRequest.HttpServerRequest, text: string, json: unknown): HttpServerRequest.HttpServerRequest => {
+const withBody = (request: HttpServerRequest.HttpServerRequest, text: string): HttpServerRequest.HttpServerRequest => {
   const bytes = new TextEncoder().encode(text)
+  let parsed: Effect.Effect<unknown, HttpServerResponse.HttpServerResponse> | undefined
   return Object.create(request, {
     text: { get: () => Effect.succeed(text) },
-    json: { get: () => Effect.succeed(json) },
+    json: { get: () => (parsed ??= bodyAsJson(text)) },
+    // The platform reads a form's fields through this: refused, with the reason.
+    urlParamsBody: { get: () => Effect.fail(formRefused) },
     arrayBuffer: { get: () => Effect.succeed(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength)) },
     stream: { get: () => Stream.succeed(bytes) }
   }) as HttpServerRequest.HttpServerRequest
@@ -110,16 +115,23 @@ const formRefused = HttpServerResponse.unsafeJson(
 )
 
 /**
- * Where JSON.parse stopped, as `body:<line>:<column>: <reason>` (the form the recycle plans'
- * parser gives its problems in): from the position V8 names, or the end of the text when it
- * names none ("Unexpected end of JSON input").
+ * Why JSON.parse refused a body, as `body:<line>:<column>: <reason>` (the form the recycle plans'
+ * parser gives its problems in): at the position V8 names, or at the end of the text for
+ * "Unexpected end of JSON input"; as `body: <reason>` when it names no position (Node 20's
+ * "Unexpected token" does not).
  */
 export const jsonSyntaxProblem = (text: string, reason: string): string => {
-  const position = /\s+in JSON at position (\d+)(?: \(line \d+ column \d+\))?$/.exec(reason)
-  const offset = position === null ? text.length : Math.min(Number(position[1]), text.length)
-  const before = text.slice(0, offset).split("\n")
-  const what = position === null ? reason : reason.slice(0, position.index)
-  return `body:${before.length}:${before[before.length - 1]!.length + 1}: ${what}`
+  // The reason's first line: V8 may quote the text after it, over several lines.
+  const said = reason.split("\n")[0]!
+  const position = /(?: in JSON)? at position (\d+)(?: \(line \d+ column \d+\))?$/.exec(said)
+  if (said.startsWith("Unexpected end of JSON input")) return `body:${lineAndColumn(text, text.length)}: ${said}`
+  return position === null ? `body: ${said}` : `body:${lineAndColumn(text, Number(position[1]))}: ${said.slice(0, position.index)}`
+}
+
+/** `<line>:<column>` of an offset in the text, both from 1. */
+const lineAndColumn = (text: string, offset: number): string => {
+  const before = text.slice(0, Math.min(offset, text.length)).split("\n")
+  return `${before.length}:${before[before.length - 1]!.length + 1}`
 }
 
 const notJson = (problem: string) =>
@@ -128,26 +140,19 @@ const notJson = (problem: string) =>
     { status: 400 }
   )
 
-/** Whether the API reads this body as JSON: its Content-Type says so, or it has none (the platform's default). */
-const readAsJson = (contentType: string) => contentType === "" || contentType.includes("application/json")
-
 /**
- * The checks on a body read in full, then the app with the body served from memory: nesting,
- * and for a JSON body its syntax (the parser's message, with its line and column, instead of a
- * bare 400). An empty JSON body reads as `{}`: an endpoint whose fields are all optional takes it as
- * its defaults, and another names each field it misses.
+ * A JSON body as the API reads it: an empty one as `{}` (an endpoint whose fields are all
+ * optional takes it as its defaults, another names each field it misses); one that does not parse
+ * fails with the 400 to answer, the parser's reason with its line and column. (The platform lets
+ * a failure here die; a response that dies is the answer sent.)
  */
-const readBody = <E, R>(app: HttpApp.Default<E, R>, request: HttpServerRequest.HttpServerRequest, contentType: string, text: string) => {
-  if (nestsDeeperThan(text, maxBodyNesting)) return Effect.succeed(tooDeep)
-  let json: unknown = undefined
-  if (readAsJson(contentType)) {
-    try {
-      json = text.trim() === "" ? {} : JSON.parse(text)
-    } catch (error) {
-      return Effect.succeed(notJson(jsonSyntaxProblem(text, error instanceof Error ? error.message : String(error))))
-    }
+const bodyAsJson = (text: string): Effect.Effect<unknown, HttpServerResponse.HttpServerResponse> => {
+  if (text.trim() === "") return Effect.succeed({})
+  try {
+    return Effect.succeed(JSON.parse(text))
+  } catch (error) {
+    return Effect.fail(notJson(jsonSyntaxProblem(text, error instanceof Error ? error.message : String(error))))
   }
-  return Effect.provideService(app, HttpServerRequest.HttpServerRequest, withBody(request, text, json))
 }
 
 const isTooLarge = (error: unknown): boolean =>
@@ -156,18 +161,16 @@ const isTooLarge = (error: unknown): boolean =>
 /**
  * Refuses bodies over the limit with 413: from `Content-Length` before reading anything, and
  * while reading for bodies sent without one (chunked); bodies nested deeper than
- * `maxBodyNesting`, and JSON bodies that do not parse, with 400; multipart and form bodies with
- * 415. It reads the body of every request that has one, so that what comes after (idempotency,
- * the handlers) reads it from memory.
+ * `maxBodyNesting` with 400; multipart bodies with 415. It reads the body of every request that
+ * has one, so that what comes after (idempotency, the handlers) reads it from memory, parsed when
+ * an endpoint reads it (see `withBody`).
  */
 export const bodyLimit = (maxBytes: number) =>
   <E, R>(app: HttpApp.Default<E, R>): HttpApp.Default<E, R | HttpServerRequest.HttpServerRequest> =>
     Effect.gen(function* () {
       const request = yield* HttpServerRequest.HttpServerRequest
       if (!HttpMethod.hasBody(request.method)) return yield* app
-      const contentType = (request.headers["content-type"] ?? "").toLowerCase()
-      if (contentType.includes("multipart/")) return multipartRefused
-      if (contentType.includes("x-www-form-urlencoded")) return formRefused
+      if ((request.headers["content-type"] ?? "").toLowerCase().includes("multipart/")) return multipartRefused
       const length = request.headers["content-length"]
       if (length !== undefined) {
         if (!/^\d+$/.test(length)) return unreadable
@@ -175,7 +178,8 @@ export const bodyLimit = (maxBytes: number) =>
         // Node frames the body by its length: the platform reads it (at most maxBytes) and keeps it for later reads.
         const read = yield* Effect.either(request.text.pipe(HttpIncomingMessage.withMaxBodySize(Option.some(maxBytes))))
         if (read._tag === "Left") return isTooLarge(read.left) ? tooLarge(maxBytes) : unreadable
-        return yield* readBody(app, request, contentType, read.right)
+        if (nestsDeeperThan(read.right, maxBodyNesting)) return tooDeep
+        return yield* Effect.provideService(app, HttpServerRequest.HttpServerRequest, withBody(request, read.right))
       }
       const read = yield* readAtMost(NodeHttpServerRequest.toIncomingMessage(request), maxBytes)
       switch (read._tag) {
@@ -184,6 +188,7 @@ export const bodyLimit = (maxBytes: number) =>
         case "Failed":
           return unreadable
         case "Read":
-          return yield* readBody(app, request, contentType, read.text)
+          if (nestsDeeperThan(read.text, maxBodyNesting)) return tooDeep
+          return yield* Effect.provideService(app, HttpServerRequest.HttpServerRequest, withBody(request, read.text))
       }
     })

@@ -154,10 +154,12 @@ describe("reaching fleet", () => {
         1, "error: url: expected fleet's base URL such as http://127.0.0.1:8080 (--url or FLEET_URL), not localhost:8080\n"
       ])
       const notThere = yield* runCli(["vms", "list"], { FLEET_URL: "http://127.0.0.1:9", FLEET_TOKEN: fleet.token })
+      expect(notThere.code).toBe(1)
       expect(notThere.stderr).toBe(
         "error: cannot reach fleet at http://127.0.0.1:9/v1/vms (connect ECONNREFUSED 127.0.0.1:9): is it running, and is --url (FLEET_URL) right?\n"
       )
       const refused = yield* runCli(["vms", "list"], { FLEET_URL: fleet.baseUrl, FLEET_TOKEN: "fleet_not-a-token" })
+      expect(refused.code).toBe(1)
       expect(refused.stderr).toBe(
         "error: fleet refused the API token: set FLEET_TOKEN (or --token) to a token that is valid " +
           "(embedded mode prints one at every start; fleet tokens create makes one)\n"

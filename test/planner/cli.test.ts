@@ -132,7 +132,8 @@ describe("the fleet CLI's own messages", () => {
       const directory = mkdtempSync(join(tmpdir(), "fleet-serve-"))
       yield* Effect.addFinalizer(() => Effect.sync(() => rmSync(directory, { recursive: true, force: true })))
       const dataDir = join(directory, "data")
-      const badSettings = yield* fleet(["serve"], { PORT: "abc", FLEET_LEASE: "0s", FLEET_RECONCILER_CONCURRENCY: "-3", FLEET_DATA_DIR: dataDir })
+      // PROCTOR_TIMEOUT is proctor's: without PROCTOR_URL (the bundled simulator) it is not read.
+      const badSettings = yield* fleet(["serve"], { PORT: "abc", FLEET_LEASE: "0s", FLEET_RECONCILER_CONCURRENCY: "-3", PROCTOR_TIMEOUT: "soon", FLEET_DATA_DIR: dataDir })
       expect(badSettings.code).toBe(1)
       expect(badSettings.stderr).toBe([
         "error: fleet could not start: its settings (environment variables) have problems",

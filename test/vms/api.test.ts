@@ -154,6 +154,12 @@ describe("bad input", () => {
       const notJson = yield* post(fleet, "/v1/vm-requests", "{ not json")
       expect(notJson.status).toBe(400)
       expect(notJson.body["message"]).toBe("the body is not valid JSON: body:1:3: Expected property name or '}'")
+      const trailing = yield* post(fleet, "/v1/vm-requests", "{\"count\": 1}\n x")
+      expect(trailing.body["message"]).toBe("the body is not valid JSON: body:2:2: Unexpected non-whitespace character after JSON")
+      // The token is checked before the body is read.
+      const anonymous = yield* Effect.promise(() =>
+        fetch(`${fleet.baseUrl}/v1/vm-requests`, { method: "POST", headers: { "content-type": "application/json" }, body: "{ not json" }))
+      expect(anonymous.status).toBe(401)
 
       expect(yield* rowCounts(fleet.databaseUrl)).toEqual({ requests: 0, vms: 0, executions: 0 })
     }))
