@@ -92,6 +92,7 @@ export type ClaimedExecution = typeof ClaimedExecution.Type
 
 export const EventRow = Schema.Struct({
   vmId: Schema.NullOr(VmId),
+  kind: Schema.String,
   at: Timestamp,
   fromState: Schema.NullOr(Schema.String),
   toState: Schema.NullOr(Schema.String),
@@ -429,8 +430,8 @@ export class VmRepo extends Effect.Service<VmRepo>()("fleet/VmRepo", {
       Request: RequestId,
       Result: EventRow,
       execute: (id) =>
-        sql`select vm_id, at, from_state, to_state, reason, actor from events
-            where request_id = ${id} and vm_id is not null and kind = 'vm.state' order by id`
+        sql`select vm_id, kind, at, from_state, to_state, reason, actor from events
+            where request_id = ${id} and vm_id is not null order by id`
     })
 
     const findVm = SqlSchema.findOne({

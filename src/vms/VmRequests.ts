@@ -41,8 +41,9 @@ const toVm = (row: VmRow): Vm => new Vm({ ...row, uri: vmUri(row.id) }, trusted)
 const toEvent = (row: EventRow): VmEvent =>
   new VmEvent({ at: row.at, from: row.fromState, to: row.toState, reason: row.reason, actor: row.actor }, trusted)
 
+/** A VM with its history: its own state changes (not a run's steps, nor the start of a readiness check). */
 const withHistory = (row: VmRow, events: ReadonlyArray<EventRow>): VmWithHistory =>
-  new VmWithHistory({ ...toVm(row), history: events.map(toEvent) }, trusted)
+  new VmWithHistory({ ...toVm(row), history: events.filter((event) => event.kind === "vm.state").map(toEvent) }, trusted)
 
 /** Cursors are the last id of a page; opaque to clients. */
 export const encodeCursor = (id: VmId): string => Buffer.from(id, "utf8").toString("base64url")
