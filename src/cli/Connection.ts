@@ -3,7 +3,7 @@ import { HttpClientError } from "@effect/platform"
 import { Config, Effect, Option, type Redacted } from "effect"
 import { Unauthorized } from "../auth/Errors.js"
 import { FleetClient } from "../client/Client.js"
-import { formatPath, InvalidInput } from "../common/Errors.js"
+import { describeIssue, InvalidInput } from "../common/Errors.js"
 
 /** `--url` / FLEET_URL and `--token` / FLEET_TOKEN: how CLI commands reach a running fleet. */
 export const connectionOptions = {
@@ -56,12 +56,11 @@ export const explainFailure = <A, R>(effect: Effect.Effect<A, unknown, R>, conte
         const message = typeof error === "object" && error !== null && "message" in error ? String(error.message) : String(error)
         const issues = error instanceof InvalidInput ? error.issues : []
         const where = context === undefined ? "" : `${context}: `
-        const describe = (issue: InvalidInput["issues"][number]) => `${issue.path.length > 0 ? `${formatPath(issue.path)}: ` : ""}${issue.message}`
         const lines = issues.length === 0
           ? [connectionAdvice(error) ?? message]
           : issues.length === 1
-          ? [`${where}${describe(issues[0]!)}`]
-          : [`${where}${issues.length} problems`, ...issues.map((issue) => `  - ${describe(issue)}`)]
+          ? [`${where}${describeIssue(issues[0]!)}`]
+          : [`${where}${issues.length} problems`, ...issues.map((issue) => `  - ${describeIssue(issue)}`)]
         process.stderr.write(`error: ${lines.join("\n")}\n`)
         process.exitCode = 1
       })

@@ -100,15 +100,15 @@ export const readableIssues = <I extends FormattedIssue>(issues: ReadonlyArray<I
     const key = JSON.stringify(issue.path.map(String))
     byPath.set(key, [...(byPath.get(key) ?? []), issue])
   }
-  return [...byPath.values()].flatMap((meaningful) => {
-    const literals = meaningful.flatMap((issue) => {
+  return [...byPath.values()].flatMap((group) => {
+    const literals = group.flatMap((issue) => {
       const match = literalExpected.exec(issue.message)
       return match === null ? [] : [{ expected: match[1]!, actual: match[2]! }]
     })
     const merged = literals.length > 1
-      ? [{ ...meaningful.find((issue) => literalExpected.test(issue.message))!, message: `expected one of ${literalList(literals.map((literal) => literal.expected))}; got ${literals[0]!.actual}` }]
+      ? [{ ...group.find((issue) => literalExpected.test(issue.message))!, message: `expected one of ${literalList(literals.map((literal) => literal.expected))}; got ${literals[0]!.actual}` }]
       : []
-    const rest = literals.length > 1 ? meaningful.filter((issue) => !literalExpected.test(issue.message)) : meaningful
+    const rest = literals.length > 1 ? group.filter((issue) => !literalExpected.test(issue.message)) : group
     return [...merged, ...rest].map((issue) => {
       const unexpected = unexpectedKey.exec(issue.message)
       const message = unexpected === null
@@ -119,11 +119,13 @@ export const readableIssues = <I extends FormattedIssue>(issues: ReadonlyArray<I
   })
 }
 
+/** An issue as a person reads it: where (when it is not the input as a whole), then what. */
+export const describeIssue = (issue: { readonly path: ReadonlyArray<PropertyKey>; readonly message: string }): string =>
+  issue.path.length === 0 ? issue.message : `${formatPath(issue.path)}: ${issue.message}`
+
 /** The one-line summary of issues: the issue itself, or "N problems: " and each. */
-export const summaryOf = (issues: ReadonlyArray<{ readonly path: ReadonlyArray<PropertyKey>; readonly message: string }>): string => {
-  const describe = (issue: (typeof issues)[number]) => issue.path.length === 0 ? issue.message : `${formatPath(issue.path)}: ${issue.message}`
-  return issues.length === 1 ? describe(issues[0]!) : `${issues.length} problems: ${issues.map(describe).join("; ")}`
-}
+export const summaryOf = (issues: ReadonlyArray<{ readonly path: ReadonlyArray<PropertyKey>; readonly message: string }>): string =>
+  issues.length === 1 ? describeIssue(issues[0]!) : `${issues.length} problems: ${issues.map(describeIssue).join("; ")}`
 
 /** Every issue of a schema parse error, each with its path, as an InvalidInput. */
 export const invalidInputFromParseError = (error: ParseResult.ParseError): InvalidInput =>

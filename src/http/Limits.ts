@@ -120,7 +120,7 @@ const formRefused = HttpServerResponse.unsafeJson(
  * "Unexpected end of JSON input"; as `body: <reason>` when it names no position (Node 20's
  * "Unexpected token" does not).
  */
-export const jsonSyntaxProblem = (text: string, reason: string): string => {
+const jsonSyntaxProblem = (text: string, reason: string): string => {
   // The reason's first line: V8 may quote the text after it, over several lines.
   const said = reason.split("\n")[0]!
   const position = /(?: in JSON)? at position (\d+)(?: \(line \d+ column \d+\))?$/.exec(said)
