@@ -19,25 +19,33 @@ import { applyCommand, runsCommand } from "./RunCommands.js"
 const causeMessage = (cause: unknown): string => (cause instanceof Error ? cause.message : String(cause))
 
 /**
- * Why `fleet serve` could not start, a line per problem on stderr, and exit status 1: every bad or
- * missing setting, a port already taken, a database that does not answer. Their stacks are of no
- * use to whoever starts it; anything else fails as before, with its cause logged.
+ * Why `fleet serve` could not start, a line per problem: every bad or missing setting, a port
+ * already taken, a database that does not answer. Nothing for any other failure.
+ */
+const startProblems = (error: unknown): ReadonlyArray<string> | undefined =>
+  ConfigError.isConfigError(error)
+    ? ["fleet could not start: its settings (environment variables) have problems", ...settingProblems(error).map((problem) => `  - ${problem}`)]
+    : error instanceof ServeError
+    ? [`fleet could not start its HTTP server: ${causeMessage(error.cause)} (PORT, FLEET_HOST)`]
+    : error instanceof SqlError.SqlError
+    ? [`fleet could not use its database: ${error.message}: ${causeMessage(error.cause)}`]
+    : undefined
+
+/**
+ * Those problems on stderr, and exit status 1: their stacks are of no use to whoever starts it.
+ * Any other failure fails as before, with its cause logged.
  */
 const explainStart = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
   effect.pipe(
-    Effect.catchIf(
-      (error: E): boolean => ConfigError.isConfigError(error) || error instanceof ServeError || error instanceof SqlError.SqlError,
-      (error) =>
-        Effect.sync(() => {
-          const lines = ConfigError.isConfigError(error)
-            ? ["fleet could not start: its settings (environment variables) have problems", ...settingProblems(error).map((problem) => `  - ${problem}`)]
-            : error instanceof ServeError
-            ? [`fleet could not start its HTTP server: ${causeMessage(error.cause)} (PORT, FLEET_HOST)`]
-            : [`fleet could not use its database: ${error instanceof SqlError.SqlError ? `${error.message}: ${causeMessage(error.cause)}` : String(error)}`]
+    Effect.catchAll((error) => {
+      const lines = startProblems(error)
+      return lines === undefined
+        ? Effect.fail(error)
+        : Effect.sync(() => {
           process.stderr.write(`error: ${lines.join("\n")}\n`)
           process.exitCode = 1
         })
-    )
+    })
   )
 
 const serve = Command.make("serve", {}, () => explainStart(Layer.launch(ControllerLive))).pipe(
