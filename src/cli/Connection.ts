@@ -24,6 +24,9 @@ export const connect = (options: { readonly url: string; readonly token: Option.
     ? FleetClient.make({ baseUrl: options.url, token: Option.getOrUndefined(options.token) })
     : Effect.fail(InvalidInput.one("url", `expected fleet's base URL such as http://127.0.0.1:8080 (--url or FLEET_URL), not ${options.url}`))
 
+/** The typed client of a running fleet, as `connect` gives it. */
+export type Client = Effect.Effect.Success<ReturnType<typeof connect>>
+
 export const jsonOption = Options.boolean("json").pipe(Options.withDescription("print JSON instead of a table"))
 
 /**

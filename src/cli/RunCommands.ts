@@ -5,7 +5,7 @@ import { RunId, type RunView, StepState } from "../executor/Domain.js"
 import { Plan } from "../planner/Domain.js"
 import { PlanId } from "../planner/Records.js"
 import { renderPlan } from "../planner/Report.js"
-import { connect, connectionOptions, explainFailure, jsonOption } from "./Connection.js"
+import { type Client, connect, connectionOptions, explainFailure, jsonOption } from "./Connection.js"
 import { exitWithFailureStatus, note, printJson, table } from "./Output.js"
 import { emit, formatOption, outOption } from "./PlanCommands.js"
 
@@ -44,8 +44,6 @@ const describeRun = (run: RunView): string =>
     ...(run.reason === null ? [] : [`last: ${run.reason}`]),
     ...run.recentFailures.map((failure) => `  failed step ${failure.step} (${failure.vm}, ${failure.fleet}): ${failure.reason}`)
   ].join("\n")
-
-type Client = Effect.Effect.Success<ReturnType<typeof connect>>
 
 /** How a followed run is shown: as text (progress, then the run described) or as the final run in JSON. */
 type FollowOutput = "text" | "json"

@@ -3,7 +3,7 @@ import { Console, Effect, Option, Schema } from "effect"
 import { waitUntil } from "../client/Client.js"
 import { InvalidInput } from "../common/Errors.js"
 import { CreateVmRequest, RequestId, type Vm, type VmRequest, type VmRequestAccepted, VmId, VmState } from "../vms/Domain.js"
-import { connect, connectionOptions, explainFailure, jsonOption } from "./Connection.js"
+import { type Client, connect, connectionOptions, explainFailure, jsonOption } from "./Connection.js"
 import { exitWithFailureStatus, note, printJson, table } from "./Output.js"
 
 const vmRows = (vms: ReadonlyArray<Vm>) =>
@@ -11,8 +11,6 @@ const vmRows = (vms: ReadonlyArray<Vm>) =>
     ["ID", "NAME", "STATE", "APPLICATION", "ENV", "STACK", "OS", "REASON"],
     vms.map((vm) => [vm.id, vm.name, vm.state, vm.application, vm.environment, vm.stack, vm.osVersion, vm.reason ?? ""])
   )
-
-type Client = Effect.Effect.Success<ReturnType<typeof connect>>
 
 const stateAndReason = (vm: Vm): string => (vm.reason === null ? vm.state : `${vm.state} (${vm.reason})`)
 
