@@ -78,7 +78,10 @@ export class RunView extends Schema.Class<RunView>("Run")({
   steps: Schema.Int,
   counts: StepCounts,
   percent: Schema.Number,
-  /** Estimated completion, from the pace so far; null before the first step finishes or once the run ends. */
+  /**
+   * Estimated completion: from the pace so far, and no sooner than the end of the latest bake under
+   * way; null before either is known, or once the run ends.
+   */
   eta: Schema.NullOr(Schema.Date),
   failures: Schema.Int,
   allowedFailures: Schema.Int,

@@ -427,7 +427,8 @@ export class RunRepo extends Effect.Service<RunRepo>()("fleet/RunRepo", {
       })
 
     const stepCounts = (runId: RunId) =>
-      sql<{ state: string; count: number }>`select state, count(*)::int as count from steps where run_id = ${runId} group by state`
+      sql<{ state: string; count: number; bakeUntil: Date | null }>`
+        select state, count(*)::int as count, max(bake_until) as bake_until from steps where run_id = ${runId} group by state`
 
     const recentFailures = (runId: RunId, limit: number) =>
       SqlSchema.findAll({

@@ -148,14 +148,18 @@ export class Runs extends Effect.Service<Runs>()("fleet/Runs", {
     const view = (run: RunRow) =>
       Effect.gen(function* () {
         const counts = Object.fromEntries(StepState.literals.map((state) => [state, 0])) as Record<StepState, number>
-        for (const entry of yield* repo.stepCounts(run.id)) counts[entry.state as StepState] = entry.count
+        const rows = yield* repo.stepCounts(run.id)
+        for (const entry of rows) counts[entry.state as StepState] = entry.count
         const total = Object.values(counts).reduce((sum, count) => sum + count, 0)
         const finished = finishedStepStates.reduce((sum, state) => sum + counts[state], 0)
         const failures = yield* repo.recentFailures(run.id, 10)
         const active = ["running", "paused", "cancelling", "aborting"].includes(run.state)
-        const elapsed = Date.now() - run.createdAt.getTime()
-        const eta = active && finished > 0 && finished < total
-          ? new Date(Date.now() + (elapsed / finished) * (total - finished))
+        const now = Date.now()
+        const byPace = finished > 0 ? now + ((now - run.createdAt.getTime()) / finished) * (total - finished) : null
+        // A step baking ends no sooner than its bake: the pace of steps that ended early (cancelled ones, say) knows nothing of it.
+        const baked = rows.find((entry) => entry.state === "baking")?.bakeUntil?.getTime() ?? null
+        const eta = active && finished < total && (byPace !== null || baked !== null)
+          ? new Date(Math.max(byPace ?? 0, baked ?? 0))
           : null
         return new RunView({
           id: run.id,

@@ -296,6 +296,18 @@ describe("runs", () => {
       expect(cancelled.counts.cancelled).toBeGreaterThan(0)
     }))
 
+  it.scopedLive("estimates a run's end no sooner than the end of the bake under way", () =>
+    Effect.gen(function* () {
+      const fleet = yield* startFleet({ simulator: { durationMs: { create: 50, destroy: 30, check: 10 } } })
+      yield* fleetOf(fleet, "payments-api", "production", "java", 1)
+      const saved = yield* savePlan(fleet, retirePlan("  bakeTime: 10m"))
+      const started = yield* fleet.client.runs.startRun({ path: { id: saved.id }, payload: {} })
+      const baking = yield* waitForRun(fleet, started.id, (run) => run.counts.baking === 1)
+      // No step has finished: there is no pace yet, but the bake says when the step can end at the soonest.
+      expect(baking.eta).not.toBeNull()
+      expect(baking.eta!.getTime()).toBeGreaterThan(Date.now() + 9 * 60_000)
+    }))
+
   it.scopedLive("pauses when the failure budget is spent", () =>
     Effect.gen(function* () {
       const fleet = yield* startFleet({ simulator: { durationMs: { create: 100, destroy: 30, check: 10 } } })
