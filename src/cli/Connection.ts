@@ -1,9 +1,10 @@
-import { Options } from "@effect/cli"
+import { HelpDoc, Options, ValidationError } from "@effect/cli"
 import { HttpClientError } from "@effect/platform"
 import { Config, Effect, Option, type Redacted } from "effect"
 import { Unauthorized } from "../auth/Errors.js"
 import { FleetClient } from "../client/Client.js"
 import { describeIssue, InvalidInput } from "../common/Errors.js"
+import { pageLimitExpected } from "../common/PageLimit.js"
 
 /** `--url` / FLEET_URL and `--token` / FLEET_TOKEN: how CLI commands reach a running fleet. */
 export const connectionOptions = {
@@ -26,6 +27,21 @@ export const connect = (options: { readonly url: string; readonly token: Option.
 
 /** The typed client of a running fleet, as `connect` gives it. */
 export type Client = Effect.Effect.Success<ReturnType<typeof connect>>
+
+/**
+ * `--limit`: a page size, from 1 to what the API takes (`max`), refused with the reason before
+ * anything is asked (a limit the API would refuse, or one the database would take as none).
+ */
+export const limitOption = (defaultLimit: number, max: number) =>
+  Options.integer("limit").pipe(
+    Options.withDefault(defaultLimit),
+    Options.mapEffect((limit) =>
+      limit >= 1 && limit <= max
+        ? Effect.succeed(limit)
+        : Effect.fail(ValidationError.invalidValue(HelpDoc.p(`--limit ${limit}: ${pageLimitExpected(max)}`)))
+    ),
+    Options.withDescription(`at most this many, newest first (1 to ${max})`)
+  )
 
 export const jsonOption = Options.boolean("json").pipe(Options.withDescription("print JSON instead of a table"))
 

@@ -14,7 +14,7 @@ import { PlanService } from "../planner/PlanService.js"
 import { PlanId, type SavedPlan, SavedPlan as SavedPlanSchema, SavedPlanSummary } from "../planner/Records.js"
 import { renderPlan, reportFormats, type ReportFormat } from "../planner/Report.js"
 import { summaryLine } from "../planner/ReportFormat.js"
-import { explainFailure, jsonOption } from "./Connection.js"
+import { explainFailure, jsonOption, limitOption } from "./Connection.js"
 import { CliLoggerLive, LocalDatabaseLive } from "./LocalDatabase.js"
 import { printJson, table } from "./Output.js"
 
@@ -148,12 +148,12 @@ const list = Command.make(
   "list",
   {
     json: jsonOption,
-    limit: Options.integer("limit").pipe(Options.withDefault(50), Options.withDescription("at most this many, newest first"))
+    limit: limitOption(50, 500)
   },
   (options) =>
     explainFailure(
       Effect.gen(function* () {
-        const plans = yield* (yield* PlanService).list(Math.max(1, Math.min(options.limit, 500)))
+        const plans = yield* (yield* PlanService).list(options.limit)
         if (options.json) return yield* printJson(Schema.encodeSync(Schema.Array(SavedPlanSummary))(plans.items))
         if (plans.items.length === 0) return yield* Console.log("No saved plans yet. Save one with: fleet plan plans/retire-deprecated.yaml")
         yield* Console.log(table(

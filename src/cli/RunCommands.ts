@@ -5,7 +5,7 @@ import { RunId, type RunView, StepState } from "../executor/Domain.js"
 import { Plan } from "../planner/Domain.js"
 import { PlanId } from "../planner/Records.js"
 import { renderPlan } from "../planner/Report.js"
-import { type Client, connect, connectionOptions, explainFailure, jsonOption } from "./Connection.js"
+import { type Client, connect, connectionOptions, explainFailure, jsonOption, limitOption } from "./Connection.js"
 import { exitWithFailureStatus, note, printJson, table } from "./Output.js"
 import { emit, formatOption, outOption } from "./PlanCommands.js"
 
@@ -129,7 +129,7 @@ const watch = Command.make(
 
 const list = Command.make(
   "list",
-  { ...connectionOptions, json: jsonOption, limit: Options.integer("limit").pipe(Options.withDefault(20)) },
+  { ...connectionOptions, json: jsonOption, limit: limitOption(20, 1000) },
   (options) =>
     explainFailure(
       Effect.gen(function* () {

@@ -3,7 +3,7 @@ import { Console, Effect, Option, Schema } from "effect"
 import { waitUntil } from "../client/Client.js"
 import { InvalidInput } from "../common/Errors.js"
 import { CreateVmRequest, RequestId, type Vm, type VmRequest, type VmRequestAccepted, VmId, VmState } from "../vms/Domain.js"
-import { type Client, connect, connectionOptions, explainFailure, jsonOption } from "./Connection.js"
+import { type Client, connect, connectionOptions, explainFailure, jsonOption, limitOption } from "./Connection.js"
 import { exitWithFailureStatus, note, printJson, table } from "./Output.js"
 
 const vmRows = (vms: ReadonlyArray<Vm>) =>
@@ -139,7 +139,7 @@ const list = Command.make(
     stack: Options.text("stack").pipe(Options.optional),
     osVersion: Options.text("os").pipe(Options.optional),
     state: Options.choice("state", VmState.literals).pipe(Options.optional),
-    limit: Options.integer("limit").pipe(Options.withDefault(50)),
+    limit: limitOption(50, 500),
     cursor: Options.text("cursor").pipe(
       Options.optional,
       Options.withDescription("the next page: the cursor a previous page ended with (give the same filters again)")

@@ -7,6 +7,7 @@ import { CountOrPercent, Duration, Plan, PositiveInt } from "../planner/Domain.j
 import { PlanId, StalePlan } from "../planner/Records.js"
 import { Conflict, InvalidInput, NotFound, strictInput } from "../common/Errors.js"
 import { RunId, RunList, RunStarted, RunView, StepPage, StepState } from "./Domain.js"
+import { PageLimit } from "../common/PageLimit.js"
 
 export class StartRun extends Schema.Class<StartRun>("StartRun")({
   /** On an abort (the failure budget's `abort` action), decommission the replacements of steps not yet swapped in. */
@@ -30,10 +31,7 @@ export class ReplacementRequest extends Schema.Class<ReplacementRequest>("Replac
 }) {}
 
 const IndexCursor = Schema.NumberFromString.pipe(Schema.int(), Schema.greaterThanOrEqualTo(-1))
-const Limit = Schema.NumberFromString.pipe(
-  Schema.int({ message: () => "expected an integer" }),
-  Schema.between(1, 1000, { message: () => "expected an integer from 1 to 1000" })
-)
+const Limit = PageLimit(1000)
 
 const runPath = Schema.Struct({ id: RunId })
 

@@ -15,6 +15,7 @@ import {
   UnsupportedMediaType
 } from "./Records.js"
 import { ReportFormat } from "./Report.js"
+import { PageLimit } from "../common/PageLimit.js"
 
 /** The content types a recycle plan may be posted as. YAML is a superset of JSON, so both are read by one parser. */
 export const planContentTypes = ["application/yaml", "text/yaml", "application/x-yaml", "text/x-yaml", "application/json"] as const
@@ -75,10 +76,7 @@ export const CreatePlanParams = Schema.Struct({
   format: Schema.optional(ReportFormat)
 })
 
-const Limit = Schema.NumberFromString.pipe(
-  Schema.int({ message: () => "expected an integer" }),
-  Schema.between(1, 500, { message: () => "expected an integer from 1 to 500" })
-)
+const Limit = PageLimit(500)
 
 export class PlansApi extends HttpApiGroup.make("plans")
   .add(

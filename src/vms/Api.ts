@@ -3,11 +3,9 @@ import { Schema } from "effect"
 import { Authentication } from "../auth/Middleware.js"
 import { Conflict, InvalidInput, NotFound, strictInput } from "../common/Errors.js"
 import { CreateVmRequest, RequestId, VmDetail, VmId, VmPage, VmRequest, VmRequestAccepted, VmState } from "./Domain.js"
+import { PageLimit } from "../common/PageLimit.js"
 
-const Limit = Schema.NumberFromString.pipe(
-  Schema.int({ message: () => "expected an integer" }),
-  Schema.between(1, 500, { message: () => "expected an integer from 1 to 500" })
-)
+const Limit = PageLimit(500)
 
 const Filter = (name: string) =>
   Schema.optional(

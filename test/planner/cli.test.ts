@@ -114,6 +114,18 @@ describe("the fleet CLI on a database of its own", () => {
 const ansi = /\x1b\[/
 
 describe("the fleet CLI's own messages", () => {
+  it.live("refuses a --limit the API or the database would not take, before anything is asked", () =>
+    Effect.gen(function* () {
+      const directory = mkdtempSync(join(tmpdir(), "fleet-limit-"))
+      const zero = yield* fleet(["plans", "list", "--limit", "0"], { FLEET_DATA_DIR: join(directory, "data") })
+      expect([zero.code, zero.stderr.trim()]).toEqual([1, "--limit 0: expected an integer from 1 to 500"])
+      // Refused while reading the options: the embedded database was not even created.
+      expect(existsSync(join(directory, "data"))).toBe(false)
+      rmSync(directory, { recursive: true, force: true })
+      const tooMany = yield* fleet(["runs", "list", "--limit", "1001"], { FLEET_URL: "http://127.0.0.1:9" })
+      expect([tooMany.code, tooMany.stderr.trim()]).toEqual([1, "--limit 1001: expected an integer from 1 to 1000"])
+    }), 60_000)
+
   it.scopedLive("fleet migrate says what it applied on stdout, and logs only on stderr, as plain lines", () =>
     Effect.gen(function* () {
       const directory = mkdtempSync(join(tmpdir(), "fleet-migrate-"))
