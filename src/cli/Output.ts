@@ -11,12 +11,6 @@ export const table = (header: ReadonlyArray<string>, rows: ReadonlyArray<Readonl
 export const printJson = (value: unknown) => Console.log(JSON.stringify(value, null, 2))
 
 /**
- * Progress and hints for the person at the terminal. They go to stderr so that stdout carries only
- * the command's result (a table, JSON) and stays fit for a pipe or a file.
- */
-export const note = (text: string) => Console.error(text)
-
-/**
  * Exit status 1 without an error of its own: the command printed its result, but the result is a
  * failure (a run that did not succeed, VMs that did not become ready), which scripts must see.
  */

@@ -6,7 +6,7 @@ import { Plan } from "../planner/Domain.js"
 import { PlanId } from "../planner/Records.js"
 import { renderPlan } from "../planner/Report.js"
 import { type Client, connect, connectionOptions, explainFailure, jsonOption, limitOption } from "./Connection.js"
-import { exitWithFailureStatus, note, printJson, table } from "./Output.js"
+import { exitWithFailureStatus, printJson, table } from "./Output.js"
 import { emit, formatOption, outOption } from "./PlanCommands.js"
 
 const uuidArg = (name: string, description: string) => Args.text({ name }).pipe(Args.withDescription(description))
@@ -222,7 +222,7 @@ export const applyCommand = Command.make(
         if (options.json && !options.watch) return yield* printJson(started)
         const startedLine = `started run ${started.id}: ${started.steps} step(s) in ${started.fleets} fleet(s) — ${started.uri}`
         // With --json stdout is kept for the final run alone.
-        yield* options.json ? note(startedLine) : Console.log(startedLine)
+        yield* options.json ? Console.error(startedLine) : Console.log(startedLine)
         if (options.watch) yield* follow(client, started.id, 1000, options.json ? "json" : "text")
       })
     )

@@ -4,7 +4,7 @@ import { waitUntil } from "../client/Client.js"
 import { InvalidInput } from "../common/Errors.js"
 import { CreateVmRequest, RequestId, type Vm, type VmRequest, type VmRequestAccepted, VmId, VmState } from "../vms/Domain.js"
 import { type Client, connect, connectionOptions, explainFailure, jsonOption, limitOption } from "./Connection.js"
-import { exitWithFailureStatus, note, printJson, table } from "./Output.js"
+import { exitWithFailureStatus, printJson, table } from "./Output.js"
 
 const vmRows = (vms: ReadonlyArray<Vm>) =>
   table(
@@ -27,7 +27,7 @@ const waitShowingProgress = (client: Client, accepted: VmRequestAccepted) =>
         Effect.forEach(request.vms, (vm) => {
           if (lastStates.get(vm.id) === vm.state) return Effect.void
           lastStates.set(vm.id, vm.state)
-          return note(`  ${vm.name}: ${stateAndReason(vm)}`)
+          return Console.error(`  ${vm.name}: ${stateAndReason(vm)}`)
         }, { discard: true })
       )
     )
@@ -78,14 +78,14 @@ const create = Command.make(
         const accepted = yield* client.vms.createRequest({ payload })
         if (options.wait) {
           // Said before waiting, so that whoever stops the wait (Ctrl-C) still knows what was created.
-          yield* note(
+          yield* Console.error(
             `accepted request ${accepted.id}; waiting for its VMs (Ctrl-C stops only the waiting: fleet vms get ${accepted.id} shows the request)\n` +
               table(["ID", "NAME"], accepted.vms.map((vm) => [vm.id, vm.name]))
           )
           const settled = yield* waitShowingProgress(client, accepted)
           yield* options.json ? printJson(settled) : Console.log(`request ${settled.id}: ${settled.state}\n${vmRows(settled.vms)}`)
           if (settled.state !== "ready") {
-            yield* note(notReadyReport(settled))
+            yield* Console.error(notReadyReport(settled))
             yield* exitWithFailureStatus
           }
           return
@@ -163,7 +163,7 @@ const list = Command.make(
         if (options.json) return yield* printJson(page)
         yield* Console.log(vmRows(page.items))
         // On stderr: the table on stdout stays rows only, for a pipe.
-        if (page.nextCursor !== null) yield* note(`(more: add --cursor ${page.nextCursor} to the same command for the next page)`)
+        if (page.nextCursor !== null) yield* Console.error(`(more: add --cursor ${page.nextCursor} to the same command for the next page)`)
       })
     )
 ).pipe(Command.withDescription("List VMs, newest first, filtered; a page at a time (--limit), the next one with --cursor"))
