@@ -1,3 +1,4 @@
+import { SqlClient } from "@effect/sql"
 import { Clock, Effect, Schema } from "effect"
 import type { Actor } from "../auth/Actor.js"
 import { Catalog } from "../catalog/Catalog.js"
@@ -8,6 +9,7 @@ import { Deprecations } from "../planner/Deprecations.js"
 import { policyStatuses } from "../planner/Planner.js"
 import { PlanService } from "../planner/PlanService.js"
 import type { ReplacementRequest } from "./Api.js"
+import { RunsChanged } from "./Executor.js"
 import { Runs } from "./Runs.js"
 
 /**
@@ -20,6 +22,8 @@ export class Replacements extends Effect.Service<Replacements>()("fleet/Replacem
     const plans = yield* PlanService
     const runs = yield* Runs
     const deprecations = yield* Deprecations
+    const sql = yield* SqlClient.SqlClient
+    const changed = yield* RunsChanged
     const environments = catalog.spec.environments.map((entry) => entry.name as string)
     const osVersions = catalog.spec.osVersions.map((entry) => entry.name as string)
 
@@ -70,8 +74,17 @@ export class Replacements extends Effect.Service<Replacements>()("fleet/Replacem
             message: `nothing to replace for ${application} in ${request.environment}` + (skipped.length > 0 ? ` (${skipped.join("; ")})` : "")
           }))
         }
-        const saved = yield* plans.save(JSON.stringify(spec), "on-demand replacement", actor, { admit })
-        return yield* runs.start(saved.plan, { planId: saved.id, trigger: "on-demand", rollbackOnAbort: request.rollbackOnAbort ?? false }, actor)
+        // The plan and its run in one transaction: two replacements of a fleet at the same instant may
+        // both pass the busy check, and the one whose run is refused must not leave its plan saved.
+        const started = yield* sql.withTransaction(
+          Effect.gen(function* () {
+            const saved = yield* plans.save(JSON.stringify(spec), "on-demand replacement", actor, { admit })
+            return yield* runs.start(saved.plan, { planId: saved.id, trigger: "on-demand", rollbackOnAbort: request.rollbackOnAbort ?? false }, actor)
+          })
+        ).pipe(Effect.catchTag("SqlError", Effect.die))
+        // Once committed: the kick `start` gave inside the transaction may have found nothing to do.
+        yield* changed.kick
+        return started
       })
 
     return { replace } as const

@@ -1,7 +1,7 @@
 import { SqlClient } from "@effect/sql"
 import { peakOverlap } from "../support/Intervals.js"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Deferred, Effect, Either, Fiber } from "effect"
 import { randomUUID } from "node:crypto"
 import { FleetClient, waitForRequest, waitUntil } from "../../src/client/Client.js"
 import type { RunView } from "../../src/executor/Domain.js"
@@ -279,6 +279,41 @@ describe("runs", () => {
       // The refused replacements (busy, nothing to replace) saved no plan: only the one that ran is there.
       const plans = yield* fleet.client.plans.listPlans({ urlParams: {} })
       expect(plans.items.map((plan) => plan.name)).toEqual(["replace-payments-api-production"])
+    }))
+
+  it.scopedLive("of two replacements of a fleet at the same instant, the one refused leaves no plan behind", () =>
+    Effect.gen(function* () {
+      const fleet = yield* startFleet({ simulator: { durationMs: { create: 50, destroy: 30, check: 10 } } })
+      yield* fleetOf(fleet, "payments-api", "production", "java", 1)
+      // A lock on the fleets a run holds: both replacements pass the busy check (a read) and wait at taking the fleet.
+      const release = yield* Deferred.make<void>()
+      const locked = yield* Deferred.make<void>()
+      yield* Effect.forkScoped(fleet.use(Effect.flatMap(SqlClient.SqlClient, (sql) =>
+        sql.withTransaction(
+          sql`lock table run_fleets in exclusive mode`.pipe(Effect.zipRight(Deferred.succeed(locked, undefined)), Effect.zipRight(Deferred.await(release)))
+        )
+      )).pipe(Effect.orDie))
+      yield* Deferred.await(locked)
+      const replace = Effect.either(fleet.client.runs.replaceApplication({ path: { application: "payments-api" }, payload: { environment: "production" } }))
+      const both = yield* Effect.fork(Effect.all([replace, replace], { concurrency: 2 }))
+      const waiting = fleet.use(Effect.flatMap(SqlClient.SqlClient, (sql) =>
+        sql<{ count: number }>`
+          select count(*)::int as count from pg_locks
+          where not granted and relation = 'run_fleets'::regclass
+            and database = (select oid from pg_database where datname = current_database())`
+      )).pipe(Effect.orDie)
+      yield* waitUntil(waiting, ([row]) => row?.count === 2, "both replacements to wait for the fleet", fast)
+      yield* Deferred.succeed(release, undefined)
+      const outcomes = yield* Fiber.join(both)
+      const started = outcomes.filter(Either.isRight)
+      const refused = outcomes.filter(Either.isLeft).map((outcome) => outcome.left)
+      expect(started).toHaveLength(1)
+      expect(refused.map((error) => error._tag)).toEqual(["Conflict"])
+      expect(refused[0]!.message).toMatch(/^fleet \S+ is already in the active run /)
+      const plans = yield* fleet.client.plans.listPlans({ urlParams: {} })
+      expect(plans.items).toHaveLength(1)
+      const run = yield* waitForRun(fleet, started[0]!.right.id, settledRun)
+      expect(run.planId).toBe(plans.items[0]!.id)
     }))
 
   it.scopedLive("takes up a run started or cancelled at once, however long it gathers settled VMs", () =>
