@@ -1,4 +1,4 @@
-import { Command } from "@effect/cli"
+import { Command, HelpDoc, ValidationError } from "@effect/cli"
 import { NodeContext } from "@effect/platform-node"
 import { ServeError } from "@effect/platform/HttpServerError"
 import { SqlError } from "@effect/sql"
@@ -9,6 +9,7 @@ import { migrate } from "../db/Migrations.js"
 import { ControllerLive } from "../main.js"
 import { proctorSimCommand } from "../proctor/SimulatorCli.js"
 import { demoCommand } from "./DemoCommands.js"
+import { helpFor, topicOf } from "./Help.js"
 import { CliLoggerLive } from "./LocalDatabase.js"
 import { planCommand, plansCommand } from "./PlanCommands.js"
 import { colourWhereWanted } from "./PlainConsole.js"
@@ -62,12 +63,42 @@ const migrateCommand = Command.make("migrate", {}, () =>
   }).pipe(Effect.provide(DatabaseLive.pipe(Layer.provideMerge(CliLoggerLive))))
 ).pipe(Command.withDescription("Apply the SQL migrations in migrations/ to DATABASE_URL (or the embedded database)"))
 
+const commands = [
+  serve,
+  migrateCommand,
+  proctorSimCommand,
+  vmsCommand,
+  tokensCommand,
+  planCommand,
+  plansCommand,
+  applyCommand,
+  runsCommand,
+  demoCommand
+] as const
+
 export const fleetCommand = Command.make("fleet").pipe(
   Command.withDescription("Keeps VM fleets off deprecated operating systems"),
-  Command.withSubcommands([serve, migrateCommand, proctorSimCommand, vmsCommand, tokensCommand, planCommand, plansCommand, demoCommand, applyCommand, runsCommand])
+  Command.withSubcommands(commands)
 )
 
+export const version = "0.1.0"
+
+/** Every command's help, in the order above (a group's commands by name). */
+export const fleetHelp = topicOf(fleetCommand.descriptor, commands.map((command) => command.descriptor))
+
+/**
+ * `argv` as a process receives it (node, the script, then the arguments). A request for help, or
+ * a command that does not exist, is answered with fleet's own help (./Help.ts); the rest is
+ * @effect/cli's to parse and run.
+ */
 export const runCli = (argv: ReadonlyArray<string>) =>
-  Console.consoleWith((console) =>
-    Command.run(fleetCommand, { name: "fleet", version: "0.1.0" })(argv).pipe(Console.withConsole(colourWhereWanted(console)))
-  ).pipe(Effect.provide(NodeContext.layer))
+  Console.consoleWith((console) => {
+    const help = helpFor(fleetHelp, argv.slice(2), { width: Math.min(Math.max(process.stdout.columns ?? 100, 60), 120), version })
+    const run = help === undefined
+      ? Command.run(fleetCommand, { name: "fleet", version })(argv)
+      : help._tag === "Help"
+      ? Console.log(help.text)
+      // Failed as @effect/cli fails a command line it cannot parse: explained here, not logged again.
+      : Effect.zipRight(Console.error(help.message), Effect.fail(ValidationError.commandMismatch(HelpDoc.p(help.message))))
+    return run.pipe(Console.withConsole(colourWhereWanted(console)))
+  }).pipe(Effect.provide(NodeContext.layer))

@@ -183,7 +183,7 @@ describe("the fleet CLI's own messages", () => {
       expect(portTaken.stderr).toContain(`error: fleet could not start its HTTP server: listen EADDRINUSE: address already in use 127.0.0.1:${port} (PORT, FLEET_HOST)\n`)
     }), 60_000)
 
-  it.live("help and a mistyped option read as plain text when piped, and the mistake is explained once, with exit status 1", () =>
+  it.live("help and a mistyped option or command read as plain text when piped, and the mistake is explained once, with exit status 1", () =>
     Effect.gen(function* () {
       const help = yield* fleet(["runs", "--help"], {})
       expect(help.code).toBe(0)
@@ -195,6 +195,10 @@ describe("the fleet CLI's own messages", () => {
       expect(mistyped.stderr.match(/'abc' is not a integer/g)).toHaveLength(1)
       expect(mistyped.stderr).not.toMatch(ansi)
       expect(mistyped.stderr).not.toContain("level=ERROR")
+
+      const noSuchCommand = yield* fleet(["vms", "craete"], {})
+      expect(noSuchCommand.code).toBe(1)
+      expect(noSuchCommand.stderr).toBe("fleet vms has no command 'craete'; did you mean 'create'? Its commands: create, get, list (fleet vms --help).\n")
     }), 60_000)
 
   it("colours only a terminal, and not when NO_COLOR is set", () => {

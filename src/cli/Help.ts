@@ -1,0 +1,220 @@
+/**
+ * fleet's own help for its command groups (`fleet --help`, `fleet vms --help`), for its commands'
+ * help lines (`fleet vms create --help`), and for a mistyped command name.
+ *
+ * @effect/cli's help for a group puts its commands last, after fifty lines of built-in options,
+ * each command with its full usage padded to the widest (some 330 columns), and its help for a
+ * command one level down shows the usage without the group (`$ create …`). A mistyped command in a
+ * group is reported against the top level ("Invalid subcommand for fleet"). The text here is built
+ * from the same commands, so names and descriptions are written once, in the commands.
+ */
+import { AutoCorrect, CliConfig, CommandDescriptor, HelpDoc, Usage } from "@effect/cli"
+import * as Span from "@effect/cli/HelpDoc/Span"
+import { HashMap, HashSet, Order, Array as Arr } from "effect"
+
+/** A command or a group of commands, as its help shows it. */
+export interface HelpTopic {
+  readonly name: string
+  /** Its description, as one line of text. */
+  readonly summary: string
+  readonly descriptor: CommandDescriptor.Command<unknown>
+  /** A group's commands, by name; none for a command. */
+  readonly subcommands: ReadonlyArray<HelpTopic>
+}
+
+const spanText = (span: Span.Span): string => {
+  switch (span._tag) {
+    case "Text":
+    case "URI":
+      return span.value
+    case "Highlight":
+    case "Strong":
+    case "Weak":
+      return spanText(span.value)
+    case "Sequence":
+      return spanText(span.left) + spanText(span.right)
+  }
+}
+
+/** The document's blocks in order, its sequences flattened. */
+const blocks = (doc: HelpDoc.HelpDoc): ReadonlyArray<HelpDoc.HelpDoc> =>
+  HelpDoc.isSequence(doc) ? [...blocks(doc.left), ...blocks(doc.right)] : HelpDoc.isEmpty(doc) ? [] : [doc]
+
+/** The paragraphs under the DESCRIPTION header of a command's help, as one line. */
+export const descriptionOf = (doc: HelpDoc.HelpDoc): string => {
+  const all = blocks(doc)
+  const start = all.findIndex((block) => HelpDoc.isHeader(block) && spanText(block.value) === "DESCRIPTION")
+  if (start < 0) return ""
+  const after = all.slice(start + 1)
+  const end = after.findIndex(HelpDoc.isHeader)
+  return (end < 0 ? after : after.slice(0, end))
+    .flatMap((block) => (HelpDoc.isParagraph(block) ? [spanText(block.value).trim()] : []))
+    .join(" ")
+}
+
+const nameOf = (descriptor: CommandDescriptor.Command<unknown>): string => Arr.headNonEmpty(Arr.fromIterable(CommandDescriptor.getNames(descriptor)) as Arr.NonEmptyArray<string>)
+
+/**
+ * The topic of `command`; a group's commands by name. (A command that is not a group is its own
+ * only "subcommand" for @effect/cli.)
+ */
+export const topicOf = (descriptor: CommandDescriptor.Command<unknown>, ordered: ReadonlyArray<CommandDescriptor.Command<unknown>> = []): HelpTopic => {
+  const name = nameOf(descriptor)
+  const children = ordered.length > 0
+    ? ordered
+    : Arr.sort(
+      Arr.filter(HashMap.values(CommandDescriptor.getSubcommands(descriptor)), (child) => !HashSet.has(CommandDescriptor.getNames(child), name)),
+      Order.mapInput(Order.string, nameOf)
+    )
+  return {
+    name,
+    summary: descriptionOf(CommandDescriptor.getHelp(descriptor, CliConfig.defaultConfig)),
+    descriptor,
+    subcommands: children.map((child) => topicOf(child))
+  }
+}
+
+/** `text` in lines of at most `width` characters (a longer word has a line to itself). */
+const wrap = (text: string, width: number): ReadonlyArray<string> => {
+  const lines: Array<string> = []
+  let line = ""
+  for (const word of text.split(/\s+/).filter((word) => word !== "")) {
+    if (line !== "" && line.length + 1 + word.length > width) {
+      lines.push(line)
+      line = word
+    } else {
+      line = line === "" ? word : `${line} ${word}`
+    }
+  }
+  if (line !== "") lines.push(line)
+  return lines
+}
+
+const groupHelp = (path: ReadonlyArray<string>, topic: HelpTopic, width: number, version: string): string => {
+  const command = path.join(" ")
+  const nameWidth = Math.max(...topic.subcommands.map((sub) => sub.name.length))
+  const textWidth = Math.max(30, width - nameWidth - 4)
+  const entries = topic.subcommands.flatMap((sub) => {
+    const text = sub.subcommands.length > 0 ? `${sub.summary} [${sub.subcommands.map((child) => child.name).join(", ")}]` : sub.summary
+    return wrap(text, textWidth).map((line, index) => `  ${(index === 0 ? sub.name : "").padEnd(nameWidth)}  ${line}`)
+  })
+  return [
+    ...wrap(path.length === 1 ? `${command} ${version}: ${topic.summary}` : `${command}: ${topic.summary}`, width),
+    "",
+    "USAGE",
+    `  ${command} <command> [options]`,
+    "",
+    "COMMANDS",
+    ...entries,
+    "",
+    ...wrap(
+      `A command's arguments and options: ${command} <command> --help.` +
+        (path.length === 1 ? ` Every command also takes --log-level <level>; ${command} --version prints the version.` : ""),
+      width
+    )
+  ].join("\n")
+}
+
+/** The definitions (term, its paragraphs) of the description lists under `header` in a command's help. */
+const definitionsUnder = (doc: HelpDoc.HelpDoc, header: string): ReadonlyArray<readonly [string, ReadonlyArray<string>]> => {
+  const all = blocks(doc)
+  const start = all.findIndex((block) => HelpDoc.isHeader(block) && spanText(block.value) === header)
+  if (start < 0) return []
+  const after = all.slice(start + 1)
+  const end = after.findIndex(HelpDoc.isHeader)
+  return (end < 0 ? after : after.slice(0, end)).flatMap((block) =>
+    HelpDoc.isDescriptionList(block)
+      ? block.definitions.map(([term, body]) =>
+        [spanText(term).replace(/^\((.*)\)$/, "$1"), blocks(body).flatMap((part) => (HelpDoc.isParagraph(part) ? [spanText(part.value).trim()] : []))] as const
+      )
+      : []
+  )
+}
+
+const optional = "This setting is optional."
+
+/**
+ * One line for an argument or option: its description as the command gives it, and whether it is
+ * optional. @effect/cli's paragraphs around it (the value's type in words, "can be set from
+ * environment variables", how a property argument is written) say what the term already shows.
+ */
+const definitionLine = ([, paragraphs]: readonly [string, ReadonlyArray<string>]): string => {
+  const own = paragraphs.length > 1 ? paragraphs[1]! : paragraphs[0] ?? ""
+  return paragraphs.includes(optional) ? `${own} (optional)` : own
+}
+
+const listing = (definitions: ReadonlyArray<readonly [string, ReadonlyArray<string>]>, width: number): ReadonlyArray<string> => {
+  const termWidth = Math.min(28, Math.max(...definitions.map(([term]) => term.length)))
+  const textWidth = Math.max(30, width - termWidth - 4)
+  return definitions.flatMap((definition) => {
+    const [term] = definition
+    const lines = wrap(definitionLine(definition), textWidth)
+    const pad = " ".repeat(termWidth + 4)
+    return term.length > termWidth
+      ? [`  ${term}`, ...lines.map((line) => pad + line)]
+      : lines.map((line, index) => (index === 0 ? `  ${term.padEnd(termWidth)}  ${line}` : pad + line))
+  })
+}
+
+const commandHelp = (path: ReadonlyArray<string>, topic: HelpTopic, width: number): string => {
+  const help = CommandDescriptor.getHelp(topic.descriptor, CliConfig.make({ showBuiltIns: false }))
+  const group = path.slice(0, -1).join(" ")
+  const usage = `${group} ${spanText(HelpDoc.getSpan(Usage.getHelp(CommandDescriptor.getUsage(topic.descriptor))))}`
+  const section = (header: string, name: string) => {
+    const definitions = definitionsUnder(help, header)
+    return definitions.length === 0 ? [] : ["", name, ...listing(definitions, width)]
+  }
+  return [
+    ...wrap(`${path.join(" ")}: ${topic.summary}`, width),
+    "",
+    "USAGE",
+    ...wrap(usage, width - 4).map((line, index) => (index === 0 ? `  ${line}` : `      ${line}`)),
+    ...section("ARGUMENTS", "ARGUMENTS"),
+    ...section("OPTIONS", "OPTIONS"),
+    "",
+    ...wrap(`Every command also takes --log-level <level>. The other commands: ${group} --help.`, width)
+  ].join("\n")
+}
+
+/** What `fleet <args>` asks of the help: text to print (exit 0), or a mistake to report (exit 1). */
+export type HelpAnswer =
+  | { readonly _tag: "Help"; readonly text: string }
+  | { readonly _tag: "UnknownCommand"; readonly message: string }
+
+const isHelpFlag = (arg: string) => arg === "--help" || arg === "-h"
+
+/**
+ * The help `args` (the command line after the program) ask for: a group's with no command named
+ * or with --help; a command's with --help; a group's command that does not exist. Anything else
+ * is for @effect/cli to parse (undefined).
+ */
+export const helpFor = (
+  root: HelpTopic,
+  args: ReadonlyArray<string>,
+  options: { readonly width: number; readonly version: string }
+): HelpAnswer | undefined => {
+  const path = [root.name]
+  let topic = root
+  let at = 0
+  while (at < args.length && topic.subcommands.length > 0 && !args[at]!.startsWith("-")) {
+    const wanted = args[at]!
+    const next = topic.subcommands.find((sub) => sub.name === wanted)
+    if (next === undefined) {
+      const names = topic.subcommands.map((sub) => sub.name)
+      const close = names.filter((name) => AutoCorrect.levensteinDistance(wanted, name, CliConfig.defaultConfig) <= 2)
+      return {
+        _tag: "UnknownCommand",
+        message: `${path.join(" ")} has no command '${wanted}'` + (close.length > 0 ? `; did you mean ${close.map((name) => `'${name}'`).join(" or ")}?` : ".") +
+          ` Its commands: ${names.join(", ")} (${path.join(" ")} --help).`
+      }
+    }
+    topic = next
+    path.push(next.name)
+    at += 1
+  }
+  const rest = args.slice(at)
+  if (topic.subcommands.length > 0) {
+    return rest.every(isHelpFlag) ? { _tag: "Help", text: groupHelp(path, topic, options.width, options.version) } : undefined
+  }
+  return rest.some(isHelpFlag) ? { _tag: "Help", text: commandHelp(path, topic, options.width) } : undefined
+}

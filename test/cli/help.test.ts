@@ -1,0 +1,64 @@
+import { describe, expect, it } from "vitest"
+import { fleetHelp, version } from "../../src/cli/Cli.js"
+import { helpFor } from "../../src/cli/Help.js"
+
+const width = 80
+const ask = (...args: ReadonlyArray<string>) => helpFor(fleetHelp, args, { width, version })
+const helpText = (...args: ReadonlyArray<string>) => {
+  const answer = ask(...args)
+  if (answer?._tag !== "Help") throw new Error(`fleet ${args.join(" ")}: expected help, got ${JSON.stringify(answer)}`)
+  return answer.text
+}
+/** The names in the first column of a COMMANDS section. */
+const commandNames = (text: string) => [...text.matchAll(/^ {2}(\S+) {2,}/gm)].map((match) => match[1])
+
+describe("fleet's help", () => {
+  it("lists every command in order, each group with its commands, within the width", () => {
+    const text = helpText("--help")
+    expect(text).toBe(helpText())
+    expect(text.split("\n")[0]).toBe(`fleet ${version}: Keeps VM fleets off deprecated operating systems`)
+    expect(commandNames(text)).toEqual(["serve", "migrate", "proctor-sim", "vms", "tokens", "plan", "plans", "apply", "runs", "demo"])
+    expect(text.replace(/\s+/g, " ")).toContain(" vms Create, show and list VMs through a running fleet [create, get, list] tokens ")
+    expect(Math.max(...text.split("\n").map((line) => line.length))).toBeLessThanOrEqual(width)
+  })
+
+  it("lists a group's commands with their descriptions, asked with --help, -h or nothing", () => {
+    const text = helpText("vms", "--help")
+    expect(helpText("vms", "-h")).toBe(text)
+    expect(helpText("vms")).toBe(text)
+    expect(text).toMatch(/^USAGE\n {2}fleet vms <command> \[options\]$/m)
+    expect(commandNames(text)).toEqual(["create", "get", "list"])
+    expect(text).toMatch(/^ {2}get {5}Show a VM \(with its history\) or a VM request$/m)
+    expect(commandNames(helpText("runs"))).toEqual(["cancel", "list", "pause", "plan", "resume", "show", "steps", "watch"])
+  })
+
+  it("shows a command's whole command line and one line per option, wherever --help is", () => {
+    const text = helpText("vms", "create", "-a", "payments-api", "--help")
+    expect(text).toMatch(/^USAGE\n {2}fleet vms create \[--url text\]/m)
+    expect(text).toMatch(/^ {2}-a, --application text {3}application name, e\.g\. payments-api$/m)
+    expect(text).toMatch(/^ {2}-n, --count integer {6}how many VMs \(optional\)$/m)
+    expect(text).not.toContain("A user-defined piece of text")
+    expect(text).not.toContain("--completions")
+    const watch = helpText("runs", "watch", "-h")
+    expect(watch).toMatch(/^ARGUMENTS\n {2}<run-id> {2}the run's id$/m)
+    expect(helpText("plan", "--help")).toMatch(/^USAGE\n {2}fleet plan \[--dry-run\]/m)
+  })
+
+  it("names a group's commands, and the closest, for one it does not have", () => {
+    expect(ask("vms", "craete")).toEqual({
+      _tag: "UnknownCommand",
+      message: "fleet vms has no command 'craete'; did you mean 'create'? Its commands: create, get, list (fleet vms --help)."
+    })
+    expect(ask("deploy", "--help")).toEqual({
+      _tag: "UnknownCommand",
+      message: "fleet has no command 'deploy'. Its commands: serve, migrate, proctor-sim, vms, tokens, plan, plans, apply, runs, demo (fleet --help)."
+    })
+  })
+
+  it("leaves every other command line to the commands", () => {
+    expect(ask("vms", "list", "--json")).toBeUndefined()
+    expect(ask("--version")).toBeUndefined()
+    expect(ask("--log-level", "debug", "vms", "list")).toBeUndefined()
+    expect(ask("vms", "--json")).toBeUndefined()
+  })
+})
