@@ -25,7 +25,7 @@ import { Replacements } from "./executor/Replacements.js"
 import { RunRepo } from "./executor/Repo.js"
 import { Scheduler, SchedulerConfig, SchedulerLoop } from "./executor/Scheduler.js"
 import { PlanService } from "./planner/PlanService.js"
-import { Deprecations } from "./planner/Deprecations.js"
+import { Deprecations, DeprecationsConfig } from "./planner/Deprecations.js"
 import { PlanRepo } from "./planner/Repo.js"
 import { InventoryRepo } from "./inventory/Repo.js"
 
@@ -46,6 +46,7 @@ export const SettingsChecked = Layer.effectDiscard(
       RateLimitConfig,
       IdempotencyConfig,
       TokenCacheConfig,
+      DeprecationsConfig,
       VmRequestsConfig,
       ReconcilerConfig,
       ExecutorConfig,
@@ -112,11 +113,13 @@ export const ProcCheck = Layer.effectDiscard(
 
 /**
  * The services behind the API and the reconciler, sharing one repository, one wake-up signal and
- * one handoff (executions written here go straight to this process's reconciler).
+ * one handoff (executions written here go straight to this process's reconciler). The deprecation
+ * policies are here, below both VM requests (which check against them) and the planner: one
+ * instance, so that a policy changed through this process is seen by its next VM request.
  */
 export const VmServicesLive = Layer.mergeAll(VmRequests.DefaultWithoutDependencies, Reconciler.DefaultWithoutDependencies).pipe(
   Layer.provideMerge(Handoff.DefaultWithoutDependencies),
-  Layer.provideMerge(Layer.mergeAll(VmRepo.Default, Wakeup.Default, VmSettled.layer))
+  Layer.provideMerge(Layer.mergeAll(VmRepo.Default, Wakeup.Default, VmSettled.layer, Deprecations.Default))
 )
 
 /**
@@ -125,7 +128,7 @@ export const VmServicesLive = Layer.mergeAll(VmRequests.DefaultWithoutDependenci
  */
 export const ServicesLive = Layer.mergeAll(Executor.Default, Replacements.Default, Scheduler.Default).pipe(
   Layer.provideMerge(Layer.mergeAll(Runs.Default, PlanService.DefaultWithoutDependencies)),
-  Layer.provideMerge(Layer.mergeAll(Deprecations.Default, InventoryRepo.Default, PlanRepo.Default)),
+  Layer.provideMerge(Layer.mergeAll(InventoryRepo.Default, PlanRepo.Default)),
   Layer.provideMerge(Layer.mergeAll(RunsChanged.layer, RunRepo.Default)),
   Layer.provideMerge(VmServicesLive)
 )

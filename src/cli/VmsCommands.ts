@@ -76,6 +76,8 @@ const create = Command.make(
           ...(Option.isSome(options.metadata) ? { metadata: Object.fromEntries(options.metadata.value) } : {})
         }, { disableValidation: true })
         const accepted = yield* client.vms.createRequest({ payload })
+        // On stderr, so that stdout stays the table or the JSON (which carries them too).
+        yield* Effect.forEach(accepted.warnings ?? [], (warning) => Console.error(`warning: ${warning}`), { discard: true })
         if (options.wait) {
           // Said before waiting, so that whoever stops the wait (Ctrl-C) still knows what was created.
           yield* Console.error(

@@ -5,8 +5,7 @@ import { Catalog } from "../catalog/Catalog.js"
 import { ApplicationName } from "../catalog/Domain.js"
 import { Conflict, InvalidInput, Issue } from "../common/Errors.js"
 import { CountOrPercent, Duration, type Plan } from "../planner/Domain.js"
-import { Deprecations } from "../planner/Deprecations.js"
-import { policyStatuses } from "../planner/Planner.js"
+import { Deprecations, expectSupported, standingOf } from "../planner/Deprecations.js"
 import { PlanService } from "../planner/PlanService.js"
 import type { ReplacementRequest } from "./Api.js"
 import { RunsChanged } from "./Executor.js"
@@ -38,13 +37,10 @@ export class Replacements extends Effect.Service<Replacements>()("fleet/Replacem
           issues.push(Issue.at("targetOs", `unknown OS version; expected one of ${osVersions.join(", ")}`))
         } else if (request.targetOs !== undefined) {
           // A recycle plan with such a target is reviewed (its report warns); this one would start at once.
-          const statuses = policyStatuses(yield* deprecations.current, catalog, new Date(yield* Clock.currentTimeMillis))
-          const unsupported = new Map(statuses.filter((status) => status.status !== "supported").map((status) => [status.osVersion as string, status]))
-          const target = unsupported.get(request.targetOs)
-          if (target !== undefined) {
-            const supported = osVersions.filter((os) => !unsupported.has(os))
-            issues.push(Issue.at("targetOs", `${target.osVersion} is itself ${target.status === "end-of-life" ? "past its end of life" : "deprecated"}; ` +
-              `expected a supported version: ${supported.length > 0 ? supported.join(", ") : "none is"}`))
+          const target = standingOf(yield* deprecations.current, catalog, new Date(yield* Clock.currentTimeMillis), request.targetOs)
+          if (target.status !== "supported") {
+            issues.push(Issue.at("targetOs", `${request.targetOs} is itself ${target.status === "end-of-life" ? "past its end of life" : "deprecated"}; ` +
+              expectSupported(target.supported)))
           }
         }
         if (issues.length > 0) return yield* Effect.fail(InvalidInput.fromIssues(issues))

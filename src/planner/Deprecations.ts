@@ -5,23 +5,67 @@
  * against the catalog (a broken file stops the start, with every problem listed). Each policy whose
  * OS version has no row yet is inserted; rows that exist are left alone, so an edit made with
  * `PUT /v1/deprecations/{os}` survives restarts. The file seeds; the database wins afterwards.
+ *
+ * The planner and on-demand replacements read the table each time (`current`). The check of each
+ * VM request reads a remembered copy instead (`recent`): it is on the API's busiest path, and
+ * policies change a few times a year. See `recent` for how stale that copy may be.
  */
 import { SqlClient } from "@effect/sql"
-import { Config, Effect } from "effect"
+import { Config, Duration, Effect } from "effect"
 import { relative } from "node:path"
 import type { Actor } from "../auth/Actor.js"
-import { Catalog } from "../catalog/Catalog.js"
+import { Catalog, type CatalogData } from "../catalog/Catalog.js"
 import type { OsVersion } from "../catalog/Domain.js"
 import { InvalidInput, Issue } from "../common/Errors.js"
-import { DeprecationPolicies, DeprecationPolicy } from "./Domain.js"
+import { durationSetting } from "../config/Settings.js"
+import { DeprecationPolicies, DeprecationPolicy, type PolicyStatus } from "./Domain.js"
 import { policyStatuses } from "./Planner.js"
 import { DeprecationList, DeprecationView, type PolicyInput, type PolicyRow } from "./Records.js"
 import { PolicyRepo } from "./Repo.js"
 import { defaultPoliciesPath, loadPolicies } from "./Spec.js"
 
 export const DeprecationsConfig = Config.all({
-  file: Config.string("FLEET_DEPRECATIONS").pipe(Config.withDefault(defaultPoliciesPath))
+  file: Config.string("FLEET_DEPRECATIONS").pipe(Config.withDefault(defaultPoliciesPath)),
+  /**
+   * How long a controller checks VM requests against the policies it read before reading them
+   * again: the most a change made by another controller (`PUT /v1/deprecations/{os}` there) can
+   * go unseen here. A change made through this controller is seen at once. `0 millis`: read them
+   * for every request.
+   */
+  cacheTtl: durationSetting("FLEET_DEPRECATIONS_CACHE_TTL").pipe(Config.withDefault(Duration.seconds(10)))
 })
+
+/** Where an OS version stands under the deprecation policies at one moment. */
+export type OsStanding =
+  | { readonly status: "supported" }
+  | {
+    readonly status: "deprecated" | "end-of-life"
+    /** Its policy as of that moment, with where its VMs would go (`resolvedReplacement`), if anywhere. */
+    readonly policy: PolicyStatus
+    /** The catalog's OS versions that are neither deprecated nor past their end of life then, in catalog order. */
+    readonly supported: ReadonlyArray<string>
+  }
+
+/**
+ * Where `os` stands under `policies` as of `now`. An OS version without a policy, or whose policy
+ * is not in force yet, is supported. One derivation for every check that refuses or warns about a
+ * version (a VM request's `osVersion`, a replacement's `targetOs`), so that they agree.
+ */
+export const standingOf = (policies: DeprecationPolicies, catalog: CatalogData, now: Date, os: string): OsStanding => {
+  const unsupported = new Map(
+    policyStatuses(policies, catalog, now).filter((status) => status.status !== "supported").map((status) => [status.osVersion as string, status])
+  )
+  const policy = unsupported.get(os)
+  if (policy === undefined || policy.status === "supported") return { status: "supported" }
+  const supported = catalog.spec.osVersions.map((entry) => entry.name as string).filter((name) => !unsupported.has(name))
+  return { status: policy.status, policy, supported }
+}
+
+/** The end of a refusal of an unsupported OS version: what to ask for instead. */
+export const expectSupported = (supported: ReadonlyArray<string>): string =>
+  supported.length > 0
+    ? `expected a supported version: ${supported.join(", ")}`
+    : "no OS version of the catalog is supported under the deprecation policies"
 
 const sameFields = (a: DeprecationPolicy, b: DeprecationPolicy): boolean =>
   a.deprecatedFrom === b.deprecatedFrom && a.endOfLife === b.endOfLife && a.replacement === b.replacement &&
@@ -32,7 +76,7 @@ export class Deprecations extends Effect.Service<Deprecations>()("fleet/Deprecat
     const repo = yield* PolicyRepo
     const catalog = yield* Catalog
     const sql = yield* SqlClient.SqlClient
-    const { file } = yield* DeprecationsConfig
+    const { cacheTtl, file } = yield* DeprecationsConfig
     const shownPath = relative(process.cwd(), file) || file
 
     // Seed: the file adds what is missing and never overwrites.
@@ -79,6 +123,19 @@ export class Deprecations extends Effect.Service<Deprecations>()("fleet/Deprecat
 
     /** The policies the planner uses now. */
     const current = Effect.map(repo.all, (rows) => new DeprecationPolicies({ policies: rows.map((row) => row.policy) }))
+
+    // One read at a time fills the copy; the others wait for it rather than read too. The copy is
+    // as old as its read's start, so a change committed by another controller is seen here at most
+    // `cacheTtl` (plus one read) later. A read that failed is not kept: the next request reads again.
+    const [remembered, forget] = yield* Effect.cachedInvalidateWithTTL(current, cacheTtl)
+
+    /**
+     * The policies as this controller read them at most FLEET_DEPRECATIONS_CACHE_TTL ago (10 s by
+     * default), or after its own last `put`: for checks on every request, which must not cost a
+     * query each. Statuses are still derived from them as of each request's own time, so a
+     * deprecation date that passes is seen at once.
+     */
+    const recent = remembered.pipe(Effect.tapErrorCause(() => forget))
 
     /** Every policy, with its status as of `now`, in catalog order. */
     const list = (now: Date) =>
@@ -141,10 +198,16 @@ export class Deprecations extends Effect.Service<Deprecations>()("fleet/Deprecat
           )
           const all = rows.filter((other) => other.osVersion !== os).concat([row])
           return viewsOf(all, now).find((view) => view.osVersion === os)!
-        }).pipe(sql.withTransaction, Effect.catchTag("SqlError", Effect.die))
+        }).pipe(
+          sql.withTransaction,
+          Effect.catchTag("SqlError", Effect.die),
+          // Once committed (not before: a read between the upsert and the commit would remember
+          // the old policy): this controller's next VM request is checked against the new one.
+          Effect.tap(() => forget)
+        )
       })
 
-    return { current, list, put, source: shownPath } as const
+    return { current, recent, list, put, source: shownPath } as const
   }),
   dependencies: [PolicyRepo.Default]
 }) {}

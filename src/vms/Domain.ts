@@ -71,7 +71,9 @@ export class VmSummary extends Schema.Class<VmSummary>("VmSummary")({
 export class VmRequestAccepted extends Schema.Class<VmRequestAccepted>("VmRequestAccepted")({
   id: RequestId,
   uri: Schema.String,
-  vms: Schema.Array(VmSummary)
+  vms: Schema.Array(VmSummary),
+  /** What the requester should know although the request was accepted (an OS version that is deprecated); absent when nothing. */
+  warnings: Schema.optionalWith(Schema.Array(Schema.String), { exact: true })
 }) {}
 
 export class VmEvent extends Schema.Class<VmEvent>("VmEvent")({

@@ -1,8 +1,9 @@
-import { Config, Effect, Option } from "effect"
+import { Clock, Config, Effect, Option } from "effect"
 import type { Actor } from "../auth/Actor.js"
 import { Catalog } from "../catalog/Catalog.js"
 import { Conflict, InvalidInput, Issue, NotFound } from "../common/Errors.js"
 import { uuidv7 } from "../common/Ids.js"
+import { Deprecations, expectSupported, type OsStanding, standingOf } from "../planner/Deprecations.js"
 import {
   type CreateVmRequest,
   ExecutionView,
@@ -52,6 +53,29 @@ const decodeCursor = (cursor: string): Option.Option<VmId> => {
   return /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(id) ? Option.some(VmId.make(id)) : Option.none()
 }
 
+/**
+ * What the deprecation policies say of new VMs on an OS version: past its end of life, they are
+ * refused (an issue, listed with the request's other problems); deprecated, they are accepted with
+ * a warning that says what will happen to them and what to ask for instead.
+ */
+const deprecationVerdict = (os: string, standing: OsStanding): { readonly issue?: Issue; readonly warning?: string } => {
+  switch (standing.status) {
+    case "supported":
+      return {}
+    case "end-of-life":
+      return { issue: Issue.at("osVersion", `${os} is past its end of life (${standing.policy.endOfLife}); ${expectSupported(standing.supported)}`) }
+    case "deprecated": {
+      const { deprecatedFrom, endOfLife, resolvedReplacement } = standing.policy
+      const said = `${os} is deprecated since ${deprecatedFrom} (end of life ${endOfLife}, when new VMs on it are refused)`
+      if (resolvedReplacement !== undefined) {
+        return { warning: `${said}: a recycle plan of deprecated versions will move these VMs to ${resolvedReplacement}; ask for ${resolvedReplacement} to skip the move` }
+      }
+      const supported = standing.supported.length > 0 ? `; supported versions: ${standing.supported.join(", ")}` : ""
+      return { warning: `${said}: no supported version replaces it in the deprecation policies${supported}` }
+    }
+  }
+}
+
 export interface CreateOptions {
   /** The run that asked, for the event log. */
   readonly runId?: string
@@ -63,11 +87,17 @@ export class VmRequests extends Effect.Service<VmRequests>()("fleet/VmRequests",
     const repo = yield* VmRepo
     const catalog = yield* Catalog
     const handoff = yield* Handoff
+    const deprecations = yield* Deprecations
     const config = yield* VmRequestsConfig
 
     const create = (input: CreateVmRequest, actor: Actor, options: CreateOptions = {}) =>
       Effect.gen(function* () {
         const issues = [...catalog.checkVmShape(input)]
+        // An unknown version has no policy; the catalog's check has already said so.
+        const verdict = catalog.isKnownOsVersion(input.osVersion)
+          ? deprecationVerdict(input.osVersion, standingOf(yield* deprecations.recent, catalog, new Date(yield* Clock.currentTimeMillis), input.osVersion))
+          : {}
+        if (verdict.issue !== undefined) issues.push(verdict.issue)
         if (input.count < 1) issues.push(Issue.at("count", "expected an integer of at least 1"))
         if (input.count > config.maxVmsPerRequest) {
           issues.push(Issue.at("count", `expected at most ${config.maxVmsPerRequest} VMs per request`))
@@ -113,10 +143,16 @@ export class VmRequests extends Effect.Service<VmRequests>()("fleet/VmRequests",
         yield* Effect.logInfo(`Accepted ${input.count} VM(s) for ${input.application}/${input.environment}`).pipe(
           Effect.annotateLogs({ requestId, vms: names.join(",") })
         )
+        if (verdict.warning !== undefined) {
+          yield* Effect.logWarning(`Accepted VM request on a deprecated OS version: ${verdict.warning}`).pipe(
+            Effect.annotateLogs({ requestId, application: input.application, environment: input.environment, osVersion: input.osVersion, requestedBy: actor.email })
+          )
+        }
         return new VmRequestAccepted({
           id: requestId,
           uri: requestUri(requestId),
-          vms: vms.map((vm) => new VmSummary({ id: vm.id, name: vm.name, uri: vmUri(vm.id) }))
+          vms: vms.map((vm) => new VmSummary({ id: vm.id, name: vm.name, uri: vmUri(vm.id) })),
+          ...(verdict.warning === undefined ? {} : { warnings: [verdict.warning] })
         })
       })
 
@@ -211,5 +247,5 @@ export class VmRequests extends Effect.Service<VmRequests>()("fleet/VmRequests",
         startExecution(id, "decommission", ["ready"], "decommissioning", options.reason ?? "decommission requested", actor, options.runId),
     } as const
   }),
-  dependencies: [VmRepo.Default, Handoff.Default]
+  dependencies: [VmRepo.Default, Handoff.Default, Deprecations.Default]
 }) {}

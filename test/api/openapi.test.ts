@@ -78,6 +78,9 @@ describe("OpenAPI", () => {
       yield* call("POST", `/v1/vms/${vmId}/decommission`)
       yield* call("POST", `/v1/vms/${vmId}/decommission`) // 409: no longer ready
       yield* call("POST", "/v1/vm-requests", { body: vmRequestBody({ count: 0, stack: "cobol" }) }) // 400 from the service
+      const deprecated = yield* call("POST", "/v1/vm-requests", { body: vmRequestBody({ osVersion: "ubuntu-20.04" }) }) // 202 with warnings
+      expect(field(deprecated, "warnings")).toHaveLength(1)
+      yield* call("POST", "/v1/vm-requests", { body: vmRequestBody({ osVersion: "ubuntu-16.04" }) }) // 400: past its end of life
       yield* call("POST", "/v1/vm-requests", { body: "{ not json" }) // 400 from reading
       yield* call("POST", "/v1/vm-requests", { body: JSON.stringify({ count: "three" }) }) // 400 from the schema
       yield* call("GET", "/v1/vms/not-a-uuid") // 400 path
@@ -132,6 +135,9 @@ describe("OpenAPI", () => {
       expect(accepts({ id: requestId, uri: "/v1/vm-requests/x" })).toBe(false)
       expect(accepts({ ...(accepted.json as object), extra: 1 })).toBe(false)
       expect(accepts(accepted.json)).toBe(true)
+      // Warnings are optional, and strings when there.
+      expect(field(accepted, "warnings")).toBeUndefined()
+      expect(accepts({ ...(accepted.json as object), warnings: [1] })).toBe(false)
     }))
 
   it.scopedLive("serves Swagger UI at /docs, bundled (no CDN), with the spec inline", () =>

@@ -53,17 +53,19 @@ export const request = (fleet: TestFleet, method: string, path: string, options:
 export const field = (answer: Answer, name: string): unknown =>
   typeof answer.json === "object" && answer.json !== null ? (answer.json as Record<string, unknown>)[name] : undefined
 
-/** A VM request body that the demo catalog accepts. */
-export const vmRequestBody = (overrides: Record<string, unknown> = {}) =>
-  JSON.stringify({
-    application: "payments-api",
-    environment: "production",
-    stack: "java",
-    osVersion: "ubuntu-24.04",
-    machineType: "n2-standard-4",
-    count: 1,
-    ...overrides
-  })
+/** The fields of a VM request that the demo catalog accepts, with `overrides`. */
+export const vmRequestFields = <Overrides extends Record<string, unknown>>(overrides?: Overrides) => ({
+  application: "payments-api",
+  environment: "production",
+  stack: "java",
+  osVersion: "ubuntu-24.04",
+  machineType: "n2-standard-4",
+  count: 1,
+  ...overrides
+})
+
+/** The same as a JSON body. */
+export const vmRequestBody = (overrides: Record<string, unknown> = {}) => JSON.stringify(vmRequestFields(overrides))
 
 /** Runs SQL against the fleet's database. */
 export const withSql = <A>(fleet: TestFleet, use: (sql: SqlClient.SqlClient) => Effect.Effect<A, unknown>) =>
