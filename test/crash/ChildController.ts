@@ -10,6 +10,7 @@ import { fileURLToPath } from "node:url"
 import { Deferred, Duration, Effect, Exit, Layer, Redacted, type Scope } from "effect"
 import { Tokens } from "../../src/auth/Tokens.js"
 import { layerFromUrl } from "../../src/db/Database.js"
+import { testBundle } from "../support/TestBundle.js"
 
 export const repoRoot = fileURLToPath(new URL("../../", import.meta.url))
 
@@ -65,15 +66,16 @@ export interface ControllerProcess {
 export interface SpawnOptions {
   /** Added to a clean copy of the parent's environment; PORT is chosen here unless given. */
   readonly env: Record<string, string>
-  /** How long to wait for `Listening on` (default 60 seconds: tsx compiles the sources on a cold cache). */
+  /** How long to wait for `Listening on` (default 60 seconds: tsx, for `entry: "sources"`, compiles them on a cold cache). */
   readonly startTimeout?: Duration.DurationInput
   readonly args?: ReadonlyArray<string>
   /**
-   * What to run: the TypeScript sources through tsx (`bin/fleet.js`, the default: tests exercise
-   * the code as it is), or the production bundle (`dist/fleet.mjs`, from `npm run build`: what the
-   * Docker image runs, without a TypeScript loader in the process — for benchmarks).
+   * What to run: the sources as bundled for this test run (the default: test/support/TestBundle.ts,
+   * the code as it is, started in a second), the TypeScript sources through tsx (`bin/fleet.js`,
+   * as `npm start` runs them), or the production bundle (`dist/fleet.mjs`, from `npm run build`:
+   * what the Docker image runs — for benchmarks).
    */
-  readonly entry?: "sources" | "bundle"
+  readonly entry?: "test-bundle" | "sources" | "bundle"
   /** The bundle to run when `entry` is "bundle" (default dist/fleet.mjs), relative to the repository's root. */
   readonly bundle?: string
   /** Flags for node itself (e.g. --cpu-prof), before the entry point. */
@@ -88,7 +90,7 @@ export interface SpawnOptions {
 const tail = (text: string, lines = 40) => text.split("\n").slice(-lines).join("\n")
 
 /**
- * Starts `node bin/fleet.js serve` and waits for its `Listening on` line (or, when the log level
+ * Starts `fleet serve` (see `entry`) and waits for its `Listening on` line (or, when the log level
  * hides it, for `/readyz` to answer 200 on its port). The scope kills it
  * (SIGKILL) if it is still running when the scope closes.
  */
@@ -136,7 +138,7 @@ const spawnOnce = (options: SpawnOptions): Effect.Effect<ControllerProcess, Port
     const child: ChildProcess = yield* Effect.acquireRelease(
       Effect.sync(() => {
         const stdoutFd = options.stdoutFile === undefined ? undefined : openSync(options.stdoutFile, "w")
-        const entry = options.entry === "bundle" ? (options.bundle ?? "dist/fleet.mjs") : "bin/fleet.js"
+        const entry = options.entry === "bundle" ? (options.bundle ?? "dist/fleet.mjs") : options.entry === "sources" ? "bin/fleet.js" : testBundle
         const child = spawn(process.execPath, [...(options.nodeArgs ?? []), entry, ...(options.args ?? ["serve"])], {
           cwd: repoRoot,
           env,

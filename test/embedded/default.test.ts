@@ -41,7 +41,8 @@ describe("the embedded default (no DATABASE_URL, no PROCTOR_URL)", () => {
         FLEET_RATE_LIMIT: "0"
       }
 
-      const first = yield* spawnController({ env })
+      // The first start as `npm start` makes it: the TypeScript sources through tsx.
+      const first = yield* spawnController({ env, entry: "sources" })
       expect(warnings(first)).toEqual(expect.arrayContaining([
         expect.stringMatching(/^Using the embedded database in .*fleet-embedded-.*pglite \(set DATABASE_URL to use PostgreSQL\)$/),
         expect.stringMatching(/^PROCTOR_URL is not set: VMs are SIMULATED by the bundled proctor simulator at http:\/\/127\.0\.0\.1:\d+; nothing real is created$/)

@@ -1,10 +1,9 @@
 import { Duration, Effect } from "effect"
 import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process"
-import { join } from "node:path"
 import { fileURLToPath } from "node:url"
+import { testBundlePath } from "./TestBundle.js"
 
 const root = fileURLToPath(new URL("../../", import.meta.url))
-const tsx = join(root, "node_modules", ".bin", "tsx")
 
 export interface Ran {
   readonly code: number | null
@@ -22,7 +21,7 @@ export interface RunningCli {
 }
 
 /**
- * `fleet …` as a child process, the way `npm run fleet -- …` runs it (tsx src/bin.ts), with `env`
+ * `fleet …` as a child process (the sources as bundled for this test run: ./TestBundle.ts), with `env`
  * on top of this process's environment less its database settings (a test names the database,
  * or the fleet server, the command is to use). Killed at the end of the scope if still running.
  */
@@ -30,7 +29,7 @@ export const startCli = (args: ReadonlyArray<string>, env: Record<string, string
   Effect.gen(function* () {
     const { DATABASE_URL: _database, TEST_DATABASE_URL: _test, ...base } = process.env
     const child: ChildProcessWithoutNullStreams = yield* Effect.acquireRelease(
-      Effect.sync(() => spawn(tsx, ["src/bin.ts", ...args], { cwd: root, env: { ...base, ...env } })),
+      Effect.sync(() => spawn(process.execPath, [testBundlePath, ...args], { cwd: root, env: { ...base, ...env } })),
       (child) => Effect.sync(() => child.kill())
     )
     const output = { stdout: "", stderr: "" }
