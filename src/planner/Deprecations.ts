@@ -124,10 +124,18 @@ export class Deprecations extends Effect.Service<Deprecations>()("fleet/Deprecat
     /** The policies the planner uses now. */
     const current = Effect.map(repo.all, (rows) => new DeprecationPolicies({ policies: rows.map((row) => row.policy) }))
 
-    // One read at a time fills the copy; the others wait for it rather than read too. The copy is
-    // as old as its read's start, so a change committed by another controller is seen here at most
-    // `cacheTtl` (plus one read) later. A read that failed is not kept: the next request reads again.
-    const [remembered, forget] = yield* Effect.cachedInvalidateWithTTL(current, cacheTtl)
+    // A plain variable, read without a lock or a fiber (as the token cache is): the check runs on
+    // every VM request, and Effect's cachedInvalidateWithTTL takes a semaphore that concurrent
+    // requests queue on (28 µs a call with no one else waiting). A copy is kept until `cacheTtl` after its
+    // read began; a read under way when this controller's own `put` commits is not kept (its
+    // generation is past), so that the next request reads the new policy. A failed read keeps nothing.
+    const ttlMs = Duration.toMillis(cacheTtl)
+    let copy: { readonly policies: DeprecationPolicies; readonly until: number } | undefined
+    let generation = 0
+    const forget = Effect.sync(() => {
+      copy = undefined
+      generation += 1
+    })
 
     /**
      * The policies as this controller read them at most FLEET_DEPRECATIONS_CACHE_TTL ago (10 s by
@@ -135,7 +143,14 @@ export class Deprecations extends Effect.Service<Deprecations>()("fleet/Deprecat
      * query each. Statuses are still derived from them as of each request's own time, so a
      * deprecation date that passes is seen at once.
      */
-    const recent = remembered.pipe(Effect.tapErrorCause(() => forget))
+    const recent: Effect.Effect<DeprecationPolicies> = Effect.suspend(() => {
+      if (copy !== undefined && copy.until > Date.now()) return Effect.succeed(copy.policies)
+      const started = { at: Date.now(), generation }
+      return Effect.tap(current, (policies) =>
+        Effect.sync(() => {
+          if (ttlMs > 0 && generation === started.generation) copy = { policies, until: started.at + ttlMs }
+        }))
+    })
 
     /** Every policy, with its status as of `now`, in catalog order. */
     const list = (now: Date) =>
