@@ -427,7 +427,7 @@ export const MovingFleet = Schema.Struct({
 })
 export type MovingFleet = typeof MovingFleet.Type
 
-export const SkipCode = Schema.Literal("no-proc", "no-replacement", "vms-in-flight", "unhealthy-vms", "no-progress")
+export const SkipCode = Schema.Literal("no-proc", "no-replacement", "target-end-of-life", "vms-in-flight", "unhealthy-vms", "no-progress")
 export type SkipCode = typeof SkipCode.Type
 
 export const SkipReason = Schema.Struct({ code: SkipCode, message: Schema.String })

@@ -132,6 +132,8 @@ interface PolicyView {
   readonly replacementOf: (os: OsVersion) => OsVersion | undefined
   readonly statuses: ReadonlyArray<PolicyStatus>
   readonly byOs: ReadonlyMap<string, DeprecationPolicy>
+  /** The day `os` reached its end of life, if it has. */
+  readonly endOfLifeOf: (os: OsVersion) => string | undefined
 }
 
 const viewPolicies = (policies: ReadonlyArray<DeprecationPolicy>, catalog: CatalogData, now: number): PolicyView => {
@@ -165,7 +167,11 @@ const viewPolicies = (policies: ReadonlyArray<DeprecationPolicy>, catalog: Catal
         ...(policy.link === undefined ? {} : { link: policy.link })
       }
     })
-  return { isDeprecated, replacementOf, statuses, byOs }
+  const endOfLifeOf = (os: OsVersion) => {
+    const policy = byOs.get(os)
+    return policy !== undefined && startOfDay(policy.endOfLife) <= now ? policy.endOfLife : undefined
+  }
+  return { isDeprecated, replacementOf, statuses, byOs, endOfLifeOf }
 }
 
 /** Each policy's status as of `now` (supported, deprecated, end-of-life) and where its VMs would go, in catalog order. */
@@ -214,6 +220,7 @@ const describeStates = (vms: ReadonlyArray<InventoryVm>): string => {
 const assess = (
   fleet: MatchedFleet,
   targetOf: (os: OsVersion) => OsVersion | undefined,
+  endOfLifeOf: (os: OsVersion) => string | undefined,
   strategy: Strategy,
   catalog: CatalogData
 ): Assessed => {
@@ -235,9 +242,13 @@ const assess = (
   if (orphans.length > 0) {
     reason("no-replacement", `no supported version replaces ${orphans.join(", ")} in the deprecation policies`)
   }
-  const missingProcs = [...new Set(targets.filter((os): os is OsVersion => os !== undefined))]
-    .sort(compareText)
-    .filter((os) => Option.isNone(catalog.createProcFor(first.stack, os)))
+  const targetVersions = [...new Set(targets.filter((os): os is OsVersion => os !== undefined))].sort(compareText)
+  // Only a plan's explicit target can be one: a policy's replacement is never a deprecated version.
+  for (const os of targetVersions) {
+    const endOfLife = endOfLifeOf(os)
+    if (endOfLife !== undefined) reason("target-end-of-life", `the target ${os} reached its end of life on ${endOfLife}: new VMs on it are refused`)
+  }
+  const missingProcs = targetVersions.filter((os) => Option.isNone(catalog.createProcFor(first.stack, os)))
   for (const os of missingProcs) reason("no-proc", `no proc creates ${first.stack} VMs on ${os}`)
 
   const limits = fleetLimitsFor(strategy, fleet.vms.length, fleet.selected.length)
@@ -280,7 +291,10 @@ export const buildPlan = (input: PlanInput): Plan => {
   const requested = spec.select.osVersions === "deprecated" ? catalogOs.filter(policies.isDeprecated) : spec.select.osVersions
   const sources = requested.filter((os) => os !== spec.target)
   if (spec.target !== "replacement") {
-    if (policies.isDeprecated(spec.target)) {
+    const endOfLife = policies.endOfLifeOf(spec.target)
+    if (endOfLife !== undefined) {
+      warnings.push(`the target ${spec.target} reached its end of life on ${endOfLife}: no fleet is moved onto it`)
+    } else if (policies.isDeprecated(spec.target)) {
       warnings.push(`the target ${spec.target} is itself deprecated (since ${policies.byOs.get(spec.target)!.deprecatedFrom})`)
     }
     if (sources.length < requested.length) warnings.push(`${spec.target} is the target, so VMs already on it stay where they are`)
@@ -327,7 +341,7 @@ export const buildPlan = (input: PlanInput): Plan => {
     if (selected.length > 0) matched.push({ id: id as FleetId, vms: vms.sort(byName), selected })
   }
 
-  const assessed = matched.map((fleet) => assess(fleet, targetOf, strategy, catalog))
+  const assessed = matched.map((fleet) => assess(fleet, targetOf, policies.endOfLifeOf, strategy, catalog))
   const byFleetOrder = (a: Assessed, b: Assessed) =>
     environmentRank.get(a.first.environment)! - environmentRank.get(b.first.environment)! ||
     compareText(a.first.application, b.first.application) ||

@@ -28,6 +28,7 @@ export const limitText = (value: CountOrPercent, rounding: "up" | "down"): strin
 export const skipLabels: Readonly<Record<SkipCode, string>> = {
   "no-proc": "no proc for the target OS",
   "no-replacement": "no replacement version",
+  "target-end-of-life": "target past its end of life",
   "vms-in-flight": "VMs still being created or removed",
   "unhealthy-vms": "failed or timed-out VMs",
   "no-progress": "limits allow no progress"

@@ -52,6 +52,27 @@ describe("skip rules", () => {
     expect(reasonsOf(built, "payments-api/production/ruby")).toEqual(["vms-in-flight", "unhealthy-vms", "no-proc"])
   })
 
+  it("moves no fleet onto a target past its end of life, and says so; onto a deprecated one, with a warning", () => {
+    const vms = [...fleet(2, { application: "old-app", osVersion: "ubuntu-20.04" }), ...fleet(1, { application: "other-app", osVersion: "ubuntu-20.04" })]
+    const spec20 = { select: { osVersions: ["ubuntu-20.04"] } }
+    // On 2026-05-01 ubuntu-16.04 is past its end of life (2026-04-30); ubuntu-18.04 is deprecated, until 2028-05-31.
+    const at = new Date("2026-05-01T00:00:00Z")
+    const retired = plan(vms, { ...spec20, target: "ubuntu-16.04" }, at)
+    expect(retired.fleets).toEqual([])
+    expect(retired.skipped.map((entry) => [entry.id, entry.reasons])).toEqual([
+      ["old-app/production/java", [{ code: "target-end-of-life", message: "the target ubuntu-16.04 reached its end of life on 2026-04-30: new VMs on it are refused" }]],
+      ["other-app/production/java", [{ code: "target-end-of-life", message: "the target ubuntu-16.04 reached its end of life on 2026-04-30: new VMs on it are refused" }]]
+    ])
+    expect(retired.warnings).toContain("the target ubuntu-16.04 reached its end of life on 2026-04-30: no fleet is moved onto it")
+    // The day before, it was only deprecated: moved, with the warning.
+    const dayBefore = plan(vms, { ...spec20, target: "ubuntu-16.04" }, new Date("2026-04-29T23:59:59Z"))
+    expect(dayBefore.fleets.map((entry) => entry.id)).toEqual(["old-app/production/java", "other-app/production/java"])
+    expect(dayBefore.warnings).toContain("the target ubuntu-16.04 is itself deprecated (since 2021-04-30)")
+    const deprecated = plan(vms, { ...spec20, target: "ubuntu-18.04" }, at)
+    expect(deprecated.skipped).toEqual([])
+    expect(deprecated.warnings).toContain("the target ubuntu-18.04 is itself deprecated (since 2023-05-31)")
+  })
+
   it("skips a version nothing supported replaces, and follows a chain of replacements", () => {
     const chained = [
       new DeprecationPolicy({ osVersion: "ubuntu-16.04" as OsVersion, deprecatedFrom: IsoDate.make("2021-04-30"), endOfLife: IsoDate.make("2026-04-30"), replacement: "ubuntu-18.04" as OsVersion }),
