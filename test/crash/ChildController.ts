@@ -6,13 +6,13 @@
 import { type ChildProcess, spawn } from "node:child_process"
 import { closeSync, openSync, readSync } from "node:fs"
 import { createServer } from "node:net"
-import { fileURLToPath } from "node:url"
 import { Deferred, Duration, Effect, Exit, Layer, Redacted, type Scope } from "effect"
 import { Tokens } from "../../src/auth/Tokens.js"
 import { layerFromUrl } from "../../src/db/Database.js"
+import { repoRoot, testPoliciesPath } from "../support/Paths.js"
 import { testBundle } from "../support/TestBundle.js"
 
-export const repoRoot = fileURLToPath(new URL("../../", import.meta.url))
+export { repoRoot }
 
 /** A free TCP port on the loopback interface (fleet's PORT must be 1–65535, so 0 is not an option). */
 export const freePort: Effect.Effect<number> = Effect.async<number>((resume) => {
@@ -109,7 +109,7 @@ class PortTaken {
 const spawnOnce = (options: SpawnOptions): Effect.Effect<ControllerProcess, PortTaken, Scope.Scope> =>
   Effect.gen(function* () {
     const port = options.env["PORT"] ?? String(yield* freePort)
-    const env = { ...cleanEnvironment(), LOG_FORMAT: "json", ...options.env, PORT: port }
+    const env = { ...cleanEnvironment(), LOG_FORMAT: "json", FLEET_DEPRECATIONS: testPoliciesPath, ...options.env, PORT: port }
     const logs: Array<LogLine> = []
     const chunks: Array<string> = []
     const listening = yield* Deferred.make<string, string>()

@@ -8,6 +8,7 @@ import { layerFromUrl } from "../../src/db/Database.js"
 import { seedDemo } from "../../src/demo/Seed.js"
 import { Deprecations } from "../../src/planner/Deprecations.js"
 import { Plan } from "../../src/planner/Domain.js"
+import { defaultPoliciesPath } from "../../src/planner/Spec.js"
 import { planHashOf } from "../../src/planner/Planner.js"
 import { PlanService } from "../../src/planner/PlanService.js"
 import { PlanId, SavedPlan } from "../../src/planner/Records.js"
@@ -266,7 +267,7 @@ describe("plans over HTTP", () => {
 describe("deprecation policies over HTTP", () => {
   it.scopedLive("are seeded from plans/deprecations.yaml, edited with PUT, checked as a whole, and an edit survives a restart", () =>
     Effect.gen(function* () {
-      const fleet = yield* startFleet({ reconcile: false })
+      const fleet = yield* startFleet({ reconcile: false, settings: { FLEET_DEPRECATIONS: defaultPoliciesPath } })
       const listed = yield* call(fleet, "GET", "/v1/deprecations")
       expect(listed.status).toBe(200)
       const policies = listed.json["policies"] as Array<Record<string, unknown>>

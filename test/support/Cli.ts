@@ -1,9 +1,7 @@
 import { Duration, Effect } from "effect"
 import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process"
-import { fileURLToPath } from "node:url"
+import { repoRoot } from "./Paths.js"
 import { testBundlePath } from "./TestBundle.js"
-
-const root = fileURLToPath(new URL("../../", import.meta.url))
 
 export interface Ran {
   readonly code: number | null
@@ -29,7 +27,7 @@ export const startCli = (args: ReadonlyArray<string>, env: Record<string, string
   Effect.gen(function* () {
     const { DATABASE_URL: _database, TEST_DATABASE_URL: _test, ...base } = process.env
     const child: ChildProcessWithoutNullStreams = yield* Effect.acquireRelease(
-      Effect.sync(() => spawn(process.execPath, [testBundlePath, ...args], { cwd: root, env: { ...base, ...env } })),
+      Effect.sync(() => spawn(process.execPath, [testBundlePath, ...args], { cwd: repoRoot, env: { ...base, ...env } })),
       (child) => Effect.sync(() => child.kill())
     )
     const output = { stdout: "", stderr: "" }

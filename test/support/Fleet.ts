@@ -14,10 +14,12 @@ import { ReconcilerLoop } from "../../src/vms/Reconciler.js"
 import { ServicesLive } from "../../src/main.js"
 import { ExecutorLoop } from "../../src/executor/Executor.js"
 import { freshDatabase } from "./Database.js"
+import { testPoliciesPath } from "./Paths.js"
 import { Writable } from "node:stream"
 
 /** Fast defaults for tests: quick polls, short leases; each test may override. */
 export const testSettings: Record<string, string> = {
+  FLEET_DEPRECATIONS: testPoliciesPath,
   FLEET_POLL_INITIAL: "20 millis",
   FLEET_POLL_MAX: "200 millis",
   FLEET_RECONCILE_INTERVAL: "50 millis",

@@ -5,16 +5,19 @@
  * It is built beside the production bundle, not over it: a benchmark may be running that one.
  */
 import { execFileSync } from "node:child_process"
+import type { TestProject } from "vitest/node"
 import { join } from "node:path"
-import { fileURLToPath } from "node:url"
-
-const root = fileURLToPath(new URL("../../", import.meta.url))
+import { repoRoot } from "./Paths.js"
 
 /** The bundle's path, relative to the repository's root. */
 export const testBundle = "dist/test/fleet.mjs"
 
-export const testBundlePath = join(root, testBundle)
+export const testBundlePath = join(repoRoot, testBundle)
 
-export default function buildTestBundle(): void {
-  execFileSync(process.execPath, ["scripts/build.mjs", testBundle], { cwd: root, stdio: ["ignore", "ignore", "inherit"] })
+const build = () => execFileSync(process.execPath, ["scripts/build.mjs", testBundle], { cwd: repoRoot, stdio: ["ignore", "ignore", "inherit"] })
+
+/** Built at the start of the run, and again before each rerun in watch mode, so that no test runs code older than the sources. */
+export default function buildTestBundle(project: TestProject): void {
+  build()
+  project.onTestsRerun(() => void build())
 }
