@@ -138,9 +138,11 @@ const optional = "This setting is optional."
  * optional. @effect/cli's paragraphs around it (the value's type in words, "can be set from
  * environment variables", how a property argument is written) say what the term already shows.
  */
-const definitionLine = ([, paragraphs]: readonly [string, ReadonlyArray<string>]): string => {
+const definitionLine = ([term, paragraphs]: readonly [string, ReadonlyArray<string>]): string => {
   const own = paragraphs.length > 1 ? paragraphs[1]! : paragraphs[0] ?? ""
-  return paragraphs.includes(optional) ? `${own} (optional)` : own
+  // A flag without a value (`--json`, `--wait`) is optional by nature.
+  const takesValue = / [^-]/.test(term.replace(/^(-\w, )/, ""))
+  return takesValue && paragraphs.includes(optional) ? `${own} (optional)` : own
 }
 
 const listing = (definitions: ReadonlyArray<readonly [string, ReadonlyArray<string>]>, width: number): ReadonlyArray<string> => {
@@ -184,9 +186,10 @@ export type HelpAnswer =
 const isHelpFlag = (arg: string) => arg === "--help" || arg === "-h"
 
 /**
- * The help `args` (the command line after the program) ask for: a group's with no command named
- * or with --help; a command's with --help; a group's command that does not exist. Anything else
- * is for @effect/cli to parse (undefined).
+ * The help `args` (the command line after the program) ask for: a group's when no command of it
+ * is named (with or without --help, -h or `help`); a command's with --help or -h anywhere before
+ * `--`; a group's command that does not exist. Anything else is for @effect/cli to parse
+ * (undefined).
  */
 export const helpFor = (
   root: HelpTopic,
@@ -195,26 +198,43 @@ export const helpFor = (
 ): HelpAnswer | undefined => {
   const path = [root.name]
   let topic = root
-  let at = 0
-  while (at < args.length && topic.subcommands.length > 0 && !args[at]!.startsWith("-")) {
-    const wanted = args[at]!
-    const next = topic.subcommands.find((sub) => sub.name === wanted)
+  let wantsHelp = false
+  for (let at = 0; at < args.length; at += 1) {
+    const arg = args[at]!
+    // What follows `--` is the command's, whatever it looks like.
+    if (arg === "--") break
+    if (isHelpFlag(arg)) {
+      wantsHelp = true
+      continue
+    }
+    // The one built-in option fleet's help mentions, taken before or after the command's name.
+    if (arg === "--log-level") {
+      at += 1
+      continue
+    }
+    if (arg.startsWith("--log-level=")) continue
+    if (topic.subcommands.length === 0) continue
+    // A group's other options (--version, --completions …) are @effect/cli's to answer.
+    if (arg.startsWith("-")) return undefined
+    // `fleet help [group]`, as many tools have it.
+    if (arg === "help" && !topic.subcommands.some((sub) => sub.name === "help")) {
+      wantsHelp = true
+      continue
+    }
+    const next = topic.subcommands.find((sub) => sub.name === arg)
     if (next === undefined) {
       const names = topic.subcommands.map((sub) => sub.name)
-      const close = names.filter((name) => AutoCorrect.levensteinDistance(wanted, name, CliConfig.defaultConfig) <= 2)
+      const close = names.filter((name) => AutoCorrect.levensteinDistance(arg, name, CliConfig.defaultConfig) <= 2)
       return {
         _tag: "UnknownCommand",
-        message: `${path.join(" ")} has no command '${wanted}'` + (close.length > 0 ? `; did you mean ${close.map((name) => `'${name}'`).join(" or ")}?` : ".") +
+        message: `${path.join(" ")} has no command '${arg}'` + (close.length > 0 ? `; did you mean ${close.map((name) => `'${name}'`).join(" or ")}?` : ".") +
           ` Its commands: ${names.join(", ")} (${path.join(" ")} --help).`
       }
     }
     topic = next
     path.push(next.name)
-    at += 1
   }
-  const rest = args.slice(at)
-  if (topic.subcommands.length > 0) {
-    return rest.every(isHelpFlag) ? { _tag: "Help", text: groupHelp(path, topic, options.width, options.version) } : undefined
-  }
-  return rest.some(isHelpFlag) ? { _tag: "Help", text: commandHelp(path, topic, options.width) } : undefined
+  // A group named without a command of it: its help, asked for or not.
+  if (topic.subcommands.length > 0) return { _tag: "Help", text: groupHelp(path, topic, options.width, options.version) }
+  return wantsHelp ? { _tag: "Help", text: commandHelp(path, topic, options.width) } : undefined
 }

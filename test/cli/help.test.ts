@@ -44,6 +44,23 @@ describe("fleet's help", () => {
     expect(helpText("plan", "--help")).toMatch(/^USAGE\n {2}fleet plan \[--dry-run\]/m)
   })
 
+  it("finds the command wherever the help flag and --log-level are, and takes `fleet help …`", () => {
+    expect(helpText("--log-level", "debug", "vms", "--help")).toBe(helpText("vms"))
+    expect(helpText("-h", "vms")).toBe(helpText("vms"))
+    expect(helpText("help")).toBe(helpText())
+    expect(helpText("help", "vms", "create")).toBe(helpText("vms", "create", "--help"))
+    expect(helpText("vms", "create", "--log-level=debug", "-h")).toBe(helpText("vms", "create", "--help"))
+    // After `--`, a --help is the command's argument.
+    expect(ask("vms", "create", "--", "--help")).toBeUndefined()
+    expect(ask("--log-level", "debug", "vms", "craete")?._tag).toBe("UnknownCommand")
+  })
+
+  it("marks an option optional only when it takes a value", () => {
+    const text = helpText("vms", "create", "--help")
+    expect(text).toMatch(/^ {2}--url text {15}fleet's base URL \(env FLEET_URL\) \(optional\)$/m)
+    expect(text).toMatch(/^ {2}--json {19}print JSON instead of a table$/m)
+  })
+
   it("names a group's commands, and the closest, for one it does not have", () => {
     expect(ask("vms", "craete")).toEqual({
       _tag: "UnknownCommand",
