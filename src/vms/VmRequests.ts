@@ -239,9 +239,25 @@ export class VmRequests extends Effect.Service<VmRequests>()("fleet/VmRequests",
       get,
       getVm,
       list,
-      /** Creates a failed or timed-out VM again, under the same name. */
+      /**
+       * Creates a failed or timed-out VM again, under the same name; not on an OS version past its
+       * end of life, which a new request would be refused (a Conflict naming what to ask for).
+       */
       retry: (id: VmId, actor: Actor) =>
-        startExecution(id, "create", ["failed", "timed_out"], "pending", "creation retried with the same name", actor, undefined),
+        Effect.gen(function* () {
+          const vm = yield* repo.findVm(id)
+          if (Option.isSome(vm) && catalog.isKnownOsVersion(vm.value.osVersion)) {
+            const os = vm.value.osVersion
+            const standing = standingOf(yield* deprecations.recent, catalog, new Date(yield* Clock.currentTimeMillis), os)
+            if (standing.status === "end-of-life") {
+              return yield* Effect.fail(new Conflict({
+                message: `VM ${vm.value.name} is on ${os}, past its end of life (${standing.policy.endOfLife}): it is not created again; ` +
+                  (standing.supported.length > 0 ? `request a new VM on a supported version: ${standing.supported.join(", ")}` : expectSupported([]))
+              }))
+            }
+          }
+          return yield* startExecution(id, "create", ["failed", "timed_out"], "pending", "creation retried with the same name", actor, undefined)
+        }),
       /** Asks proctor to remove a ready VM. */
       decommission: (id: VmId, actor: Actor, options: { readonly runId?: string; readonly reason?: string } = {}) =>
         startExecution(id, "decommission", ["ready"], "decommissioning", options.reason ?? "decommission requested", actor, options.runId),

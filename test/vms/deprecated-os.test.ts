@@ -1,15 +1,16 @@
 /**
- * VM requests on OS versions the deprecation policies (plans/deprecations.yaml, as seeded) retire:
+ * VM requests on OS versions the deprecation policies (test/support/deprecations.yaml) retire:
  * past the end of life refused, deprecated accepted with a warning, and a policy changed through
  * this controller applied to its very next request although the policies are remembered.
  *
- * The dates are the shipped policies' and the clock is real: ubuntu-16.04 is past its end of life
- * (2026-04-30); ubuntu-20.04 is deprecated until its own (2030-05-31; these tests need new dates then).
+ * The clock is real: ubuntu-16.04 is past its end of life (2026-04-30); ubuntu-20.04 is deprecated
+ * until its own (2099-05-31), and ubuntu-22.04 and 24.04 are supported until 2098.
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
+import { waitForRequest } from "../../src/client/Client.js"
 import { CreateVmRequest } from "../../src/vms/Domain.js"
-import { request, vmRequestFields, withSql } from "../api/support.js"
+import { request, tableCounts, vmRequestFields, withSql } from "../api/support.js"
 import { runCli } from "../support/Cli.js"
 import { startFleet, type TestFleet } from "../support/Fleet.js"
 
@@ -25,15 +26,8 @@ const createVms = (fleet: TestFleet, overrides: Record<string, unknown> = {}) =>
 
 const issuesOf = (answer: Answer) => (answer.body["issues"] as Array<{ path: Array<string>; message: string }>).map((issue) => [issue.path.join("."), issue.message])
 
-const rowCounts = (fleet: TestFleet) =>
-  withSql(fleet, (sql) =>
-    sql<{ requests: number; vms: number; executions: number; events: number }>`
-      select (select count(*) from vm_requests)::int as requests, (select count(*) from vms)::int as vms,
-             (select count(*) from executions)::int as executions, (select count(*) from events)::int as events`
-      .pipe(Effect.map((rows) => rows[0]!)))
-
 const endOfLife1604 = "ubuntu-16.04 is past its end of life (2026-04-30); expected a supported version: ubuntu-22.04, ubuntu-24.04"
-const deprecated2004 = "ubuntu-20.04 is deprecated since 2025-05-31 (end of life 2030-05-31, when new VMs on it are refused): " +
+const deprecated2004 = "ubuntu-20.04 is deprecated since 2025-05-31 (end of life 2099-05-31, when new VMs on it are refused): " +
   "a recycle plan of deprecated versions will move these VMs to ubuntu-24.04; ask for ubuntu-24.04 to skip the move"
 
 describe("VM requests on deprecated OS versions", () => {
@@ -41,8 +35,8 @@ describe("VM requests on deprecated OS versions", () => {
     Effect.gen(function* () {
       const fleet = yield* startFleet({ reconcile: false })
       // The test token's creation is an event already.
-      const before = yield* rowCounts(fleet)
-      expect(before).toMatchObject({ requests: 0, vms: 0, executions: 0 })
+      const before = yield* tableCounts(fleet)
+      expect(before).toMatchObject({ vm_requests: 0, vms: 0, executions: 0 })
       const alone = yield* createVms(fleet, { osVersion: "ubuntu-16.04" })
       expect(alone.status).toBe(400)
       expect(alone.body["_tag"]).toBe("InvalidInput")
@@ -61,7 +55,7 @@ describe("VM requests on deprecated OS versions", () => {
       const refused = yield* Effect.flip(fleet.client.vms.createRequest({ payload: new CreateVmRequest(vmRequestFields({ osVersion: "ubuntu-16.04" })) }))
       expect(refused._tag).toBe("InvalidInput")
 
-      expect(yield* rowCounts(fleet)).toEqual(before)
+      expect(yield* tableCounts(fleet)).toEqual(before)
       expect((yield* fleet.simulator.stats).calls).toBe(0)
     }))
 
@@ -85,7 +79,7 @@ describe("VM requests on deprecated OS versions", () => {
       // The typed client decodes them.
       const accepted = yield* fleet.client.vms.createRequest({ payload: new CreateVmRequest(vmRequestFields({ osVersion: "ubuntu-20.04" })) })
       expect(accepted.warnings).toEqual([deprecated2004])
-      expect((yield* rowCounts(fleet)).vms).toBe(4)
+      expect((yield* tableCounts(fleet))["vms"]).toBe(4)
     }))
 
   it.scopedLive("remembers the policies (a change made elsewhere is not read per request) but applies one PUT here to the next request", () =>
@@ -117,7 +111,26 @@ describe("VM requests on deprecated OS versions", () => {
       const refused = yield* createVms(fleet, { osVersion: "ubuntu-22.04" })
       expect(refused.status).toBe(400)
       expect(issuesOf(refused)).toEqual([["osVersion", "ubuntu-22.04 is past its end of life (2026-01-31); expected a supported version: ubuntu-24.04"]])
-      expect((yield* rowCounts(fleet)).vms).toBe(3)
+      expect((yield* tableCounts(fleet))["vms"]).toBe(3)
+    }))
+
+  it.scopedLive("does not create a failed VM again on a version past its end of life", () =>
+    Effect.gen(function* () {
+      const fleet = yield* startFleet({ simulator: { executionFailureRate: 1 } })
+      const accepted = yield* fleet.client.vms.createRequest({ payload: new CreateVmRequest(vmRequestFields({ osVersion: "ubuntu-22.04" })) })
+      const failed = yield* waitForRequest(fleet.client, accepted.id, { timeout: "30 seconds", initialDelay: "20 millis", maxDelay: "100 millis" })
+      expect(failed.state).toBe("failed")
+      const vm = failed.vms[0]!
+      const retire = yield* send(fleet, "PUT", "/v1/deprecations/ubuntu-22.04", { deprecatedFrom: "2025-01-31", endOfLife: "2026-01-31", replacement: "ubuntu-24.04" })
+      expect(retire.status).toBe(200)
+      const submitted = (yield* fleet.simulator.ledger).executions.length
+      const retried = yield* Effect.flip(fleet.client.vms.retryVm({ path: { id: vm.id } }))
+      expect(retried._tag).toBe("Conflict")
+      expect(retried.message).toBe(
+        `VM ${vm.name} is on ubuntu-22.04, past its end of life (2026-01-31): it is not created again; request a new VM on a supported version: ubuntu-24.04`
+      )
+      expect((yield* fleet.client.vms.getVm({ path: { id: vm.id } })).state).toBe("failed")
+      expect((yield* fleet.simulator.ledger).executions).toHaveLength(submitted)
     }))
 
   it.scopedLive("fleet vms create prints the warning on stderr, and stdout stays the table", () =>
