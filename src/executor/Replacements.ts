@@ -72,14 +72,24 @@ export class Replacements extends Effect.Service<Replacements>()("fleet/Replacem
         }
         // The plan and its run in one transaction: two replacements of a fleet at the same instant may
         // both pass the busy check, and the one whose run is refused must not leave its plan saved.
-        const started = yield* sql.withTransaction(
+        // Each logged once committed: a refused run rolls its plan back too.
+        const [saved, started] = yield* sql.withTransaction(
           Effect.gen(function* () {
-            const saved = yield* plans.save(JSON.stringify(spec), "on-demand replacement", actor, { admit })
-            return yield* runs.start(saved.plan, { planId: saved.id, trigger: "on-demand", rollbackOnAbort: request.rollbackOnAbort ?? false }, actor)
+            const saved = yield* plans.save(JSON.stringify(spec), "on-demand replacement", actor, { admit, log: false })
+            const started = yield* runs.start(
+              saved.plan,
+              { planId: saved.id, trigger: "on-demand", rollbackOnAbort: request.rollbackOnAbort ?? false, log: false },
+              actor
+            )
+            return [saved, started] as const
           })
         ).pipe(Effect.catchTag("SqlError", Effect.die))
         // Once committed: the kick `start` gave inside the transaction may have found nothing to do.
         yield* changed.kick
+        yield* Effect.logInfo(
+          `Started run ${started.id} replacing ${application} in ${request.environment} for ${actor.email}: ` +
+            `plan ${saved.id}, ${started.steps} step(s) in ${started.fleets} fleet(s)`
+        ).pipe(Effect.annotateLogs({ run: started.id, plan: saved.id }))
         return started
       })
 

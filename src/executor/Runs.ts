@@ -31,6 +31,11 @@ export interface StartOptions {
   /** A scheduled run: the fire time it belongs to and when its window closes. */
   readonly fireAt?: Date
   readonly windowEndsAt?: Date
+  /**
+   * Whether to log the started run (yes when absent). No for a caller whose transaction may still
+   * roll the run back: it logs once it has committed.
+   */
+  readonly log?: boolean
 }
 
 const toStepView = (step: StepRow): StepView =>
@@ -133,9 +138,11 @@ export class Runs extends Effect.Service<Runs>()("fleet/Runs", {
           })
         )
         yield* changed.kick
-        yield* Effect.logInfo(`Started run ${id} of plan ${plan.name}: ${steps.length} step(s) in ${fleets.size} fleet(s)`).pipe(
-          Effect.annotateLogs({ run: id, plan: options.planId })
-        )
+        if (options.log !== false) {
+          yield* Effect.logInfo(`Started run ${id} of plan ${plan.name}: ${steps.length} step(s) in ${fleets.size} fleet(s)`).pipe(
+            Effect.annotateLogs({ run: id, plan: options.planId })
+          )
+        }
         return new RunStarted({ id, uri: runUri(id), steps: steps.length, fleets: fleets.size })
       })
 

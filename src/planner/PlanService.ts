@@ -108,6 +108,11 @@ export interface SaveOptions<E, R> {
   readonly now?: Date
   /** Checks the computed plan before it is stored; a failure stores nothing. */
   readonly admit?: (plan: Plan) => Effect.Effect<void, E, R>
+  /**
+   * Whether to log the saved plan (yes when absent). No for a caller whose transaction may still
+   * roll the plan back: it logs once it has committed.
+   */
+  readonly log?: boolean
 }
 
 export class PlanService extends Effect.Service<PlanService>()("fleet/PlanService", {
@@ -191,9 +196,11 @@ export class PlanService extends Effect.Service<PlanService>()("fleet/PlanServic
           estimatedSeconds: plan.estimate.totalSeconds,
           createdBy: actor.email
         })
-        yield* Effect.logInfo(`Saved plan ${id} (${plan.name}) for ${actor.email}`).pipe(
-          Effect.annotateLogs({ planId: id, planHash: plan.planHash, inventoryDigest: plan.inventoryDigest, steps: plan.totals.steps })
-        )
+        if (options.log !== false) {
+          yield* Effect.logInfo(`Saved plan ${id} (${plan.name}) for ${actor.email}`).pipe(
+            Effect.annotateLogs({ planId: id, planHash: plan.planHash, inventoryDigest: plan.inventoryDigest, steps: plan.totals.steps })
+          )
+        }
         return new SavedPlan({
           id,
           uri: planUri(id),

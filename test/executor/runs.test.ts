@@ -314,6 +314,12 @@ describe("runs", () => {
       expect(plans.items).toHaveLength(1)
       const run = yield* waitForRun(fleet, started[0]!.right.id, settledRun)
       expect(run.planId).toBe(plans.items[0]!.id)
+      // Logged once committed: the refused one's plan, rolled back, is in no log line.
+      const messages = fleet.logs.lines.map((line) => String((JSON.parse(line) as { msg?: unknown }).msg))
+      expect(messages.filter((message) => message.startsWith("Saved plan"))).toEqual([])
+      expect(messages.filter((message) => message.startsWith("Started run"))).toEqual([
+        `Started run ${run.id} replacing payments-api in production for admin@example.com: plan ${run.planId}, 1 step(s) in 1 fleet(s)`
+      ])
     }))
 
   it.scopedLive("takes up a run started or cancelled at once, however long it gathers settled VMs", () =>
