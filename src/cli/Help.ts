@@ -40,17 +40,21 @@ const spanText = (span: Span.Span): string => {
 const blocks = (doc: HelpDoc.HelpDoc): ReadonlyArray<HelpDoc.HelpDoc> =>
   HelpDoc.isSequence(doc) ? [...blocks(doc.left), ...blocks(doc.right)] : HelpDoc.isEmpty(doc) ? [] : [doc]
 
-/** The paragraphs under the DESCRIPTION header of a command's help, as one line. */
-export const descriptionOf = (doc: HelpDoc.HelpDoc): string => {
+/** The blocks under `header` in a command's help, up to the next header. */
+const section = (doc: HelpDoc.HelpDoc, header: string): ReadonlyArray<HelpDoc.HelpDoc> => {
   const all = blocks(doc)
-  const start = all.findIndex((block) => HelpDoc.isHeader(block) && spanText(block.value) === "DESCRIPTION")
-  if (start < 0) return ""
+  const start = all.findIndex((block) => HelpDoc.isHeader(block) && spanText(block.value) === header)
+  if (start < 0) return []
   const after = all.slice(start + 1)
   const end = after.findIndex(HelpDoc.isHeader)
-  return (end < 0 ? after : after.slice(0, end))
-    .flatMap((block) => (HelpDoc.isParagraph(block) ? [spanText(block.value).trim()] : []))
-    .join(" ")
+  return end < 0 ? after : after.slice(0, end)
 }
+
+const paragraphs = (parts: ReadonlyArray<HelpDoc.HelpDoc>): ReadonlyArray<string> =>
+  parts.flatMap((part) => (HelpDoc.isParagraph(part) ? [spanText(part.value).trim()] : []))
+
+/** The paragraphs under the DESCRIPTION header of a command's help, as one line. */
+const descriptionOf = (doc: HelpDoc.HelpDoc): string => paragraphs(section(doc, "DESCRIPTION")).join(" ")
 
 const nameOf = (descriptor: CommandDescriptor.Command<unknown>): string => Arr.headNonEmpty(Arr.fromIterable(CommandDescriptor.getNames(descriptor)) as Arr.NonEmptyArray<string>)
 
@@ -116,20 +120,12 @@ const groupHelp = (path: ReadonlyArray<string>, topic: HelpTopic, width: number,
 }
 
 /** The definitions (term, its paragraphs) of the description lists under `header` in a command's help. */
-const definitionsUnder = (doc: HelpDoc.HelpDoc, header: string): ReadonlyArray<readonly [string, ReadonlyArray<string>]> => {
-  const all = blocks(doc)
-  const start = all.findIndex((block) => HelpDoc.isHeader(block) && spanText(block.value) === header)
-  if (start < 0) return []
-  const after = all.slice(start + 1)
-  const end = after.findIndex(HelpDoc.isHeader)
-  return (end < 0 ? after : after.slice(0, end)).flatMap((block) =>
+const definitionsUnder = (doc: HelpDoc.HelpDoc, header: string): ReadonlyArray<readonly [string, ReadonlyArray<string>]> =>
+  section(doc, header).flatMap((block) =>
     HelpDoc.isDescriptionList(block)
-      ? block.definitions.map(([term, body]) =>
-        [spanText(term).replace(/^\((.*)\)$/, "$1"), blocks(body).flatMap((part) => (HelpDoc.isParagraph(part) ? [spanText(part.value).trim()] : []))] as const
-      )
+      ? block.definitions.map(([term, body]) => [spanText(term).replace(/^\((.*)\)$/, "$1"), paragraphs(blocks(body))] as const)
       : []
   )
-}
 
 const optional = "This setting is optional."
 
