@@ -88,6 +88,9 @@ export class VmRequests extends Effect.Service<VmRequests>()("fleet/VmRequests",
     const catalog = yield* Catalog
     const handoff = yield* Handoff
     const deprecations = yield* Deprecations
+    /** Where `os` stands now under the policies this controller remembers. */
+    const standingNow = (os: string) =>
+      Effect.map(Effect.zip(deprecations.recent, Clock.currentTimeMillis), ([policies, now]) => standingOf(policies, catalog, new Date(now), os))
     const config = yield* VmRequestsConfig
 
     const create = (input: CreateVmRequest, actor: Actor, options: CreateOptions = {}) =>
@@ -95,7 +98,7 @@ export class VmRequests extends Effect.Service<VmRequests>()("fleet/VmRequests",
         const issues = [...catalog.checkVmShape(input)]
         // An unknown version has no policy; the catalog's check has already said so.
         const verdict = catalog.isKnownOsVersion(input.osVersion)
-          ? deprecationVerdict(input.osVersion, standingOf(yield* deprecations.recent, catalog, new Date(yield* Clock.currentTimeMillis), input.osVersion))
+          ? deprecationVerdict(input.osVersion, yield* standingNow(input.osVersion))
           : {}
         if (verdict.issue !== undefined) issues.push(verdict.issue)
         if (input.count < 1) issues.push(Issue.at("count", "expected an integer of at least 1"))
@@ -248,7 +251,7 @@ export class VmRequests extends Effect.Service<VmRequests>()("fleet/VmRequests",
           const vm = yield* repo.findVm(id)
           if (Option.isSome(vm) && catalog.isKnownOsVersion(vm.value.osVersion)) {
             const os = vm.value.osVersion
-            const standing = standingOf(yield* deprecations.recent, catalog, new Date(yield* Clock.currentTimeMillis), os)
+            const standing = yield* standingNow(os)
             if (standing.status === "end-of-life") {
               return yield* Effect.fail(new Conflict({
                 message: `VM ${vm.value.name} is on ${os}, past its end of life (${standing.policy.endOfLife}): it is not created again; ` +
