@@ -9,7 +9,7 @@ import { migrate } from "../db/Migrations.js"
 import { ControllerLive } from "../main.js"
 import { proctorSimCommand } from "../proctor/SimulatorCli.js"
 import { demoCommand } from "./DemoCommands.js"
-import { helpFor, topicOf } from "./Help.js"
+import { commandGroup, helpFor, topicOf } from "./Help.js"
 import { CliLoggerLive } from "./LocalDatabase.js"
 import { planCommand, plansCommand } from "./PlanCommands.js"
 import { colourWhereWanted } from "./PlainConsole.js"
@@ -76,15 +76,12 @@ const commands = [
   demoCommand
 ] as const
 
-export const fleetCommand = Command.make("fleet").pipe(
-  Command.withDescription("Keeps VM fleets off deprecated operating systems"),
-  Command.withSubcommands(commands)
-)
+export const fleetCommand = commandGroup("fleet", "Keeps VM fleets off deprecated operating systems", commands)
 
 export const version = "0.1.0"
 
-/** Every command's help, in the order above (a group's commands by name). */
-export const fleetHelp = topicOf(fleetCommand.descriptor, commands.map((command) => command.descriptor))
+/** Every command's help, each group's commands in the order they are declared. */
+export const fleetHelp = topicOf(fleetCommand.descriptor)
 
 /**
  * `argv` as a process receives it (node, the script, then the arguments). A request for help, or

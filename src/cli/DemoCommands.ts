@@ -11,6 +11,7 @@ import { clearDemo, seedDemo } from "../demo/Seed.js"
 import { defaultAppCount } from "../demo/Synthetic.js"
 import { explainFailure } from "./Connection.js"
 import { PlannerLocalLive } from "./PlanCommands.js"
+import { commandGroup } from "./Help.js"
 
 const refuseInProduction = Effect.gen(function* () {
   if ((yield* ModeConfig) === "production") {
@@ -78,7 +79,4 @@ const clear = Command.make("clear", {}, () =>
     }).pipe(Effect.provide(PlannerLocalLive))
   )).pipe(Command.withDescription("Remove the demo VMs `fleet demo seed` wrote (and their events)"))
 
-export const demoCommand = Command.make("demo").pipe(
-  Command.withDescription("Demo data for trying fleet out: a synthetic inventory the example plans in plans/ work on"),
-  Command.withSubcommands([seed, clear])
-)
+export const demoCommand = commandGroup("demo", "Demo data for trying fleet out: a synthetic inventory the example plans in plans/ work on", [seed, clear])

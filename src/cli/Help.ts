@@ -8,7 +8,7 @@
  * group is reported against the top level ("Invalid subcommand for fleet"). The text here is built
  * from the same commands, so names and descriptions are written once, in the commands.
  */
-import { AutoCorrect, CliConfig, CommandDescriptor, HelpDoc, Usage } from "@effect/cli"
+import { AutoCorrect, CliConfig, Command, CommandDescriptor, HelpDoc, Usage } from "@effect/cli"
 import * as Span from "@effect/cli/HelpDoc/Span"
 import { HashMap, HashSet, Order, Array as Arr } from "effect"
 
@@ -58,15 +58,32 @@ const descriptionOf = (doc: HelpDoc.HelpDoc): string => paragraphs(section(doc, 
 
 const nameOf = (descriptor: CommandDescriptor.Command<unknown>): string => Arr.headNonEmpty(Arr.fromIterable(CommandDescriptor.getNames(descriptor)) as Arr.NonEmptyArray<string>)
 
+/** Each group's commands in the order `commandGroup` was given them. */
+const declaredOrder = new WeakMap<object, ReadonlyArray<CommandDescriptor.Command<unknown>>>()
+
 /**
- * The topic of `command`; a group's commands by name. (A command that is not a group is its own
- * only "subcommand" for @effect/cli.)
+ * A group of commands (`fleet`, `fleet vms`): @effect/cli's, with the order of its commands kept
+ * for the help, which @effect/cli does not give back.
  */
-export const topicOf = (descriptor: CommandDescriptor.Command<unknown>, ordered: ReadonlyArray<CommandDescriptor.Command<unknown>> = []): HelpTopic => {
+export const commandGroup = <const Name extends string, const Subcommands extends Parameters<typeof Command.withSubcommands>[1]>(
+  name: Name,
+  description: string,
+  subcommands: Subcommands
+) => {
+  const group = Command.make(name).pipe(Command.withDescription(description), Command.withSubcommands(subcommands))
+  declaredOrder.set(group.descriptor, subcommands.map((subcommand) => subcommand.descriptor))
+  return group
+}
+
+/**
+ * The topic of a command or a group, a group's commands in their declared order (by name for a
+ * group not made with `commandGroup`; a command that is not a group is its own only "subcommand"
+ * for @effect/cli).
+ */
+export const topicOf = (descriptor: CommandDescriptor.Command<unknown>): HelpTopic => {
   const name = nameOf(descriptor)
-  const children = ordered.length > 0
-    ? ordered
-    : Arr.sort(
+  const children = declaredOrder.get(descriptor) ??
+    Arr.sort(
       Arr.filter(HashMap.values(CommandDescriptor.getSubcommands(descriptor)), (child) => !HashSet.has(CommandDescriptor.getNames(child), name)),
       Order.mapInput(Order.string, nameOf)
     )
@@ -74,7 +91,7 @@ export const topicOf = (descriptor: CommandDescriptor.Command<unknown>, ordered:
     name,
     summary: descriptionOf(CommandDescriptor.getHelp(descriptor, CliConfig.defaultConfig)),
     descriptor,
-    subcommands: children.map((child) => topicOf(child))
+    subcommands: children.map(topicOf)
   }
 }
 

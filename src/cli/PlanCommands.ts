@@ -17,6 +17,7 @@ import { summaryLine } from "../planner/ReportFormat.js"
 import { explainFailure, jsonOption, limitOption } from "./Connection.js"
 import { CliLoggerLive, LocalDatabaseLive } from "./LocalDatabase.js"
 import { printJson, table } from "./Output.js"
+import { commandGroup } from "./Help.js"
 
 /** The planner's services on the local database, logging to stderr. */
 export const PlannerLocalLive = PlanService.Default.pipe(
@@ -213,7 +214,4 @@ const verify = Command.make(
   )
 )
 
-export const plansCommand = Command.make("plans").pipe(
-  Command.withDescription("Saved plans: list them, show their reports, check they are still current"),
-  Command.withSubcommands([list, show, verify])
-)
+export const plansCommand = commandGroup("plans", "Saved plans: list them, show their reports, check they are still current", [list, show, verify])

@@ -8,6 +8,7 @@ import { renderPlan } from "../planner/Report.js"
 import { type Client, connect, connectionOptions, explainFailure, jsonOption, limitOption } from "./Connection.js"
 import { exitWithFailureStatus, printJson, table } from "./Output.js"
 import { emit, formatOption, outOption } from "./PlanCommands.js"
+import { commandGroup } from "./Help.js"
 
 const uuidArg = (name: string, description: string) => Args.text({ name }).pipe(Args.withDescription(description))
 
@@ -182,9 +183,7 @@ const plan = Command.make(
     )
 ).pipe(Command.withDescription("The plan a run executes, as a report (a scheduled run's: as recomputed when it fired)"))
 
-export const runsCommand = Command.make("runs").pipe(
-  Command.withDescription("Follow and control runs of plans on a running fleet"),
-  Command.withSubcommands([
+export const runsCommand = commandGroup("runs", "Follow and control runs of plans on a running fleet", [
     list,
     withRun("show", (client, id) => client.runs.getRun({ path: { id } })).pipe(Command.withDescription("A run's state, progress and failures")),
     watch,
@@ -198,7 +197,6 @@ export const runsCommand = Command.make("runs").pipe(
       Command.withDescription("Stop starting steps; steps under way finish, so each VM is replaced or untouched")
     )
   ])
-)
 
 export const applyCommand = Command.make(
   "apply",

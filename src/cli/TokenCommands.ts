@@ -5,6 +5,7 @@ import { type TokenInfo, Tokens } from "../auth/Tokens.js"
 import { explainFailure, jsonOption } from "./Connection.js"
 import { CliLoggerLive, LocalDatabaseLive } from "./LocalDatabase.js"
 import { printJson, table } from "./Output.js"
+import { commandGroup } from "./Help.js"
 
 /**
  * `fleet tokens …` works on the database directly (DATABASE_URL, or the embedded database),
@@ -110,7 +111,8 @@ const revoke = Command.make(
     )
 ).pipe(Command.withDescription("Revoke an API token at once"))
 
-export const tokensCommand = Command.make("tokens").pipe(
-  Command.withDescription("Create, list and revoke API tokens (on the database directly: DATABASE_URL or the embedded one)"),
-  Command.withSubcommands([create, listCommand, revoke])
+export const tokensCommand = commandGroup(
+  "tokens",
+  "Create, list and revoke API tokens (on the database directly: DATABASE_URL or the embedded one)",
+  [create, listCommand, revoke]
 )

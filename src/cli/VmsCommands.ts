@@ -5,6 +5,7 @@ import { InvalidInput } from "../common/Errors.js"
 import { CreateVmRequest, RequestId, type Vm, type VmRequest, type VmRequestAccepted, VmId, VmState } from "../vms/Domain.js"
 import { type Client, connect, connectionOptions, explainFailure, jsonOption, limitOption } from "./Connection.js"
 import { exitWithFailureStatus, printJson, table } from "./Output.js"
+import { commandGroup } from "./Help.js"
 
 const vmRows = (vms: ReadonlyArray<Vm>) =>
   table(
@@ -170,7 +171,4 @@ const list = Command.make(
     )
 ).pipe(Command.withDescription("List VMs, newest first, filtered; a page at a time (--limit), the next one with --cursor"))
 
-export const vmsCommand = Command.make("vms").pipe(
-  Command.withDescription("Create, show and list VMs through a running fleet"),
-  Command.withSubcommands([create, get, list])
-)
+export const vmsCommand = commandGroup("vms", "Create, show and list VMs through a running fleet", [create, get, list])

@@ -22,14 +22,16 @@ describe("fleet's help", () => {
     expect(Math.max(...text.split("\n").map((line) => line.length))).toBeLessThanOrEqual(width)
   })
 
-  it("lists a group's commands with their descriptions, asked with --help, -h or nothing", () => {
+  it("lists a group's commands in order with their descriptions, asked with --help, -h or nothing", () => {
     const text = helpText("vms", "--help")
     expect(helpText("vms", "-h")).toBe(text)
     expect(helpText("vms")).toBe(text)
     expect(text).toMatch(/^USAGE\n {2}fleet vms <command> \[options\]$/m)
     expect(commandNames(text)).toEqual(["create", "get", "list"])
     expect(text).toMatch(/^ {2}get {5}Show a VM \(with its history\) or a VM request$/m)
-    expect(commandNames(helpText("runs"))).toEqual(["cancel", "list", "pause", "plan", "resume", "show", "steps", "watch"])
+    // In the order the group declares them, not by name.
+    expect(commandNames(helpText("runs"))).toEqual(["list", "show", "watch", "steps", "plan", "pause", "resume", "cancel"])
+    expect(commandNames(helpText("demo"))).toEqual(["seed", "clear"])
   })
 
   it("shows a command's whole command line and one line per option, wherever --help is", () => {
