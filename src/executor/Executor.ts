@@ -224,7 +224,9 @@ export class Executor extends Effect.Service<Executor>()("fleet/Executor", {
                 break
               case "NextWave":
                 currentWave = next.wave
-                if (next.gate === "approval" && state === "running") {
+                // Paused (by an operator, or by its window) when the wave before ends: the gate holds all
+                // the same, so that a resume, by an operator or by the next window, is not taken for approval.
+                if (next.gate === "approval" && (state === "running" || state === "paused")) {
                   state = "paused"
                   pauseReason = "approval"
                   reason = `wave ${next.wave} waits for approval (resume the run to approve)`

@@ -322,6 +322,30 @@ describe("runs", () => {
       ])
     }))
 
+  it.scopedLive("holds an approval gate reached while the run is paused: a resume then approves it, and says so", () =>
+    Effect.gen(function* () {
+      const fleet = yield* startFleet({ simulator: { durationMs: { create: 50, destroy: 30, check: 10 } } })
+      yield* fleetOf(fleet, "payments-api", "production", "java", 1)
+      yield* fleetOf(fleet, "billing", "production", "java", 1)
+      const saved = yield* savePlan(fleet, retirePlan(`
+  maxSurge: 1
+  canary: { fleets: 1 }
+  environmentGate: approval
+  bakeTime: 2s`))
+      expect(saved.plan.waves.map((wave) => wave.gate)).toEqual(["none", "approval"])
+      const started = yield* fleet.client.runs.startRun({ path: { id: saved.id }, payload: {} })
+      yield* waitForRun(fleet, started.id, (run) => run.counts.baking === 1)
+      yield* fleet.client.runs.pauseRun({ path: { id: started.id } })
+      // The canary's step ends while the run is paused by its operator.
+      const gated = yield* waitForRun(fleet, started.id, (run) => run.currentWave === 1)
+      expect([gated.state, gated.pauseReason, gated.reason]).toEqual(["paused", "approval", "wave 1 waits for approval (resume the run to approve)"])
+      expect(gated.counts.pending).toBe(1)
+      const resumed = yield* fleet.client.runs.resumeRun({ path: { id: started.id } })
+      expect(resumed.reason).toMatch(/^approved by /)
+      const done = yield* waitForRun(fleet, started.id, settledRun)
+      expect(done.state).toBe("succeeded")
+    }))
+
   it.scopedLive("takes up a run started or cancelled at once, however long it gathers settled VMs", () =>
     Effect.gen(function* () {
       // Advances for settled VMs at least a minute apart; a look at the runs every minute at most.
