@@ -34,8 +34,11 @@ export class Scheduler extends Effect.Service<Scheduler>()("fleet/Scheduler", {
     const changed = yield* RunsChanged
     const settings = yield* SchedulerConfig
 
+    // The newest plan of each name, if it has a schedule: a newer plan without one turns it off.
     const scheduledPlans = sql<{ id: string; name: string }>`
-      select distinct on (name) id, name from plans where spec ? 'schedule' order by name, created_at desc, id desc`
+      select id, name from (
+        select distinct on (name) id, name, spec from plans order by name, created_at desc, id desc
+      ) newest where spec ? 'schedule'`
 
     const fire = (planId: PlanId, now: Date) =>
       Effect.gen(function* () {

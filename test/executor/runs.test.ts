@@ -440,6 +440,26 @@ describe("runs", () => {
       ])
     }))
 
+  it.scopedLive("stops firing a schedule when a newer plan of its name has none", () =>
+    Effect.gen(function* () {
+      const fleet = yield* startFleet({ simulator: { durationMs: { create: 50, destroy: 20, check: 10 } } })
+      yield* fleetOf(fleet, "payments-api", "production", "java", 1)
+      const nightly = `
+name: nightly
+select:
+  osVersions: [ubuntu-20.04]
+target: ubuntu-24.04`
+      yield* savePlan(fleet, `${nightly}
+schedule:
+  cron: "* * * * *"
+  timeZone: Europe/Amsterdam
+  window: 1h
+`)
+      yield* savePlan(fleet, nightly)
+      yield* fleet.use(Effect.flatMap(Scheduler, (scheduler) => scheduler.tick))
+      expect((yield* fleet.client.runs.listRuns({ urlParams: {} })).items).toEqual([])
+    }))
+
   it.scopedLive("runs a scheduled plan once per fire, with its report stored", () =>
     Effect.gen(function* () {
       const fleet = yield* startFleet({ simulator: { durationMs: { create: 50, destroy: 20, check: 10 } } })
