@@ -58,7 +58,9 @@ export class Replacements extends Effect.Service<Replacements>()("fleet/Replacem
             ...(overrides.maxSurge === undefined ? {} : { maxSurge: Schema.encodeSync(CountOrPercent)(overrides.maxSurge) }),
             ...(overrides.maxUnavailable === undefined ? {} : { maxUnavailable: Schema.encodeSync(CountOrPercent)(overrides.maxUnavailable) }),
             ...(overrides.maxInFlight === undefined ? {} : { maxInFlight: overrides.maxInFlight }),
-            ...(overrides.bakeTime === undefined ? {} : { bakeTime: Schema.encodeSync(Duration)(overrides.bakeTime) })
+            ...(overrides.bakeTime === undefined ? {} : { bakeTime: Schema.encodeSync(Duration)(overrides.bakeTime) }),
+            // Rolled back on abort: the first failed step aborts the run (the budget otherwise pauses it, and a pause is never rolled back).
+            ...(request.rollbackOnAbort === true ? { failureBudget: { max: 0, action: "abort" } } : {})
           }
         }
         // Problems with the overrides (e.g. maxSurge 0 with maxUnavailable 0) come back as the plan's own InvalidInput.

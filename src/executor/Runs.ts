@@ -1,6 +1,6 @@
 import { Effect, Option, Schema } from "effect"
 import type { Actor } from "../auth/Actor.js"
-import { Conflict, NotFound } from "../common/Errors.js"
+import { Conflict, InvalidInput, Issue, NotFound } from "../common/Errors.js"
 import { uuidv7 } from "../common/Ids.js"
 import { Plan } from "../planner/Domain.js"
 import { renderPlan } from "../planner/Report.js"
@@ -89,6 +89,12 @@ export class Runs extends Effect.Service<Runs>()("fleet/Runs", {
      */
     const start = (plan: Plan, options: StartOptions, actor: Actor) =>
       Effect.gen(function* () {
+        if (options.rollbackOnAbort === true && plan.limits.failureBudget.action !== "abort") {
+          return yield* Effect.fail(InvalidInput.fromIssues([
+            Issue.at("rollbackOnAbort", "the plan's failure budget pauses the run (action: pause): it never aborts, so nothing would be rolled back; " +
+              "give the plan failureBudget.action: abort to have it aborted and rolled back")
+          ]))
+        }
         const fleets = new Map(plan.fleets.map((fleet) => [fleet.id as string, fleet]))
         const steps: Array<NewStep> = plan.steps.map((step) => {
           const fleet = fleets.get(step.fleet)!

@@ -346,6 +346,27 @@ describe("runs", () => {
       expect(done.state).toBe("succeeded")
     }))
 
+  it.scopedLive("takes rollbackOnAbort only where the failure budget aborts: an on-demand replacement then aborts on its first failure", () =>
+    Effect.gen(function* () {
+      const fleet = yield* startFleet({ simulator: { durationMs: { create: 50, destroy: 30, check: 10 } } })
+      yield* fleetOf(fleet, "payments-api", "production", "java", 1)
+      yield* fleetOf(fleet, "payments-api", "staging", "java", 1)
+      const pausing = yield* savePlan(fleet, retirePlan("  maxSurge: 1"))
+      expect(pausing.plan.limits.failureBudget.action).toBe("pause")
+      const refused = yield* Effect.flip(fleet.client.runs.startRun({ path: { id: pausing.id }, payload: { rollbackOnAbort: true } }))
+      expect(refused._tag === "InvalidInput" && refused.issues.map((issue) => [issue.path.join("."), issue.message])).toEqual([[
+        "rollbackOnAbort",
+        "the plan's failure budget pauses the run (action: pause): it never aborts, so nothing would be rolled back; " +
+          "give the plan failureBudget.action: abort to have it aborted and rolled back"
+      ]])
+      expect((yield* fleet.client.runs.listRuns({ urlParams: {} })).items).toEqual([])
+
+      const started = yield* fleet.client.runs.replaceApplication({ path: { application: "payments-api" }, payload: { environment: "staging", rollbackOnAbort: true } })
+      const run = yield* fleet.client.runs.getRun({ path: { id: started.id } })
+      expect([run.failureAction, run.allowedFailures, run.rollbackOnAbort]).toEqual(["abort", 0, true])
+      yield* waitForRun(fleet, started.id, settledRun)
+    }))
+
   it.scopedLive("takes up a run started or cancelled at once, however long it gathers settled VMs", () =>
     Effect.gen(function* () {
       // Advances for settled VMs at least a minute apart; a look at the runs every minute at most.
