@@ -1,7 +1,7 @@
 import { HttpApiBuilder } from "@effect/platform"
 import { Effect, Option } from "effect"
 import { authorizeApplication, canSee, requireScope } from "../auth/Authorization.js"
-import { NotFound } from "../common/Errors.js"
+import { Conflict, NotFound } from "../common/Errors.js"
 import { FleetApi } from "../http/Api.js"
 import { reportResponse } from "../planner/Http.js"
 import { PlanService } from "../planner/PlanService.js"
@@ -34,6 +34,10 @@ export const RunsHttp = HttpApiBuilder.group(FleetApi, "runs", (handlers) =>
           // A fleet held by an active run answers before staleness: that run's progress also makes the plan stale.
           yield* runs.refuseBusyFleets(saved.plan.fleets.map((fleet) => fleet.id))
           const plan = yield* plans.verifySaved(saved)
+          // A scheduled plan with nothing to do still records its fire as an empty run; asked for by hand, it is refused.
+          if (plan.steps.length === 0) {
+            return yield* Effect.fail(new Conflict({ message: `plan ${path.id} (${plan.name}) moves no VM: there is nothing to run (its report says why)` }))
+          }
           return yield* runs.start(plan, { planId: path.id, trigger: "manual", rollbackOnAbort: payload.rollbackOnAbort ?? false }, caller)
         }))
       .handle("replaceApplication", ({ path, payload }) =>

@@ -346,7 +346,7 @@ describe("runs", () => {
       expect(done.state).toBe("succeeded")
     }))
 
-  it.scopedLive("takes rollbackOnAbort only where the failure budget aborts: an on-demand replacement then aborts on its first failure", () =>
+  it.scopedLive("takes rollbackOnAbort only where the failure budget aborts (an on-demand replacement then aborts on its first failure), and runs no empty plan by hand", () =>
     Effect.gen(function* () {
       const fleet = yield* startFleet({ simulator: { durationMs: { create: 50, destroy: 30, check: 10 } } })
       yield* fleetOf(fleet, "payments-api", "production", "java", 1)
@@ -359,6 +359,12 @@ describe("runs", () => {
         "the plan's failure budget pauses the run (action: pause): it never aborts, so nothing would be rolled back; " +
           "give the plan failureBudget.action: abort to have it aborted and rolled back"
       ]])
+      expect((yield* fleet.client.runs.listRuns({ urlParams: {} })).items).toEqual([])
+      // A plan that moves nothing is not run by hand either.
+      const empty = yield* savePlan(fleet, "name: nothing\nselect:\n  osVersions: [ubuntu-16.04]\n")
+      expect(empty.plan.steps).toEqual([])
+      const nothing = yield* Effect.flip(fleet.client.runs.startRun({ path: { id: empty.id }, payload: {} }))
+      expect([nothing._tag, nothing.message]).toEqual(["Conflict", `plan ${empty.id} (nothing) moves no VM: there is nothing to run (its report says why)`])
       expect((yield* fleet.client.runs.listRuns({ urlParams: {} })).items).toEqual([])
 
       const started = yield* fleet.client.runs.replaceApplication({ path: { application: "payments-api" }, payload: { environment: "staging", rollbackOnAbort: true } })
