@@ -139,7 +139,7 @@ export interface NewRun {
 export type NewStep = Omit<StepRow, "runId" | "newVmId" | "newVmName" | "state" | "reason" | "afterStepId" | "bakeUntil" | "startedAt" | "finishedAt">
 
 /** One of the run's fleets is already in another active run. */
-export class FleetBusy extends Data.TaggedError("FleetBusy")<{ readonly fleet: string; readonly runId: string }> {}
+export class FleetBusy extends Data.TaggedError("FleetBusy")<{ readonly fleet: string; readonly runId: string; readonly runState: string }> {}
 
 /** A run for this plan and fire time exists already (another controller started it). */
 export class AlreadyFired extends Data.TaggedError("AlreadyFired") {}
@@ -186,8 +186,9 @@ export class RunRepo extends Effect.Service<RunRepo>()("fleet/RunRepo", {
               insert into run_fleets (fleet, run_id) values (${fleet}, ${run.id})
               on conflict (fleet) do nothing returning run_id`
             if (taken.length === 0) {
-              const holder = yield* sql<{ runId: string }>`select run_id from run_fleets where fleet = ${fleet}`
-              return yield* Effect.fail(new FleetBusy({ fleet, runId: holder[0]?.runId ?? "?" }))
+              const holder = yield* sql<{ runId: string; state: string }>`
+                select f.run_id, r.state from run_fleets f join runs r on r.id = f.run_id where f.fleet = ${fleet}`
+              return yield* Effect.fail(new FleetBusy({ fleet, runId: holder[0]?.runId ?? "?", runState: holder[0]?.state ?? "running" }))
             }
           }
           yield* sql`insert into events ${
@@ -209,10 +210,12 @@ export class RunRepo extends Effect.Service<RunRepo>()("fleet/RunRepo", {
         Effect.catchTag("SqlError", Effect.die)
       )
 
-    /** The first of these fleets that an active run holds, and that run. */
+    /** The first of these fleets that an active run holds, and that run with its state. */
     const busyFleet = (fleets: ReadonlyArray<string>) =>
       Effect.map(
-        sql<{ fleet: string; runId: string }>`select fleet, run_id from run_fleets where fleet = any(${fleets}::text[]) order by fleet limit 1`,
+        sql<{ fleet: string; runId: string; state: string }>`
+          select f.fleet, f.run_id, r.state from run_fleets f join runs r on r.id = f.run_id
+          where f.fleet = any(${fleets}::text[]) order by f.fleet limit 1`,
         (rows) => Option.fromNullable(rows[0])
       )
 

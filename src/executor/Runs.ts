@@ -53,7 +53,13 @@ const toStepView = (step: StepRow): StepView =>
     finishedAt: step.finishedAt
   })
 
-const fleetBusy = (fleet: string, runId: string) => new Conflict({ message: `fleet ${fleet} is already in the active run ${runId}` })
+/** A fleet another run holds; a run that is stopping holds its fleets until its steps under way have finished. */
+const fleetBusy = (fleet: string, runId: string, state: string) =>
+  new Conflict({
+    message: state === "cancelling" || state === "aborting"
+      ? `fleet ${fleet} is still held by run ${runId}, which is ${state}: it lets its fleets go once its steps under way have finished (fleet runs watch ${runId})`
+      : `fleet ${fleet} is already in the active run ${runId} (${state})`
+  })
 
 /** Starting runs of plans, controlling them (pause, resume, cancel), and reading them back. */
 export class Runs extends Effect.Service<Runs>()("fleet/Runs", {
@@ -80,7 +86,7 @@ export class Runs extends Effect.Service<Runs>()("fleet/Runs", {
     const refuseBusyFleets = (fleets: ReadonlyArray<string>) =>
       Effect.flatMap(repo.busyFleet(fleets), Option.match({
         onNone: () => Effect.void,
-        onSome: (busy) => Effect.fail(fleetBusy(busy.fleet, busy.runId))
+        onSome: (busy) => Effect.fail(fleetBusy(busy.fleet, busy.runId, busy.state))
       }))
 
     /**
@@ -139,7 +145,7 @@ export class Runs extends Effect.Service<Runs>()("fleet/Runs", {
           [...fleets.keys()]
         ).pipe(
           Effect.catchTags({
-            FleetBusy: (busy) => Effect.fail(fleetBusy(busy.fleet, busy.runId)),
+            FleetBusy: (busy) => Effect.fail(fleetBusy(busy.fleet, busy.runId, busy.runState)),
             AlreadyFired: () => Effect.fail(new Conflict({ message: `plan ${options.planId} already has a run for the fire of ${options.fireAt?.toISOString()}` }))
           })
         )

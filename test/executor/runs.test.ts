@@ -309,7 +309,7 @@ describe("runs", () => {
       const refused = outcomes.filter(Either.isLeft).map((outcome) => outcome.left)
       expect(started).toHaveLength(1)
       expect(refused.map((error) => error._tag)).toEqual(["Conflict"])
-      expect(refused[0]!.message).toMatch(/^fleet \S+ is already in the active run /)
+      expect(refused[0]!.message).toMatch(/^fleet \S+ is already in the active run \S+ \(running\)$/)
       const plans = yield* fleet.client.plans.listPlans({ urlParams: {} })
       expect(plans.items).toHaveLength(1)
       const run = yield* waitForRun(fleet, started[0]!.right.id, settledRun)
@@ -388,7 +388,7 @@ describe("runs", () => {
       expect(cancelled.counts.cancelled).toBeGreaterThan(0)
     }))
 
-  it.scopedLive("estimates a run's end no sooner than the end of the bake under way", () =>
+  it.scopedLive("estimates a run's end no sooner than the end of the bake under way; cancelled, the run holds its fleet until then", () =>
     Effect.gen(function* () {
       const fleet = yield* startFleet({ simulator: { durationMs: { create: 50, destroy: 30, check: 10 } } })
       yield* fleetOf(fleet, "payments-api", "production", "java", 1)
@@ -398,6 +398,15 @@ describe("runs", () => {
       // No step has finished: there is no pace yet, but the bake says when the step can end at the soonest.
       expect(baking.eta).not.toBeNull()
       expect(baking.eta!.getTime()).toBeGreaterThan(Date.now() + 9 * 60_000)
+
+      // Cancelled, it holds its fleet until that bake ends, and a refusal says so.
+      const cancelling = yield* fleet.client.runs.cancelRun({ path: { id: started.id } })
+      expect(cancelling.state).toBe("cancelling")
+      const held = yield* Effect.flip(fleet.client.runs.replaceApplication({ path: { application: "payments-api" }, payload: { environment: "production" } }))
+      expect(held.message).toBe(
+        `fleet payments-api/production/java is still held by run ${started.id}, which is cancelling: ` +
+          `it lets its fleets go once its steps under way have finished (fleet runs watch ${started.id})`
+      )
     }))
 
   it.scopedLive("pauses when the failure budget is spent", () =>
