@@ -172,7 +172,9 @@ export class Runs extends Effect.Service<Runs>()("fleet/Runs", {
         const total = Object.values(counts).reduce((sum, count) => sum + count, 0)
         const finished = finishedStepStates.reduce((sum, state) => sum + counts[state], 0)
         const failures = yield* repo.recentFailures(run.id, 10)
-        const active = ["running", "paused", "cancelling", "aborting"].includes(run.state)
+        // A paused run has no end to estimate until it is resumed (and an estimate that moves with
+        // every look would redraw `runs watch` for nothing).
+        const active = ["running", "cancelling", "aborting"].includes(run.state)
         const now = Date.now()
         const byPace = finished > 0 ? now + ((now - run.createdAt.getTime()) / finished) * (total - finished) : null
         // A step baking ends no sooner than its bake: the pace of steps that ended early (cancelled ones, say) knows nothing of it.

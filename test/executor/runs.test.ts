@@ -339,6 +339,8 @@ describe("runs", () => {
       // The canary's step ends while the run is paused by its operator.
       const gated = yield* waitForRun(fleet, started.id, (run) => run.currentWave === 1)
       expect([gated.state, gated.pauseReason, gated.reason]).toEqual(["paused", "approval", "wave 1 waits for approval (resume the run to approve)"])
+      // Waiting for a person: no end to estimate.
+      expect(gated.eta).toBeNull()
       expect(gated.counts.pending).toBe(1)
       const resumed = yield* fleet.client.runs.resumeRun({ path: { id: started.id } })
       expect(resumed.reason).toMatch(/^approved by /)
