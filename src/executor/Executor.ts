@@ -196,7 +196,9 @@ export class Executor extends Effect.Service<Executor>()("fleet/Executor", {
             const cancelled = yield* runs.cancelPending(run.id, state === "cancelling" ? "the run was cancelled" : "the run was aborted")
             if (!active) {
               state = state === "cancelling" ? "cancelled" : "aborted"
-              reason = state === "cancelled" ? "cancelled; every started step has finished" : `aborted after ${failures} failed step(s)`
+              // The steps that ended failed, as the counts show them (a step whose rollback failed too is one of them, once).
+              const failed = counts.filter((entry) => entry.state === "failed").reduce((sum, entry) => sum + entry.count, 0)
+              reason = state === "cancelled" ? "cancelled; every started step has finished" : `aborted after ${failed} failed step(s)`
             } else if (cancelled > 0) {
               reason = `${cancelled} step(s) will not start; waiting for the steps under way`
             }

@@ -158,6 +158,8 @@ describe("a run against a faulty proctor", () => {
         expect(endC.failures).toBeGreaterThan(1)
         const c = yield* ledgerReport(runC.id, startedC)
         expect(c.report.violations).toEqual([])
+        // The steps that ended failed, each once, whether or not its rollback failed too.
+        expect(endC.reason).toBe(`aborted after ${c.steps.filter((step) => step.state === "failed").length} failed step(s)`)
         expect(c.steps.filter((step) => ["pending", "queued", "creating", "checking", "baking", "decommissioning", "rolling_back"].includes(step.state))).toEqual([])
         const live = new Set(c.ledger.vms.filter((vm) => vm.destroyedAt === null).map((vm) => vm.name))
         for (const step of c.steps) {

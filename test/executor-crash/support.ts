@@ -222,6 +222,7 @@ export const untilReady = (sql: SqlClient.SqlClient, count: number) =>
 export interface RunRow {
   readonly state: string
   readonly pauseReason: string | null
+  readonly reason: string | null
   readonly failures: number
   readonly allowedFailures: number
   readonly createdAt: Date
@@ -229,7 +230,7 @@ export interface RunRow {
 }
 
 export const readRun = (sql: SqlClient.SqlClient, runId: string) =>
-  sql<RunRow>`select state, pause_reason, failures, allowed_failures, created_at, finished_at from runs where id = ${runId}`.pipe(
+  sql<RunRow>`select state, pause_reason, reason, failures, allowed_failures, created_at, finished_at from runs where id = ${runId}`.pipe(
     Effect.map((rows) => rows[0]!),
     Effect.orDie
   )

@@ -465,6 +465,7 @@ describe("runs", () => {
       const aborted = yield* waitForRun(fleet, started.id, settledRun)
       expect(aborted.state).toBe("aborted")
       expect(aborted.counts).toMatchObject({ failed: 1, rolled_back: 2 })
+      expect(aborted.reason).toBe("aborted after 1 failed step(s)")
 
       // The go fleet's old VMs serve on; their replacements came up and went again.
       for (const vm of go) expect((yield* fleet.client.vms.getVm({ path: { id: VmId.make(vm.id) } })).state).toBe("ready")
