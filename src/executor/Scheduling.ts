@@ -96,13 +96,23 @@ export const advanceStep = (step: StartedStep, context: StepContext): StepAction
     case "decommissioning":
       if (step.oldVmState === "decommissioned") return { _tag: "Move", state: "done", reason: `${step.oldVmName} decommissioned; replaced by ${replacement}` }
       if (step.oldVmState === "ready") {
-        return { _tag: "Move", state: "failed", reason: `decommissioning ${step.oldVmName} failed: ${step.oldVmReason ?? "no reason given"}` }
+        return {
+          _tag: "Move",
+          state: "failed",
+          reason: `decommissioning ${step.oldVmName} failed: ${step.oldVmReason ?? "no reason given"}; ` +
+            `${replacement} serves and ${step.oldVmName} is still ready: decommission it by hand (POST /v1/vms/{id}/decommission)`
+        }
       }
       return wait
     case "rolling_back":
       if (step.newVmState === "decommissioned") return { _tag: "Move", state: "rolled_back", reason: `${replacement} removed; ${step.oldVmName} kept` }
       if (step.newVmState === "ready") {
-        return { _tag: "Move", state: "failed", reason: `removing ${replacement} failed: ${step.newVmReason ?? "no reason given"}` }
+        return {
+          _tag: "Move",
+          state: "failed",
+          reason: `removing ${replacement} failed: ${step.newVmReason ?? "no reason given"}; ` +
+            `${step.oldVmName} is kept and ${replacement} is still ready: decommission it by hand (POST /v1/vms/{id}/decommission)`
+        }
       }
       return wait
     case "pending":

@@ -85,6 +85,17 @@ describe("the executor's decisions", () => {
     expect(advanceStep(step({ state: "decommissioning", oldVmState: "ready", oldVmReason: "POD_FAILED" }), context)).toMatchObject({ state: "failed" })
     expect(advanceStep(step({ state: "baking" }), { ...context, rollingBack: true })._tag).toBe("RollBack")
     expect(advanceStep(step({ state: "rolling_back", newVmState: "decommissioned" }), context)).toMatchObject({ state: "rolled_back" })
+    // A removal that failed leaves a VM too many, and says what to do about it.
+    expect(advanceStep(step({ state: "decommissioning", oldVmState: "ready", oldVmReason: "POD_FAILED" }), context)).toEqual({
+      _tag: "Move",
+      state: "failed",
+      reason: "decommissioning old failed: POD_FAILED; new serves and old is still ready: decommission it by hand (POST /v1/vms/{id}/decommission)"
+    })
+    expect(advanceStep(step({ state: "rolling_back", newVmState: "ready", newVmReason: "POD_CREATION_FAILED" }), context)).toEqual({
+      _tag: "Move",
+      state: "failed",
+      reason: "removing new failed: POD_CREATION_FAILED; old is kept and new is still ready: decommission it by hand (POST /v1/vms/{id}/decommission)"
+    })
   })
 
   it("takes a creating step whose swap started as decommissioning, even when rolling back", () => {
