@@ -1,6 +1,6 @@
 import { HelpDoc, Options, ValidationError } from "@effect/cli"
 import { HttpClientError } from "@effect/platform"
-import { Config, Effect, Option, type Redacted } from "effect"
+import { Config, Effect, Option, Redacted } from "effect"
 import { Unauthorized } from "../auth/Errors.js"
 import { FleetClient } from "../client/Client.js"
 import { describeIssue, InvalidInput } from "../common/Errors.js"
@@ -20,10 +20,16 @@ export const connectionOptions = {
   )
 }
 
+/**
+ * The client of the fleet at `url`. Refused before anything is asked: a URL that is not one, and
+ * no token (every endpoint the CLI calls wants one: fleet would answer 401 as to a wrong one).
+ */
 export const connect = (options: { readonly url: string; readonly token: Option.Option<Redacted.Redacted<string>> }) =>
-  /^https?:\/\/[^\s/]+/.test(options.url)
-    ? FleetClient.make({ baseUrl: options.url, token: Option.getOrUndefined(options.token) })
-    : Effect.fail(InvalidInput.one("url", `expected fleet's base URL such as http://127.0.0.1:8080 (--url or FLEET_URL), not ${options.url}`))
+  !/^https?:\/\/[^\s/]+/.test(options.url)
+    ? Effect.fail(InvalidInput.one("url", `expected fleet's base URL such as http://127.0.0.1:8080 (--url or FLEET_URL), not ${options.url}`))
+    : !Option.exists(options.token, (token) => Redacted.value(token).trim() !== "")
+    ? Effect.fail(InvalidInput.one("token", "no API token: set FLEET_TOKEN (or --token); embedded mode prints one at every start, fleet tokens create makes one"))
+    : FleetClient.make({ baseUrl: options.url, token: Option.getOrUndefined(options.token) })
 
 /** The typed client of a running fleet, as `connect` gives it. */
 export type Client = Effect.Effect.Success<ReturnType<typeof connect>>

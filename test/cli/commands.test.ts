@@ -146,7 +146,7 @@ describe("fleet vms list", () => {
 })
 
 describe("reaching fleet", () => {
-  it.scopedLive("says what to fix: a URL that is not one, a fleet that is not there, a token it refuses, an id nothing has", () =>
+  it.scopedLive("says what to fix: a URL that is not one, a fleet that is not there, a token it refuses or none, an id nothing has", () =>
     Effect.gen(function* () {
       const fleet = yield* startFleet({ reconcile: false })
       const notUrl = yield* runCli(["vms", "list"], { FLEET_URL: "localhost:8080", FLEET_TOKEN: fleet.token })
@@ -164,6 +164,10 @@ describe("reaching fleet", () => {
         "error: fleet refused the API token: set FLEET_TOKEN (or --token) to a token that is valid " +
           "(embedded mode prints one at every start; fleet tokens create makes one)\n"
       )
+      const none = yield* runCli(["vms", "list"], { FLEET_URL: fleet.baseUrl, FLEET_TOKEN: "" })
+      expect([none.code, none.stderr]).toEqual([
+        1, "error: token: no API token: set FLEET_TOKEN (or --token); embedded mode prints one at every start, fleet tokens create makes one\n"
+      ])
       const unknown = randomUUID()
       const nothing = yield* runFleetCli(fleet, ["vms", "get", unknown])
       expect([nothing.code, nothing.stderr]).toEqual([1, `error: no VM and no VM request has the id ${unknown}\n`])
