@@ -163,6 +163,15 @@ export class RunRepo extends Effect.Service<RunRepo>()("fleet/RunRepo", {
   effect: Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
 
+    /** The first of these fleets that an active run holds, and that run with its state. */
+    const busyFleet = (fleets: ReadonlyArray<string>) =>
+      Effect.map(
+        sql<{ fleet: string; runId: string; state: string }>`
+          select f.fleet, f.run_id, r.state from run_fleets f join runs r on r.id = f.run_id
+          where f.fleet = any(${fleets}::text[]) order by f.fleet limit 1`,
+        (rows) => Option.fromNullable(rows[0])
+      )
+
     const insertRun = (run: NewRun, steps: ReadonlyArray<NewStep>, fleets: ReadonlyArray<string>) =>
       sql.withTransaction(
         Effect.gen(function* () {
@@ -186,9 +195,12 @@ export class RunRepo extends Effect.Service<RunRepo>()("fleet/RunRepo", {
               insert into run_fleets (fleet, run_id) values (${fleet}, ${run.id})
               on conflict (fleet) do nothing returning run_id`
             if (taken.length === 0) {
-              const holder = yield* sql<{ runId: string; state: string }>`
-                select f.run_id, r.state from run_fleets f join runs r on r.id = f.run_id where f.fleet = ${fleet}`
-              return yield* Effect.fail(new FleetBusy({ fleet, runId: holder[0]?.runId ?? "?", runState: holder[0]?.state ?? "running" }))
+              const holder = yield* busyFleet([fleet])
+              return yield* Effect.fail(new FleetBusy({
+                fleet,
+                runId: Option.match(holder, { onNone: () => "?", onSome: (busy) => busy.runId }),
+                runState: Option.match(holder, { onNone: () => "running", onSome: (busy) => busy.state })
+              }))
             }
           }
           yield* sql`insert into events ${
@@ -208,15 +220,6 @@ export class RunRepo extends Effect.Service<RunRepo>()("fleet/RunRepo", {
           () => Effect.fail(new AlreadyFired())
         ),
         Effect.catchTag("SqlError", Effect.die)
-      )
-
-    /** The first of these fleets that an active run holds, and that run with its state. */
-    const busyFleet = (fleets: ReadonlyArray<string>) =>
-      Effect.map(
-        sql<{ fleet: string; runId: string; state: string }>`
-          select f.fleet, f.run_id, r.state from run_fleets f join runs r on r.id = f.run_id
-          where f.fleet = any(${fleets}::text[]) order by f.fleet limit 1`,
-        (rows) => Option.fromNullable(rows[0])
       )
 
     /** Locks an active run for this transaction, unless another controller holds it. */

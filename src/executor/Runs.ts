@@ -174,12 +174,12 @@ export class Runs extends Effect.Service<Runs>()("fleet/Runs", {
         const failures = yield* repo.recentFailures(run.id, 10)
         // A paused run has no end to estimate until it is resumed (and an estimate that moves with
         // every look would redraw `runs watch` for nothing).
-        const active = ["running", "cancelling", "aborting"].includes(run.state)
+        const estimable = ["running", "cancelling", "aborting"].includes(run.state)
         const now = Date.now()
         const byPace = finished > 0 ? now + ((now - run.createdAt.getTime()) / finished) * (total - finished) : null
         // A step baking ends no sooner than its bake: the pace of steps that ended early (cancelled ones, say) knows nothing of it.
         const baked = rows.find((entry) => entry.state === "baking")?.bakeUntil?.getTime() ?? null
-        const eta = active && finished < total && (byPace !== null || baked !== null)
+        const eta = estimable && finished < total && (byPace !== null || baked !== null)
           ? new Date(Math.max(byPace ?? 0, baked ?? 0))
           : null
         return new RunView({
