@@ -1,6 +1,7 @@
 import { Args, Command, HelpDoc, Options, ValidationError } from "@effect/cli"
 import { Console, Duration, Effect, Option, Schema } from "effect"
 import { InvalidInput } from "../common/Errors.js"
+import { numbered } from "../common/Numbering.js"
 import { RunId, type RunView, StepState } from "../executor/Domain.js"
 import { Plan } from "../planner/Domain.js"
 import { PlanId } from "../planner/Records.js"
@@ -15,7 +16,6 @@ const uuidArg = (name: string, description: string) => Args.text({ name }).pipe(
 const decodeId = <A>(schema: Schema.Schema<A, string>, value: string, what: string) =>
   Schema.decodeUnknown(schema)(value).pipe(Effect.mapError(() => InvalidInput.one(what, `expected a ${what} (a UUID)`)))
 
-/** One line: state, a bar, counts, wave, ETA, for a terminal. */
 /** A run's progress on one line: the bar, how the finished steps ended, what is under way, the wave, the ETA. */
 export const progressLine = (run: Pick<RunView, "state" | "pauseReason" | "percent" | "counts" | "steps" | "eta" | "currentWave" | "waves">): string => {
   const width = 30
@@ -35,7 +35,7 @@ export const progressLine = (run: Pick<RunView, "state" | "pauseReason" | "perce
   const eta = run.eta === null ? "" : `, ETA ${run.eta.toISOString().slice(11, 19)}`
   const paused = run.pauseReason === null ? "" : ` (${run.pauseReason})`
   return `${run.state}${paused} [${bar}] ${run.percent.toFixed(1)}% ${finished}/${run.steps} finished (${endings}), ${under} under way${queued}, ` +
-    `wave ${Math.min(run.currentWave + 1, run.waves)}/${run.waves}${eta}`
+    `wave ${numbered(Math.min(run.currentWave, run.waves - 1))}/${run.waves}${eta}`
 }
 
 const describeRun = (run: RunView): string =>
@@ -43,7 +43,7 @@ const describeRun = (run: RunView): string =>
     `run ${run.id} of plan ${run.name} (${run.trigger}, by ${run.createdBy})`,
     progressLine(run),
     ...(run.reason === null ? [] : [`last: ${run.reason}`]),
-    ...run.recentFailures.map((failure) => `  failed step ${failure.step} (${failure.vm}, ${failure.fleet}): ${failure.reason}`)
+    ...run.recentFailures.map((failure) => `  failed step ${numbered(failure.step)} (${failure.vm}, ${failure.fleet}): ${failure.reason}`)
   ].join("\n")
 
 /** How a followed run is shown: as text (progress, then the run described) or as the final run in JSON. */
@@ -160,7 +160,7 @@ const steps = Command.make(
         if (options.json) return yield* printJson(page)
         yield* Console.log(table(
           ["#", "WAVE", "FLEET", "OLD VM", "NEW VM", "STATE", "REASON"],
-          page.items.map((step) => [String(step.index), String(step.wave), step.fleet, step.oldVm.name, step.newVm?.name ?? "", step.state, step.reason ?? ""])
+          page.items.map((step) => [numbered(step.index), numbered(step.wave), step.fleet, step.oldVm.name, step.newVm?.name ?? "", step.state, step.reason ?? ""])
         ))
       })
     )

@@ -2,6 +2,7 @@ import { Config, Context, Duration, Effect, Layer, Option } from "effect"
 import { durationSetting } from "../config/Settings.js"
 import { Catalog } from "../catalog/Catalog.js"
 import { makeSignal, type Signal, waitForAny } from "../common/Signal.js"
+import { numbered } from "../common/Numbering.js"
 import { VmRepo } from "../vms/Repo.js"
 import { Handoff } from "../vms/Handoff.js"
 import { VmSettled } from "../vms/Wakeup.js"
@@ -231,9 +232,9 @@ export class Executor extends Effect.Service<Executor>()("fleet/Executor", {
                 if (next.gate === "approval" && (state === "running" || state === "paused")) {
                   state = "paused"
                   pauseReason = "approval"
-                  reason = `wave ${next.wave} waits for approval (resume the run to approve)`
+                  reason = `wave ${numbered(next.wave)} of ${run.gates.length} waits for approval (resume the run to approve)`
                 } else {
-                  reason = `wave ${next.wave} started`
+                  reason = `wave ${numbered(next.wave)} of ${run.gates.length} started`
                 }
                 break
               case "Finished":

@@ -4,6 +4,7 @@
  * Pure: plan in, string out.
  */
 import { Schema } from "effect"
+import { numbered } from "../common/Numbering.js"
 import { Plan } from "./Domain.js"
 import {
   gateText,
@@ -46,7 +47,7 @@ const printable = (text: string): string => text.replace(/\p{Cc}/gu, "?")
 
 const fleetRows = (plan: Plan) =>
   plan.fleets.map((fleet) => [
-    String(fleet.wave),
+    numbered(fleet.wave),
     printable(fleet.id),
     `${fleet.steps}/${fleet.size}`,
     transitionsText(fleet.transitions),
@@ -59,7 +60,7 @@ const fleetRows = (plan: Plan) =>
 
 const waveRows = (plan: Plan) =>
   plan.waves.map((wave) => [
-    String(wave.index),
+    numbered(wave.index),
     printable(wave.name),
     gateText(wave.gate),
     String(wave.fleets.length),

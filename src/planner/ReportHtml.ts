@@ -3,6 +3,7 @@
  * images or links to fetch), meant to be looked at: the OS mix of each environment before and
  * after, and the waves on a timeline, then the tables. Every string from the input is escaped.
  */
+import { numbered } from "../common/Numbering.js"
 import type { OsCount, Plan } from "./Domain.js"
 import {
   gateText,
@@ -283,13 +284,13 @@ export const renderHtml = (plan: Plan): string => {
     parts.push(
       `<section><h2>Waves</h2>${table(
         ["#", "Wave", "Gate", "Fleets", "VMs", "Start", "End"],
-        plan.waves.map((wave) => [String(wave.index), esc(wave.name), esc(gateText(wave.gate)), String(wave.fleets.length), String(wave.vms), esc(offset(wave.estimatedStart)), esc(offset(wave.estimatedEnd))]),
+        plan.waves.map((wave) => [numbered(wave.index), esc(wave.name), esc(gateText(wave.gate)), String(wave.fleets.length), String(wave.vms), esc(offset(wave.estimatedStart)), esc(offset(wave.estimatedEnd))]),
         [0, 3, 4, 5, 6]
       )}</section>`,
       `<section><h2>Fleets that move</h2>${foldable(`${plural(plan.fleets.length, "fleet")}`, table(
         ["Wave", "Fleet", "VMs / size", "From → to (VMs)", "Surge", "Unavailable", "At once", "Start", "End"],
         plan.fleets.map((fleet) => [
-          String(fleet.wave),
+          numbered(fleet.wave),
           `<code>${esc(fleet.id)}</code>`,
           `${fleet.steps} / ${fleet.size}`,
           esc(transitionsText(fleet.transitions)),

@@ -338,7 +338,7 @@ describe("runs", () => {
       yield* fleet.client.runs.pauseRun({ path: { id: started.id } })
       // The canary's step ends while the run is paused by its operator.
       const gated = yield* waitForRun(fleet, started.id, (run) => run.currentWave === 1)
-      expect([gated.state, gated.pauseReason, gated.reason]).toEqual(["paused", "approval", "wave 1 waits for approval (resume the run to approve)"])
+      expect([gated.state, gated.pauseReason, gated.reason]).toEqual(["paused", "approval", "wave 2 of 2 waits for approval (resume the run to approve)"])
       // Waiting for a person: no end to estimate.
       expect(gated.eta).toBeNull()
       expect(gated.counts.pending).toBe(1)

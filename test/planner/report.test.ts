@@ -41,6 +41,19 @@ describe("reports", () => {
     expect(new Set(waves.slice(0, 2).map((line) => line.length)).size).toBe(1)
   })
 
+  it("numbers waves from 1 for people, while the plan's indexes count from 0", () => {
+    expect(example.waves.map((wave) => wave.index)).toEqual(example.waves.map((_, index) => index))
+    const text = renderPlan(example, "text")
+    const rows = text.split("\nWaves\n")[1]!.split("\n\n")[0]!.split("\n").slice(2)
+    expect(rows.map((row) => row.trim().split(/\s{2,}/).slice(0, 2))).toEqual(
+      example.waves.map((wave, index) => [String(index + 1), wave.name])
+    )
+    const html = renderPlan(example, "html")
+    const first = example.waves[0]!.name
+    expect(html.includes(`<td class="num">1</td><td>${first}</td>`)).toBe(true)
+    expect(html.includes(`<td class="num">0</td><td>${first}</td>`)).toBe(false)
+  })
+
   it("markdown: headings and tables for a pull request", () => {
     const markdown = renderPlan(example, "markdown")
     expect(markdown).toMatch(/^## Recycle plan: retire-deprecated\n/)
