@@ -2,7 +2,8 @@ import { Args, Command, Options } from "@effect/cli"
 import { Console, Effect, Option, Schema } from "effect"
 import { waitUntil } from "../client/Client.js"
 import { InvalidInput } from "../common/Errors.js"
-import { CreateVmRequest, RequestId, type Vm, type VmRequest, type VmRequestAccepted, VmId, VmState } from "../vms/Domain.js"
+import { CreateVmRequest, RequestId, type Vm, type VmDetail, type VmRequest, type VmRequestAccepted, VmId, VmState } from "../vms/Domain.js"
+import { terminalVmStates } from "../vms/StateMachine.js"
 import { type Client, connect, connectionOptions, explainFailure, jsonOption, limitOption } from "./Connection.js"
 import { exitWithFailureStatus, printJson, table } from "./Output.js"
 import { commandGroup } from "./Help.js"
@@ -171,4 +172,76 @@ const list = Command.make(
     )
 ).pipe(Command.withDescription("List VMs, newest first, filtered; a page at a time (--limit), the next one with --cursor"))
 
-export const vmsCommand = commandGroup("vms", "Create, show and list VMs through a running fleet", [create, get, list])
+/** Follows one VM until it is settled, with a line on stderr each time its state changes. */
+const followVm = (client: Client, started: VmDetail) =>
+  Effect.gen(function* () {
+    let lastState = started.state
+    const poll = client.vms.getVm({ path: { id: started.id } }).pipe(
+      Effect.tap((vm) => {
+        if (vm.state === lastState) return Effect.void
+        lastState = vm.state
+        return Console.error(`  ${vm.name}: ${stateAndReason(vm)}`)
+      })
+    )
+    return yield* waitUntil(poll, (vm: Vm) => terminalVmStates.includes(vm.state), `VM ${started.id}`)
+  })
+
+/**
+ * A command that starts a proctor execution on one VM: prints the VM as the call left it, or with
+ * --wait follows it until settled and exits with status 1 unless it ended `expected`.
+ */
+const vmAction = (
+  name: string,
+  call: (client: Client, id: VmId) => Effect.Effect<VmDetail, unknown>,
+  expected: VmState,
+  description: string
+) =>
+  Command.make(
+    name,
+    {
+      ...connectionOptions,
+      json: jsonOption,
+      id: Args.text({ name: "vm-id" }).pipe(Args.withDescription("the VM's id")),
+      wait: Options.boolean("wait").pipe(
+        Options.withDescription(`wait until the VM is settled, showing each change of state on stderr; exit status 1 unless it ends ${expected}`)
+      )
+    },
+    (options) =>
+      explainFailure(
+        Effect.gen(function* () {
+          const client = yield* connect(options)
+          const id = yield* Schema.decodeUnknown(VmId)(options.id).pipe(Effect.mapError(() => InvalidInput.one("vm-id", "expected a VM id (a UUID)")))
+          const started = yield* call(client, id)
+          if (!options.wait) return yield* options.json ? printJson(started) : Console.log(vmRows([started]))
+          yield* Console.error(`${started.name}: ${stateAndReason(started)}; waiting (Ctrl-C stops only the waiting: fleet vms get ${id} shows the VM)`)
+          const settled = yield* followVm(client, started)
+          yield* options.json ? printJson(settled) : Console.log(vmRows([settled]))
+          if (settled.state !== expected) {
+            yield* Console.error(`error: VM ${settled.name} (${settled.id}) ended ${stateAndReason(settled)}, not ${expected}`)
+            yield* exitWithFailureStatus
+          }
+        })
+      )
+  ).pipe(Command.withDescription(description))
+
+const retry = vmAction(
+  "retry",
+  (client, id) => client.vms.retryVm({ path: { id } }),
+  "ready",
+  "Create a failed or timed-out VM again, under the same name (--wait follows it until settled)"
+)
+
+const decommission = vmAction(
+  "decommission",
+  (client, id) => client.vms.decommissionVm({ path: { id } }),
+  "decommissioned",
+  "Remove a ready VM with the catalog's decommission proc (--wait follows it until settled)"
+)
+
+export const vmsCommand = commandGroup("vms", "Create, show, list, retry and decommission VMs through a running fleet", [
+  create,
+  get,
+  list,
+  retry,
+  decommission
+])

@@ -18,7 +18,9 @@ export interface StartedStep {
   readonly index: number
   readonly fleet: string
   readonly state: StepState
+  readonly oldVmId: string
   readonly oldVmName: string
+  readonly newVmId: string | null
   readonly newVmName: string | null
   readonly newVmState: VmState | null
   readonly newVmReason: string | null
@@ -50,6 +52,9 @@ export interface StepContext {
 }
 
 const wait: StepAction = { _tag: "Wait" }
+
+/** What to do about a VM whose removal failed: fleet does not try again on its own. */
+const byHand = (vmId: string | null) => `decommission it by hand (fleet vms decommission ${vmId ?? "<vm-id>"})`
 
 /** Why a step's old VM is decommissioned (its event and the step's reason). */
 export const swapReason = (oldVmName: string, newVmName: string) => `decommissioning ${oldVmName}, replaced by ${newVmName}`
@@ -100,7 +105,7 @@ export const advanceStep = (step: StartedStep, context: StepContext): StepAction
           _tag: "Move",
           state: "failed",
           reason: `decommissioning ${step.oldVmName} failed: ${step.oldVmReason ?? "no reason given"}; ` +
-            `${replacement} serves and ${step.oldVmName} is still ready: decommission it by hand (POST /v1/vms/{id}/decommission)`
+            `${replacement} serves and ${step.oldVmName} is still ready: ${byHand(step.oldVmId)}`
         }
       }
       return wait
@@ -111,7 +116,7 @@ export const advanceStep = (step: StartedStep, context: StepContext): StepAction
           _tag: "Move",
           state: "failed",
           reason: `removing ${replacement} failed: ${step.newVmReason ?? "no reason given"}; ` +
-            `${step.oldVmName} is kept and ${replacement} is still ready: decommission it by hand (POST /v1/vms/{id}/decommission)`
+            `${step.oldVmName} is kept and ${replacement} is still ready: ${byHand(step.newVmId)}`
         }
       }
       return wait

@@ -145,6 +145,49 @@ describe("fleet vms list", () => {
     }), 120_000)
 })
 
+describe("fleet vms retry and decommission", () => {
+  it.scopedLive("retry --wait brings a failed VM up, decommission --wait removes it; each exits 1 when the VM does not end as asked", () =>
+    Effect.gen(function* () {
+      const fleet = yield* startFleet({ simulator: { executionFailureRate: 1 } })
+      const accepted = yield* fleet.client.vms.createRequest({
+        payload: new CreateVmRequest({ application: "billing", environment: "staging", stack: "go", osVersion: "ubuntu-24.04", machineType: "e2-small", count: 1 })
+      })
+      const failed = yield* waitForRequest(fleet.client, accepted.id, { initialDelay: "20 millis", maxDelay: "100 millis" })
+      const vm = failed.vms[0]!
+      expect(vm.state).toBe("failed")
+
+      // Failing again: the retry ends failed, and says so.
+      const failedAgain = yield* runFleetCli(fleet, ["vms", "retry", vm.id, "--wait"])
+      expect(failedAgain.code).toBe(1)
+      expect(failedAgain.stderr).toContain(`${vm.name}: pending (creation retried with the same name); waiting`)
+      expect(failedAgain.stderr).toMatch(new RegExp(`^error: VM ${vm.name} \\(${vm.id}\\) ended failed \\(.+\\), not ready$`, "m"))
+
+      yield* fleet.simulator.configure({ executionFailureRate: 0 })
+      const retried = yield* runFleetCli(fleet, ["vms", "retry", vm.id, "--wait"])
+      expect(retried.code).toBe(0)
+      expect(retried.stderr).toContain(`  ${vm.name}: ready`)
+      expect(tableIds(retried.stdout)).toEqual([vm.id])
+      expect(retried.stdout).toMatch(new RegExp(`^${vm.id}  ${vm.name}  ready `, "m"))
+
+      // A ready VM is not retried: the API's 409, said as it is.
+      const notFailed = yield* runFleetCli(fleet, ["vms", "retry", vm.id])
+      expect(notFailed.code).toBe(1)
+      expect(notFailed.stderr).toBe(`error: VM ${vm.name} is ready; expected failed or timed_out\n`)
+
+      const removed = yield* runFleetCli(fleet, ["vms", "decommission", vm.id, "--wait", "--json"])
+      expect(removed.code).toBe(0)
+      expect(JSON.parse(removed.stdout)).toMatchObject({ id: vm.id, state: "decommissioned" })
+      expect((yield* fleet.client.vms.getVm({ path: { id: vm.id } })).state).toBe("decommissioned")
+
+      const twice = yield* runFleetCli(fleet, ["vms", "decommission", vm.id])
+      expect(twice.code).toBe(1)
+      expect(twice.stderr).toBe(`error: VM ${vm.name} is decommissioned; expected ready\n`)
+
+      const notAnId = yield* runFleetCli(fleet, ["vms", "decommission", "payments-1"])
+      expect([notAnId.code, notAnId.stderr]).toEqual([1, "error: vm-id: expected a VM id (a UUID)\n"])
+    }), 120_000)
+})
+
 describe("reaching fleet", () => {
   it.scopedLive("says what to fix: a URL that is not one, a fleet that is not there, a token it refuses or none, an id nothing has", () =>
     Effect.gen(function* () {

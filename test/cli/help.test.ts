@@ -18,7 +18,7 @@ describe("fleet's help", () => {
     expect(text).toBe(helpText())
     expect(text.split("\n")[0]).toBe(`fleet ${version}: Keeps VM fleets off deprecated operating systems`)
     expect(commandNames(text)).toEqual(["serve", "migrate", "proctor-sim", "vms", "tokens", "plan", "plans", "apply", "runs", "demo"])
-    expect(text.replace(/\s+/g, " ")).toContain(" vms Create, show and list VMs through a running fleet [create, get, list] tokens ")
+    expect(text.replace(/\s+/g, " ")).toContain(" vms Create, show, list, retry and decommission VMs through a running fleet [create, get, list, retry, decommission] tokens ")
     expect(Math.max(...text.split("\n").map((line) => line.length))).toBeLessThanOrEqual(width)
   })
 
@@ -27,8 +27,8 @@ describe("fleet's help", () => {
     expect(helpText("vms", "-h")).toBe(text)
     expect(helpText("vms")).toBe(text)
     expect(text).toMatch(/^USAGE\n {2}fleet vms <command> \[options\]$/m)
-    expect(commandNames(text)).toEqual(["create", "get", "list"])
-    expect(text).toMatch(/^ {2}get {5}Show a VM \(with its history\) or a VM request$/m)
+    expect(commandNames(text)).toEqual(["create", "get", "list", "retry", "decommission"])
+    expect(text).toMatch(/^ {2}get {11}Show a VM \(with its history\) or a VM request$/m)
     // In the order the group declares them, not by name.
     expect(commandNames(helpText("runs"))).toEqual(["list", "show", "watch", "steps", "plan", "pause", "resume", "cancel"])
     expect(commandNames(helpText("demo"))).toEqual(["seed", "clear"])
@@ -66,7 +66,7 @@ describe("fleet's help", () => {
   it("names a group's commands, and the closest, for one it does not have", () => {
     expect(ask("vms", "craete")).toEqual({
       _tag: "UnknownCommand",
-      message: "fleet vms has no command 'craete'; did you mean 'create'? Its commands: create, get, list (fleet vms --help)."
+      message: "fleet vms has no command 'craete'; did you mean 'create'? Its commands: create, get, list, retry, decommission (fleet vms --help)."
     })
     expect(ask("deploy", "--help")).toEqual({
       _tag: "UnknownCommand",

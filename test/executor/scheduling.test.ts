@@ -69,7 +69,7 @@ describe("the executor's decisions", () => {
   })
 
   const step = (overrides: Partial<StartedStep>): StartedStep => ({
-    id: "s", index: 0, fleet: "f", state: "creating", oldVmName: "old", newVmName: "new",
+    id: "s", index: 0, fleet: "f", state: "creating", oldVmId: "old-id", oldVmName: "old", newVmId: "new-id", newVmName: "new",
     newVmState: "provisioning", newVmReason: null, oldVmState: "ready", oldVmReason: null,
     checkState: null, checkReason: null, baked: false, swapStarted: false, createStarted: false, ...overrides
   })
@@ -89,12 +89,12 @@ describe("the executor's decisions", () => {
     expect(advanceStep(step({ state: "decommissioning", oldVmState: "ready", oldVmReason: "POD_FAILED" }), context)).toEqual({
       _tag: "Move",
       state: "failed",
-      reason: "decommissioning old failed: POD_FAILED; new serves and old is still ready: decommission it by hand (POST /v1/vms/{id}/decommission)"
+      reason: "decommissioning old failed: POD_FAILED; new serves and old is still ready: decommission it by hand (fleet vms decommission old-id)"
     })
     expect(advanceStep(step({ state: "rolling_back", newVmState: "ready", newVmReason: "POD_CREATION_FAILED" }), context)).toEqual({
       _tag: "Move",
       state: "failed",
-      reason: "removing new failed: POD_CREATION_FAILED; old is kept and new is still ready: decommission it by hand (POST /v1/vms/{id}/decommission)"
+      reason: "removing new failed: POD_CREATION_FAILED; old is kept and new is still ready: decommission it by hand (fleet vms decommission new-id)"
     })
   })
 
