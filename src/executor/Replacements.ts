@@ -4,6 +4,7 @@ import type { Actor } from "../auth/Actor.js"
 import { Catalog } from "../catalog/Catalog.js"
 import { ApplicationName } from "../catalog/Domain.js"
 import { Conflict, InvalidInput, Issue } from "../common/Errors.js"
+import { InventoryRepo } from "../inventory/Repo.js"
 import { CountOrPercent, Duration, type Plan } from "../planner/Domain.js"
 import { Deprecations, expectSupported, standingOf } from "../planner/Deprecations.js"
 import { PlanService } from "../planner/PlanService.js"
@@ -21,10 +22,25 @@ export class Replacements extends Effect.Service<Replacements>()("fleet/Replacem
     const plans = yield* PlanService
     const runs = yield* Runs
     const deprecations = yield* Deprecations
+    const inventory = yield* InventoryRepo
     const sql = yield* SqlClient.SqlClient
     const changed = yield* RunsChanged
     const environments = catalog.spec.environments.map((entry) => entry.name as string)
     const osVersions = catalog.spec.osVersions.map((entry) => entry.name as string)
+
+    /** Why a replacement would move no VM: the application has none there, none on a version to leave, or each fleet's skip reasons. */
+    const nothingToReplace = (application: string, request: ReplacementRequest, plan: Plan) =>
+      Effect.gen(function* () {
+        const where = `${application} in ${request.environment}`
+        const skipped = plan.skipped.flatMap((fleet) => fleet.reasons.map((reason) => `${fleet.id}: ${reason.message}`))
+        if (skipped.length > 0) return `nothing to replace for ${where} (${skipped.join("; ")})`
+        const [live] = yield* inventory.counts([], { application, environment: request.environment }, false)
+        const vms = live?.count ?? 0
+        if (vms === 0) return `nothing to replace: ${application} has no live VM in ${request.environment}`
+        return `nothing to replace for ${where}: ` + (request.targetOs === undefined
+          ? `none of its ${vms} live VM(s) is on a deprecated OS version`
+          : `its ${vms} live VM(s) are on ${request.targetOs} already`)
+      })
 
     const replace = (application: string, request: ReplacementRequest, actor: Actor) =>
       Effect.gen(function* () {
@@ -67,10 +83,7 @@ export class Replacements extends Effect.Service<Replacements>()("fleet/Replacem
         // A plan that cannot start (nothing to replace, or a fleet another run holds) is refused before it is saved.
         const admit = (plan: Plan) => {
           if (plan.steps.length > 0) return runs.refuseBusyFleets(plan.fleets.map((fleet) => fleet.id))
-          const skipped = plan.skipped.flatMap((fleet) => fleet.reasons.map((reason) => `${fleet.id}: ${reason.message}`))
-          return Effect.fail(new Conflict({
-            message: `nothing to replace for ${application} in ${request.environment}` + (skipped.length > 0 ? ` (${skipped.join("; ")})` : "")
-          }))
+          return Effect.flatMap(nothingToReplace(application, request, plan), (message) => Effect.fail(new Conflict({ message })))
         }
         // The plan and its run in one transaction: two replacements of a fleet at the same instant may
         // both pass the busy check, and the one whose run is refused must not leave its plan saved.

@@ -275,7 +275,11 @@ describe("runs", () => {
       expect(staging.items.map((vm) => vm.osVersion)).toEqual(["ubuntu-20.04"])
       const nothing = yield* Effect.flip(fleet.client.runs.replaceApplication({ path: { application: "payments-api" }, payload: { environment: "production" } }))
       expect(nothing._tag).toBe("Conflict")
-      expect(nothing.message).toContain("nothing to replace")
+      expect(nothing.message).toBe("nothing to replace for payments-api in production: none of its 2 live VM(s) is on a deprecated OS version")
+      const onTarget = yield* Effect.flip(fleet.client.runs.replaceApplication({ path: { application: "payments-api" }, payload: { environment: "production", targetOs: "ubuntu-24.04" } }))
+      expect(onTarget.message).toBe("nothing to replace for payments-api in production: its 2 live VM(s) are on ubuntu-24.04 already")
+      const unknown = yield* Effect.flip(fleet.client.runs.replaceApplication({ path: { application: "payments-apx" }, payload: { environment: "production" } }))
+      expect([unknown._tag, unknown.message]).toEqual(["Conflict", "nothing to replace: payments-apx has no live VM in production"])
       // The refused replacements (busy, nothing to replace) saved no plan: only the one that ran is there.
       const plans = yield* fleet.client.plans.listPlans({ urlParams: {} })
       expect(plans.items.map((plan) => plan.name)).toEqual(["replace-payments-api-production"])
