@@ -54,10 +54,10 @@ type FollowOutput = "text" | "json"
  * then the run, and exit status 1 unless it succeeded. With JSON output stdout carries only the
  * final run (as `runs show --json` prints it) and the progress goes to stderr.
  */
-const follow = (client: Client, id: RunId, intervalMs: number, output: FollowOutput) =>
-  Effect.gen(function* () {
-    const progress = output === "json" ? process.stderr : process.stdout
-    const tty = progress.isTTY === true
+const follow = (client: Client, id: RunId, intervalMs: number, output: FollowOutput) => {
+  const progress = output === "json" ? process.stderr : process.stdout
+  const tty = progress.isTTY === true
+  return Effect.gen(function* () {
     let last = ""
     while (true) {
       const run = yield* client.runs.getRun({ path: { id } })
@@ -74,7 +74,18 @@ const follow = (client: Client, id: RunId, intervalMs: number, output: FollowOut
       }
       yield* Effect.sleep(Duration.millis(intervalMs))
     }
-  })
+  }).pipe(
+    // Stopping a watch is not stopping the run: say so, and how to stop the run.
+    Effect.onInterrupt(() =>
+      Effect.sync(() =>
+        process.stderr.write(
+          `${tty ? "\n" : ""}stopped watching: run ${id} goes on ` +
+            `(fleet runs watch ${id} to watch it again, fleet runs cancel ${id} to stop it)\n`
+        )
+      )
+    )
+  )
+}
 
 /**
  * Each look is a request, and the API allows a token 50 a second by default (FLEET_RATE_LIMIT, bursts

@@ -2,7 +2,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect, Schema } from "effect"
 import { randomUUID } from "node:crypto"
 import { waitForRequest } from "../../src/client/Client.js"
-import { RunView } from "../../src/executor/Domain.js"
+import { RunId, RunView } from "../../src/executor/Domain.js"
 import { PlanService } from "../../src/planner/PlanService.js"
 import { CreateVmRequest, RequestId } from "../../src/vms/Domain.js"
 import { runCli, startCli } from "../support/Cli.js"
@@ -105,6 +105,25 @@ describe("fleet runs watch and apply --watch", () => {
       expect(finalRun.state).toBe("succeeded")
       expect(applied.stderr).toContain(`started run ${finalRun.id}: 1 step(s) in 1 fleet(s)`)
       expect(applied.stderr).toMatch(finishedProgress)
+    }), 120_000)
+
+  it.scopedLive("Ctrl-C stops only the watching: it says the run goes on, and how to stop it", () =>
+    Effect.gen(function* () {
+      const fleet = yield* startFleet()
+      const planId = yield* planOfOneStep(fleet)
+      // The replacement's creation stays in proctor: the run is still running when the watch is stopped.
+      yield* fleet.simulator.configure({ stuckRate: 1 })
+      const cli = yield* startFleetCli(fleet, ["apply", planId, "--watch", "--json"])
+      const runId = (yield* cli.stderrMatching(new RegExp(`^started run (${uuid}):`, "m")))[1]!
+      yield* cli.stderrMatching(/ 0\/1 finished /)
+      yield* cli.interrupt
+      const ended = yield* cli.exited
+      expect(ended.code).toBe(130)
+      expect(ended.stdout).toBe("")
+      expect(ended.stderr).toContain(
+        `stopped watching: run ${runId} goes on (fleet runs watch ${runId} to watch it again, fleet runs cancel ${runId} to stop it)\n`
+      )
+      expect((yield* fleet.client.runs.getRun({ path: { id: RunId.make(runId) } })).state).toBe("running")
     }), 120_000)
 
   it.scopedLive("runs watch refuses an --interval-ms below 100, naming the option, and accepts 100", () =>
