@@ -1,15 +1,15 @@
-import { Command, HelpDoc, ValidationError } from "@effect/cli"
+import { CliConfig, Command, CommandDescriptor, HelpDoc, ValidationError } from "@effect/cli"
 import { NodeContext } from "@effect/platform-node"
 import { ServeError } from "@effect/platform/HttpServerError"
 import { SqlError } from "@effect/sql"
-import { ConfigError, Console, Effect, Layer } from "effect"
+import { ConfigError, Console, Effect, Layer, Option } from "effect"
 import { settingProblems } from "../config/Settings.js"
 import { DatabaseLive } from "../db/Database.js"
 import { migrate } from "../db/Migrations.js"
 import { ControllerLive } from "../main.js"
 import { proctorSimCommand } from "../proctor/SimulatorCli.js"
 import { demoCommand } from "./DemoCommands.js"
-import { commandGroup, helpFor, topicOf } from "./Help.js"
+import { commandGroup, explainParseError, helpFor, topicOf } from "./Help.js"
 import { CliLoggerLive } from "./LocalDatabase.js"
 import { planCommand, plansCommand } from "./PlanCommands.js"
 import { colourWhereWanted } from "./PlainConsole.js"
@@ -84,18 +84,43 @@ export const version = "0.1.0"
 export const fleetHelp = topicOf(fleetCommand.descriptor)
 
 /**
+ * What is wrong with a command line @effect/cli cannot parse, explained fleet's way (./Help.ts):
+ * which command, which option, what it expects, where the help is. None for one it can.
+ */
+export const parseMistake = (args: ReadonlyArray<string>) =>
+  CommandDescriptor.parse(fleetCommand.descriptor, ["fleet", ...args], CliConfig.defaultConfig).pipe(
+    Effect.flatMap((directive) =>
+      directive._tag === "UserDefined" && directive.leftover.length > 0
+        ? Effect.fail(ValidationError.invalidValue(HelpDoc.p(`Received unknown argument: '${directive.leftover[0]}'`)))
+        : Effect.void
+    ),
+    Effect.match({ onFailure: (error) => Option.some(explainParseError(fleetHelp, args, error.error)), onSuccess: () => Option.none<string>() })
+  )
+
+/**
+ * A command line @effect/cli cannot parse is explained before @effect/cli would print its own words
+ * for it, and failed as @effect/cli fails it, so that it is not logged again.
+ */
+const refuseMistakes = (args: ReadonlyArray<string>) =>
+  Effect.flatMap(parseMistake(args), Option.match({
+    onNone: () => Effect.void,
+    onSome: (explained) => Effect.zipRight(Console.error(explained), Effect.fail(ValidationError.invalidValue(HelpDoc.p(explained))))
+  }))
+
+/**
  * `argv` as a process receives it (node, the script, then the arguments). A request for help, or
  * a command that does not exist, is answered with fleet's own help (./Help.ts); the rest is
  * @effect/cli's to parse and run.
  */
 export const runCli = (argv: ReadonlyArray<string>) =>
   Console.consoleWith((console) => {
-    const help = helpFor(fleetHelp, argv.slice(2), { width: Math.min(Math.max(process.stdout.columns ?? 100, 60), 120), version })
+    const args = argv.slice(2)
+    const help = helpFor(fleetHelp, args, { width: Math.min(Math.max(process.stdout.columns ?? 100, 60), 120), version })
     const run = help === undefined
-      ? Command.run(fleetCommand, { name: "fleet", version })(argv)
+      ? Effect.zipRight(refuseMistakes(args), Command.run(fleetCommand, { name: "fleet", version })(argv))
       : help._tag === "Help"
       ? Console.log(help.text)
       // Failed as @effect/cli fails a command line it cannot parse: explained here, not logged again.
-      : Effect.zipRight(Console.error(help.message), Effect.fail(ValidationError.commandMismatch(HelpDoc.p(help.message))))
+      : Effect.zipRight(Console.error(`error: ${help.message}`), Effect.fail(ValidationError.commandMismatch(HelpDoc.p(help.message))))
     return run.pipe(Console.withConsole(colourWhereWanted(console)))
   }).pipe(Effect.provide(NodeContext.layer))

@@ -49,7 +49,7 @@ export const limitOption = (defaultLimit: number, max: number) =>
     Options.withDescription(`at most this many, newest first (1 to ${max})`)
   )
 
-export const jsonOption = Options.boolean("json").pipe(Options.withDescription("print JSON instead of a table"))
+export const jsonOption = Options.boolean("json").pipe(Options.withDescription("print the answer as JSON instead of text for people"))
 
 /**
  * What to do about a failure to talk to fleet at all: the server is not there (or the URL is not

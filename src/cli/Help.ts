@@ -152,7 +152,8 @@ const optional = "This setting is optional."
  * environment variables", how a property argument is written) say what the term already shows.
  */
 const definitionLine = ([term, paragraphs]: readonly [string, ReadonlyArray<string>]): string => {
-  const own = paragraphs.length > 1 ? paragraphs[1]! : paragraphs[0] ?? ""
+  const described = paragraphs.filter((paragraph) => paragraph !== optional)
+  const own = described.length > 1 ? described[1]! : described[0] ?? ""
   // A flag without a value (`--json`, `--wait`) is optional by nature.
   const takesValue = / [^-]/.test(term.replace(/^(-\w, )/, ""))
   return takesValue && paragraphs.includes(optional) ? `${own} (optional)` : own
@@ -198,17 +199,20 @@ export type HelpAnswer =
 
 const isHelpFlag = (arg: string) => arg === "--help" || arg === "-h"
 
+/** Where a command line leads: the command (or group) it names, and whether it asks for help. */
+interface Resolved {
+  readonly _tag: "Resolved"
+  readonly path: ReadonlyArray<string>
+  readonly topic: HelpTopic
+  readonly wantsHelp: boolean
+}
+
 /**
- * The help `args` (the command line after the program) ask for: a group's when no command of it
- * is named (with or without --help, -h or `help`); a command's with --help or -h anywhere before
- * `--`; a group's command that does not exist. Anything else is for @effect/cli to parse
- * (undefined).
+ * Walks `args` (the command line after the program) down the command tree, past --help, -h,
+ * `help` and --log-level wherever they are, up to `--`. A group's command that does not exist is an
+ * UnknownCommand; a group's other option (--version, --completions …) is @effect/cli's (undefined).
  */
-export const helpFor = (
-  root: HelpTopic,
-  args: ReadonlyArray<string>,
-  options: { readonly width: number; readonly version: string }
-): HelpAnswer | undefined => {
+const resolve = (root: HelpTopic, args: ReadonlyArray<string>): Resolved | Extract<HelpAnswer, { _tag: "UnknownCommand" }> | undefined => {
   const path = [root.name]
   let topic = root
   let wantsHelp = false
@@ -227,7 +231,6 @@ export const helpFor = (
     }
     if (arg.startsWith("--log-level=")) continue
     if (topic.subcommands.length === 0) continue
-    // A group's other options (--version, --completions …) are @effect/cli's to answer.
     if (arg.startsWith("-")) return undefined
     // `fleet help [group]`, as many tools have it.
     if (arg === "help" && !topic.subcommands.some((sub) => sub.name === "help")) {
@@ -237,17 +240,113 @@ export const helpFor = (
     const next = topic.subcommands.find((sub) => sub.name === arg)
     if (next === undefined) {
       const names = topic.subcommands.map((sub) => sub.name)
-      const close = names.filter((name) => AutoCorrect.levensteinDistance(arg, name, CliConfig.defaultConfig) <= 2)
       return {
         _tag: "UnknownCommand",
-        message: `${path.join(" ")} has no command '${arg}'` + (close.length > 0 ? `; did you mean ${close.map((name) => `'${name}'`).join(" or ")}?` : ".") +
-          ` Its commands: ${names.join(", ")} (${path.join(" ")} --help).`
+        message: `${path.join(" ")} has no command '${arg}'${didYouMean(arg, names) || "."}` + ` Its commands: ${names.join(", ")} (${path.join(" ")} --help).`
       }
     }
     topic = next
     path.push(next.name)
   }
+  return { _tag: "Resolved", path, topic, wantsHelp }
+}
+
+/** "; did you mean 'x'?" when some of `names` is close to `word`, else nothing. */
+const didYouMean = (word: string, names: ReadonlyArray<string>): string => {
+  const close = names.filter((name) => AutoCorrect.levensteinDistance(word, name, CliConfig.defaultConfig) <= 2)
+  return close.length > 0 ? `; did you mean ${close.map((name) => `'${name}'`).join(" or ")}?` : ""
+}
+
+/**
+ * The help `args` (the command line after the program) ask for: a group's when no command of it
+ * is named (with or without --help, -h or `help`); a command's with --help or -h anywhere before
+ * `--`; a group's command that does not exist. Anything else is for @effect/cli to parse
+ * (undefined).
+ */
+export const helpFor = (
+  root: HelpTopic,
+  args: ReadonlyArray<string>,
+  options: { readonly width: number; readonly version: string }
+): HelpAnswer | undefined => {
+  const resolved = resolve(root, args)
+  if (resolved?._tag !== "Resolved") return resolved
+  const { path, topic, wantsHelp } = resolved
   // A group named without a command of it: its help, asked for or not.
   if (topic.subcommands.length > 0) return { _tag: "Help", text: groupHelp(path, topic, options.width, options.version) }
   return wantsHelp ? { _tag: "Help", text: commandHelp(path, topic, options.width) } : undefined
+}
+
+/** A command's options, each by its names (`-a`, `--application`) and what its value is written as (`text`, `a | b`). */
+const optionsOf = (topic: HelpTopic) =>
+  definitionsUnder(CommandDescriptor.getHelp(topic.descriptor, CliConfig.make({ showBuiltIns: false })), "OPTIONS").map(([term]) => {
+    const words = term.split(" ")
+    const names = words.filter((word) => word.startsWith("-")).map((word) => word.replace(/,$/, ""))
+    return { names, value: words.filter((word) => !word.startsWith("-")).join(" ") }
+  })
+
+/** Each option on the command line with its value: the word after it (`--limit abc`) or after its `=`. */
+const givenValues = (args: ReadonlyArray<string>) =>
+  args.flatMap((arg, at) => {
+    if (!arg.startsWith("-")) return []
+    const equals = arg.indexOf("=")
+    if (equals > 0) return [{ name: arg.slice(0, equals), value: arg.slice(equals + 1) }]
+    const next = args[at + 1]
+    return next === undefined ? [] : [{ name: arg, value: next }]
+  })
+
+/** "--limit abc: " for the option given `value` as @effect/cli reported it, or nothing when it is not found. */
+const givenPrefix = (given: { readonly name: string; readonly value: string } | undefined) => given === undefined ? "" : `${given.name} ${given.value}: `
+
+const typeWords: Readonly<Record<string, string>> = { integer: "a whole number", float: "a number", date: "a date" }
+
+/**
+ * One problem @effect/cli found with a command line, said as fleet says mistakes: which option, what
+ * it was given, what it expects. Messages it does not know are kept as they are.
+ */
+const explainProblem = (problem: string, args: ReadonlyArray<string>, topic: HelpTopic): string => {
+  const options = topic.subcommands.length === 0 ? optionsOf(topic) : []
+  const unknown = /^Received unknown argument: '(.*)'$/.exec(problem)
+  if (unknown !== null) {
+    const given = unknown[1]!
+    if (!given.startsWith("-")) return `unexpected argument '${given}'`
+    const name = given.split("=")[0]!
+    return `unknown option ${name}${didYouMean(name, options.flatMap((option) => option.names.filter((each) => each.startsWith("--"))))}`
+  }
+  const corrected = /^The flag '(.*)' is not recognized\. Did you mean '(.*)'\?$/.exec(problem)
+  if (corrected !== null) return `unknown option ${corrected[1]}; did you mean '${corrected[2]}'?`
+  const missingOption = /^Expected to find option: '(.*)'$/.exec(problem)
+  if (missingOption !== null) return `missing option ${missingOption[1]}`
+  const missingArgument = /^Missing argument (<[^>]*>)/.exec(problem)
+  if (missingArgument !== null) return `missing argument ${missingArgument[1]}`
+  const notOfType = /^'(.*)' is not a (\w+)$/.exec(problem)
+  if (notOfType !== null) {
+    const value = notOfType[1]!
+    const type = notOfType[2]!
+    const given = givenValues(args).find((each) => each.value === value)
+    return `${given === undefined ? `${value}: ` : givenPrefix(given)}expected ${typeWords[type] ?? `a ${type}`}`
+  }
+  const choices = /^Expected one of the following cases: (.*)$/.exec(problem)
+  if (choices !== null) {
+    const cases = choices[1]!.split(", ")
+    const names = options.find((option) => option.value === cases.join(" | "))?.names ?? []
+    return `${givenPrefix(givenValues(args).find((given) => names.includes(given.name) && !cases.includes(given.value)))}expected one of ${cases.join(", ")}`
+  }
+  return problem
+}
+
+/**
+ * A command line @effect/cli could not parse (its ValidationError's text), explained the way fleet
+ * reports a mistake: "error: fleet vms list: --state bogus: expected one of pending, …", one
+ * line per problem, and where the command's help is.
+ */
+export const explainParseError = (root: HelpTopic, args: ReadonlyArray<string>, error: HelpDoc.HelpDoc): string => {
+  const resolved = resolve(root, args)
+  const { path, topic } = resolved?._tag === "Resolved" ? resolved : { path: [root.name], topic: root }
+  const problems = paragraphs(blocks(error)).filter((text) => text.length > 0).map((text) => explainProblem(text, args, topic))
+  const command = path.join(" ")
+  return [
+    problems.length === 1 ? `error: ${command}: ${problems[0]}` : `error: ${command}: ${problems.length} problems`,
+    ...(problems.length === 1 ? [] : problems.map((problem) => `  - ${problem}`)),
+    `(${command} --help: its arguments and options)`
+  ].join("\n")
 }

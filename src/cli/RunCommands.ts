@@ -161,7 +161,7 @@ const list = Command.make(
 
 const steps = Command.make(
   "steps",
-  { ...idOptions, state: Options.choice("state", StepState.literals).pipe(Options.optional) },
+  { ...idOptions, state: Options.choice("state", StepState.literals).pipe(Options.optional, Options.withDescription("only the steps in this state")) },
   (options) =>
     explainFailure(
       Effect.gen(function* () {

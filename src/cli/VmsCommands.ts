@@ -138,11 +138,14 @@ const list = Command.make(
   {
     ...connectionOptions,
     json: jsonOption,
-    application: Options.text("application").pipe(Options.optional),
-    environment: Options.text("environment").pipe(Options.optional),
-    stack: Options.text("stack").pipe(Options.optional),
-    osVersion: Options.text("os").pipe(Options.optional),
-    state: Options.choice("state", VmState.literals).pipe(Options.optional),
+    application: Options.text("application").pipe(Options.optional, Options.withDescription("only this application's VMs, e.g. payments-api")),
+    environment: Options.text("environment").pipe(Options.optional, Options.withDescription("only VMs in this environment, e.g. production")),
+    stack: Options.text("stack").pipe(Options.optional, Options.withDescription("only VMs of this language stack, e.g. java")),
+    osVersion: Options.text("os").pipe(Options.optional, Options.withDescription("only VMs on this OS version, e.g. ubuntu-20.04")),
+    state: Options.choice("state", VmState.literals).pipe(
+      Options.optional,
+      Options.withDescription("only VMs in this state (without it: every state, decommissioned too)")
+    ),
     limit: limitOption(50, 500),
     cursor: Options.text("cursor").pipe(
       Options.optional,

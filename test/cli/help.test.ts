@@ -1,5 +1,7 @@
+import { NodeContext } from "@effect/platform-node"
+import { Effect, Option } from "effect"
 import { describe, expect, it } from "vitest"
-import { fleetHelp, version } from "../../src/cli/Cli.js"
+import { fleetHelp, parseMistake, version } from "../../src/cli/Cli.js"
 import { helpFor } from "../../src/cli/Help.js"
 
 const width = 80
@@ -60,7 +62,27 @@ describe("fleet's help", () => {
   it("marks an option optional only when it takes a value", () => {
     const text = helpText("vms", "create", "--help")
     expect(text).toMatch(/^ {2}--url text {15}fleet's base URL \(env FLEET_URL\) \(optional\)$/m)
-    expect(text).toMatch(/^ {2}--json {19}print JSON instead of a table$/m)
+    expect(text).toMatch(/^ {2}--json {19}print the answer as JSON instead of text for people$/m)
+  })
+
+  it("says what every argument and option of every command is for, in its own words", () => {
+    const leaves = commandNames(helpText()).flatMap((name) => {
+      const text = helpText(name!, "--help")
+      return text.includes("\nCOMMANDS\n") ? commandNames(text).map((sub) => [name, sub!]) : [[name!]]
+    })
+    expect(leaves.length).toBeGreaterThan(25)
+    // @effect/cli's words for an option nobody described: its value's type, and whether it is optional.
+    const stock = /^(A user-defined piece of text|An integer|A floating point number|A true or false value|One of the following|This setting is optional|A file|A date)/
+    for (const leaf of leaves) {
+      const text = helpText(...leaf, "--help")
+      const definitions = [...text.matchAll(/^ {2}(-[^ ]+(?: [^ ]+)*|<[^>]+>)(?: {2,}(.*))?$/gm)]
+      for (const [line, term, description] of definitions) {
+        // A term too long for its column has its description on the next line.
+        const own = description ?? text.split("\n")[text.split("\n").indexOf(line) + 1]!.trim()
+        expect({ command: leaf.join(" "), term, description: own }).toEqual({ command: leaf.join(" "), term, description: expect.not.stringMatching(stock) })
+        expect(own.length, `${leaf.join(" ")} ${term}`).toBeGreaterThan(5)
+      }
+    }
   })
 
   it("names a group's commands, and the closest, for one it does not have", () => {
@@ -79,5 +101,40 @@ describe("fleet's help", () => {
     expect(ask("--version")).toBeUndefined()
     expect(ask("--log-level", "debug", "vms", "list")).toBeUndefined()
     expect(ask("vms", "--json")).toBeUndefined()
+  })
+})
+
+/** What fleet says of a command line, as @effect/cli parses it for real. */
+const mistake = (...args: ReadonlyArray<string>) => Effect.runPromise(parseMistake(args).pipe(Effect.map(Option.getOrUndefined), Effect.provide(NodeContext.layer)))
+
+describe("a command line fleet cannot parse", () => {
+  it("names the command, the option, what it was given and what it expects, and where the help is", async () => {
+    const states = "pending, submitting, provisioning, ready, failed, timed_out, decommissioning, decommissioned"
+    expect(await mistake("vms", "list", "--state", "bogus")).toBe(
+      `error: fleet vms list: --state bogus: expected one of ${states}\n(fleet vms list --help: its arguments and options)`
+    )
+    expect(await mistake("vms", "list", "--state=bogus")).toBe(await mistake("vms", "list", "--state", "bogus"))
+    expect(await mistake("runs", "list", "--limit", "abc")).toMatch(/^error: fleet runs list: --limit abc: expected a whole number\n/)
+    expect(await mistake("plan", "x.yaml", "-f", "pdf")).toMatch(/^error: fleet plan: -f pdf: expected one of text, markdown, json, html\n/)
+    // Checks of fleet's own keep their words.
+    expect(await mistake("vms", "list", "--limit", "0")).toMatch(/^error: fleet vms list: --limit 0: expected an integer from 1 to 500\n/)
+  })
+
+  it("says which options are missing, an option it does not know (and the close ones), an argument too many or missing", async () => {
+    expect(await mistake("vms", "create", "-a", "payments-api", "-e", "production")).toBe([
+      "error: fleet vms create: 3 problems",
+      "  - missing option --stack",
+      "  - missing option --os",
+      "  - missing option --machine-type",
+      "(fleet vms create --help: its arguments and options)"
+    ].join("\n"))
+    expect(await mistake("vms", "list", "--stat", "ready")).toMatch(/^error: fleet vms list: unknown option --stat; did you mean '--stack' or '--state'\?\n/)
+    expect(await mistake("vms", "get", "a", "b")).toMatch(/^error: fleet vms get: unexpected argument 'b'\n/)
+    expect(await mistake("runs", "watch")).toMatch(/^error: fleet runs watch: missing argument <run-id>\n/)
+  })
+
+  it("has nothing to say of a command line that parses", async () => {
+    expect(await mistake("vms", "list", "--state", "ready", "--limit", "5")).toBeUndefined()
+    expect(await mistake("--version")).toBeUndefined()
   })
 })
