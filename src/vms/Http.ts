@@ -9,12 +9,15 @@ import { VmRequests } from "./VmRequests.js"
 export const VmsHttp = HttpApiBuilder.group(FleetApi, "vms", (handlers) =>
   Effect.gen(function* () {
     const requests = yield* VmRequests
-    /** The VM, if the caller's token covers its application; otherwise as if it did not exist. */
-    const visibleVm = (id: VmId) =>
+    /**
+     * The VM, if the caller's token has `scope` and covers its application; otherwise as if it did
+     * not exist. Acting on a VM (vms:write) does not need vms:read as well.
+     */
+    const visibleVm = (id: VmId, scope: "vms:read" | "vms:write") =>
       Effect.gen(function* () {
-        const caller = yield* requireScope("vms:read")
+        const caller = yield* requireScope(scope)
         const vm = yield* requests.getVm(id)
-        return canSee(caller, vm.application) ? vm : yield* Effect.fail(NotFound.of("VM", id))
+        return canSee(caller, vm.application) ? { caller, vm } : yield* Effect.fail(NotFound.of("VM", id))
       })
     return handlers
       .handle("createRequest", ({ payload }) =>
@@ -36,18 +39,16 @@ export const VmsHttp = HttpApiBuilder.group(FleetApi, "vms", (handlers) =>
           const { cursor, limit, ...filter } = urlParams
           return yield* requests.list({ ...filter, applicationGlobs: applicationGlobs(caller) }, cursor, limit ?? 50)
         }))
-      .handle("getVm", ({ path }) => visibleVm(path.id))
+      .handle("getVm", ({ path }) => Effect.map(visibleVm(path.id, "vms:read"), ({ vm }) => vm))
       .handle("retryVm", ({ path }) =>
         Effect.gen(function* () {
-          const caller = yield* requireScope("vms:write")
-          yield* visibleVm(path.id)
+          const { caller } = yield* visibleVm(path.id, "vms:write")
           yield* requests.retry(path.id, caller)
           return yield* requests.getVm(path.id)
         }))
       .handle("decommissionVm", ({ path }) =>
         Effect.gen(function* () {
-          const caller = yield* requireScope("vms:write")
-          yield* visibleVm(path.id)
+          const { caller } = yield* visibleVm(path.id, "vms:write")
           yield* requests.decommission(path.id, caller)
           return yield* requests.getVm(path.id)
         }))

@@ -134,4 +134,22 @@ describe("authorization", () => {
       const applications = new Set((field(events, "items") as Array<{ application: string | null }>).map((event) => event.application))
       expect([...applications]).toEqual(["payments-api"])
     }))
+
+  it.scopedLive("lets a vms:write token retry and decommission its VMs without vms:read, which reading still needs", () =>
+    Effect.gen(function* () {
+      const fleet = yield* startFleet({ reconcile: false })
+      const writer = yield* fleet.createToken({ name: "writer", scopes: ["vms:write"], applications: ["payments-*"] })
+      const created = yield* request(fleet, "POST", "/v1/vm-requests", { token: writer, body: vmRequestBody({ application: "payments-api", count: 2 }) })
+      expect(created.status).toBe(202)
+      const [ready, failed] = (field(created, "vms") as Array<{ id: string }>).map((vm) => vm.id) as [string, string]
+      yield* withSql(fleet, (sql) => sql`update vms set state = case when id = ${ready} then 'ready' else 'failed' end where id in (${ready}, ${failed})`)
+
+      const removed = yield* request(fleet, "POST", `/v1/vms/${ready}/decommission`, { token: writer })
+      expect([removed.status, field(removed, "state")]).toEqual([202, "decommissioning"])
+      const retried = yield* request(fleet, "POST", `/v1/vms/${failed}/retry`, { token: writer })
+      expect([retried.status, field(retried, "state")]).toEqual([202, "pending"])
+
+      const read = yield* request(fleet, "GET", `/v1/vms/${ready}`, { token: writer })
+      expect([read.status, read.json]).toEqual([403, { _tag: "Forbidden", message: "this token lacks the scope vms:read", scope: "vms:read" }])
+    }))
 })
