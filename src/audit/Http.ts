@@ -16,7 +16,8 @@ const decodeEventCursor = (cursor: string): Option.Option<bigint> => {
 
 /**
  * `GET /v1/events` needs `vms:read`. A token limited to applications sees only their events;
- * token administration (`token.*`) is shown to `admin` tokens only.
+ * token administration (`token.*`) and the records of requests (`http.request`, which name the
+ * token and may be of any endpoint) are shown to `admin` tokens only.
  */
 export const AuditHttp = HttpApiBuilder.group(FleetApi, "audit", (handlers) =>
   Effect.gen(function* () {
@@ -31,7 +32,7 @@ export const AuditHttp = HttpApiBuilder.group(FleetApi, "audit", (handlers) =>
           return yield* Effect.fail(InvalidInput.one("cursor", "expected a cursor returned by a previous page"))
         }
         const rows = yield* repo.list(
-          { ...filter, applicationGlobs: applicationGlobs(caller), withoutTokenEvents: !grants(caller.scopes, "admin") },
+          { ...filter, applicationGlobs: applicationGlobs(caller), withoutAdminEvents: !grants(caller.scopes, "admin") },
           before,
           limit + 1
         )

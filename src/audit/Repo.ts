@@ -14,8 +14,11 @@ export interface EventFilter {
   readonly until?: Date | undefined
   /** Only events of applications matching these globs (an application-limited token); all when absent. */
   readonly applicationGlobs?: ReadonlyArray<string> | undefined
-  /** Leave out token administration (`token.*`), for callers without `admin`. */
-  readonly withoutTokenEvents?: boolean | undefined
+  /**
+   * Leave out what only `admin` is shown: token administration (`token.*`) and the records of
+   * requests (`http.request`), which name the token each request came with.
+   */
+  readonly withoutAdminEvents?: boolean | undefined
 }
 
 const Row = Schema.Struct({
@@ -45,7 +48,7 @@ export class AuditRepo extends Effect.Service<AuditRepo>()("fleet/AuditRepo", {
           ...(filter.applicationGlobs === undefined
             ? []
             : [sql.or(filter.applicationGlobs.map((glob) => sql`application like ${likePattern(glob)}`))]),
-          ...(filter.withoutTokenEvents ? [sql`kind not like 'token.%'`] : []),
+          ...(filter.withoutAdminEvents ? [sql`kind not like 'token.%'`, sql`kind <> 'http.request'`] : []),
           ...(Option.isSome(before) ? [sql`id < ${before.value.toString()}::bigint`] : [])
         ]
         const rows = yield* sql`

@@ -96,10 +96,17 @@ describe("GET /v1/events", () => {
       expect(seen).toEqual(ids)
     }))
 
-  it.scopedLive("records token creation, and shows token administration to admin tokens only", () =>
+  it.scopedLive("records token creation, and shows token administration and request records to admin tokens only", () =>
     Effect.gen(function* () {
       const fleet = yield* startFleet({ reconcile: false })
       const reader = yield* fleet.createToken({ name: "reader", scopes: ["vms:read"] })
+      // A request of the admin token's: its record names the token, and the endpoint may be anything.
+      expect((yield* request(fleet, "POST", "/v1/vm-requests", { body: vmRequestBody() })).status).toBe(202)
+      const readerSees = items(yield* request(fleet, "GET", "/v1/events?limit=500", { token: reader }))
+      expect(readerSees.map((event) => event.kind).sort()).toEqual(["request.accepted", "vm.state"])
+      expect(items(yield* request(fleet, "GET", "/v1/events?kind=http.request")).map((event) => event.reason)).toEqual([
+        "POST /v1/vm-requests → 202 (token test-admin)"
+      ])
       yield* fleet.createToken({ name: "temporary", scopes: ["vms:read"] })
       const asAdmin = items(yield* request(fleet, "GET", "/v1/events?kind=token.created"))
       expect(asAdmin.map((event) => event.reason).sort()).toEqual([
