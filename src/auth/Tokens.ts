@@ -22,7 +22,7 @@ export class NewToken extends Schema.Class<NewToken>("NewToken")({
     Schema.maxLength(254, { message: () => "expected an email address of at most 254 characters" }),
     Schema.pattern(/^[^\s@\p{Cc}]+@[^\s@\p{Cc}]+$/u, { message: () => "expected an email address" })
   ),
-  scopes: Schema.NonEmptyArray(Scope),
+  scopes: Schema.Array(Scope).pipe(Schema.minItems(1, { message: () => `expected at least one scope: ${Scope.literals.join(", ")}` })),
   /** Globs over application names; absent for every application. */
   applications: Schema.optional(Schema.NonEmptyArray(NameGlob))
 }) {}

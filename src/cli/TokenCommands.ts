@@ -74,7 +74,7 @@ const create = Command.make(
           ownerEmail: options.email,
           scopes: splitList(options.scopes),
           ...(Option.isSome(options.applications) ? { applications: splitList(options.applications.value) } : {})
-        }, actor)
+        }, actor).pipe(Effect.catchTag("InvalidInput", (invalid) => Effect.fail(invalid.renamed({ ownerEmail: "email" }))))
         if (options.json) return yield* printJson({ ...token, token: Redacted.value(secret) })
         yield* Console.log(rows([token]))
         yield* Console.log(`\nThe token (shown only now; fleet keeps only its hash):\n\n  ${Redacted.value(secret)}\n`)
@@ -106,7 +106,10 @@ const revoke = Command.make(
         const tokens = yield* Tokens
         const revoked = yield* tokens.revoke(options.token, yield* cliActor)
         if (options.json) return yield* printJson(revoked)
-        yield* Console.log(`revoked token ${revoked.name} (${revoked.id}); requests with it are now answered 401`)
+        yield* Console.log(
+          `revoked token ${revoked.name} (${revoked.id}); requests with it are answered 401 within FLEET_TOKEN_CACHE_TTL ` +
+            "(5 seconds unless set): each controller trusts a token it has checked that long"
+        )
       }).pipe(Effect.provide(TokensLive))
     )
 ).pipe(Command.withDescription("Revoke an API token at once"))

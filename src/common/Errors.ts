@@ -33,6 +33,14 @@ export class InvalidInput extends Schema.TaggedError<InvalidInput>()(
     return new InvalidInput({ message: summaryOf(issues), issues })
   }
 
+  /** The same problems, each top-level field named as the user wrote it (an option's name, say). */
+  renamed(names: Readonly<Record<string, string>>): InvalidInput {
+    return InvalidInput.fromIssues(this.issues.map((issue) => {
+      const [first, ...rest] = issue.path
+      return typeof first === "string" && names[first] !== undefined ? new Issue({ path: [names[first], ...rest], message: issue.message }) : issue
+    }))
+  }
+
   /** The same problems, with the message saying which input they are in (a file, say). */
   in(source: string): InvalidInput {
     return new InvalidInput({ message: `${source}: ${this.message}`, issues: this.issues })

@@ -79,8 +79,11 @@ describe("fleet tokens", () => {
       const invalid = yield* fleetCli(fleet, "tokens", "create", "--name", "Bad Name", "--email", "nobody", "--scopes", "vms:read,root")
       expect(invalid.failed).toBe(true)
       expect(invalid.err).toContain("name")
-      expect(invalid.err).toContain("ownerEmail")
+      // Each problem named as the command line has it (--email, not the API's ownerEmail).
+      expect(invalid.err).toContain("  - email: expected an email address\n")
       expect(invalid.err).toContain("scopes")
+      const noScopes = yield* fleetCli(fleet, "tokens", "create", "--name", "empty", "--email", "e@example.com", "--scopes", "")
+      expect(noScopes.err).toContain("scopes: expected at least one scope: vms:read, vms:write, plans:read, plans:write, runs:write, metrics:read, admin")
       const count = yield* withSql(fleet, (sql) => sql<{ n: number }>`select count(*)::int as n from api_tokens`)
       expect(count[0]!.n).toBe(2)
 
