@@ -1,9 +1,9 @@
 import { HelpDoc, Options, ValidationError } from "@effect/cli"
 import { HttpClientError } from "@effect/platform"
-import { Config, Effect, Option, Redacted } from "effect"
+import { Config, Effect, Option, ParseResult, Redacted } from "effect"
 import { Unauthorized } from "../auth/Errors.js"
 import { FleetClient } from "../client/Client.js"
-import { describeIssue, InvalidInput } from "../common/Errors.js"
+import { describeIssue, InvalidInput, invalidInputFromParseError, NotFound } from "../common/Errors.js"
 import { pageLimitExpected } from "../common/PageLimit.js"
 
 /** `--url` / FLEET_URL and `--token` / FLEET_TOKEN: how CLI commands reach a running fleet. */
@@ -61,6 +61,16 @@ const connectionAdvice = (error: unknown): string | undefined => {
     const cause = error.cause instanceof Error ? (error.cause.cause instanceof Error ? error.cause.cause.message : error.cause.message) : ""
     return `cannot reach fleet at ${error.request.url}${cause === "" ? "" : ` (${cause})`}: is it running, and is --url (FLEET_URL) right?`
   }
+  const noEndpoint = (endpoint: string) =>
+    `fleet has no endpoint ${endpoint}: is --url (FLEET_URL) fleet's base URL, such as http://127.0.0.1:8080, without a path?`
+  if (error instanceof NotFound && error.resource === "endpoint") return noEndpoint(error.id)
+  // An answer the typed client cannot read: not fleet's API at that URL (a path prefix, a proxy's page).
+  if (error instanceof HttpClientError.ResponseError) {
+    return error.response.status === 404
+      ? noEndpoint(`${error.request.method} ${new URL(error.request.url).pathname}`)
+      : `${error.request.method} ${error.request.url} answered ${error.response.status} with something that is not fleet's API: ` +
+        "is --url (FLEET_URL) fleet's base URL?"
+  }
   if (error instanceof Unauthorized) {
     return "fleet refused the API token: set FLEET_TOKEN (or --token) to a token that is valid " +
       "(embedded mode prints one at every start; fleet tokens create makes one)"
@@ -76,8 +86,10 @@ const connectionAdvice = (error: unknown): string | undefined => {
  */
 export const explainFailure = <A, R>(effect: Effect.Effect<A, unknown, R>, context?: string) =>
   effect.pipe(
-    Effect.catchAll((error) =>
+    Effect.catchAll((failure) =>
       Effect.sync(() => {
+        // Input the typed client refused to send (a filter too long, say): its problems, as the API would list them.
+        const error = ParseResult.isParseError(failure) ? invalidInputFromParseError(failure) : failure
         const message = typeof error === "object" && error !== null && "message" in error ? String(error.message) : String(error)
         const issues = error instanceof InvalidInput ? error.issues : []
         const where = context === undefined ? "" : `${context}: `

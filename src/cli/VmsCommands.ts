@@ -1,4 +1,4 @@
-import { Args, Command, Options } from "@effect/cli"
+import { Args, Command, HelpDoc, Options, ValidationError } from "@effect/cli"
 import { Console, Effect, Option, Schema } from "effect"
 import { waitUntil } from "../client/Client.js"
 import { InvalidInput } from "../common/Errors.js"
@@ -56,7 +56,18 @@ const create = Command.make(
     osVersion: Options.text("os").pipe(Options.withDescription("OS version, e.g. ubuntu-24.04")),
     machineType: Options.text("machine-type").pipe(Options.withAlias("m"), Options.withDescription("machine type, e.g. n2-standard-4")),
     count: Options.integer("count").pipe(Options.withAlias("n"), Options.withDefault(1), Options.withDescription("how many VMs")),
-    metadata: Options.keyValueMap("metadata").pipe(Options.optional, Options.withDescription("key=value, repeatable")),
+    metadata: Options.text("metadata").pipe(
+      Options.repeated,
+      Options.mapEffect((entries) =>
+        Effect.forEach(entries, (entry) => {
+          const equals = entry.indexOf("=")
+          return equals > 0
+            ? Effect.succeed([entry.slice(0, equals), entry.slice(equals + 1)] as const)
+            : Effect.fail(ValidationError.invalidValue(HelpDoc.p(`--metadata ${entry}: expected key=value, such as team=payments`)))
+        })
+      ),
+      Options.withDescription("key=value, repeatable (--metadata team=payments --metadata tier=web)")
+    ),
     wait: Options.boolean("wait").pipe(
       Options.withDescription(
         "wait until every VM is ready, failed or timed out, showing each change of state on stderr; " +
@@ -75,7 +86,7 @@ const create = Command.make(
           osVersion: options.osVersion,
           machineType: options.machineType,
           count: options.count,
-          ...(Option.isSome(options.metadata) ? { metadata: Object.fromEntries(options.metadata.value) } : {})
+          ...(options.metadata.length > 0 ? { metadata: Object.fromEntries(options.metadata) } : {})
         }, { disableValidation: true })
         const accepted = yield* client.vms.createRequest({ payload })
         // On stderr, so that stdout stays the table or the JSON (which carries them too).
@@ -115,7 +126,8 @@ const get = Command.make(
         )
         const vm = yield* client.vms.getVm({ path: { id: VmId.make(id) } }).pipe(
           Effect.map(Option.some),
-          Effect.catchTag("NotFound", () => Effect.succeedNone)
+          // Not a VM's id: perhaps a request's. (A URL with a path has no such endpoint at all: said as such.)
+          Effect.catchTag("NotFound", (notFound) => notFound.resource === "endpoint" ? Effect.fail(notFound) : Effect.succeedNone)
         )
         if (Option.isSome(vm)) {
           if (options.json) return yield* printJson(vm.value)

@@ -64,13 +64,19 @@ const statusNames: Record<number, string> = {
   503: "Unavailable"
 }
 
-const errorBody = (status: number): { readonly _tag: string; readonly message: string; readonly issues?: ReadonlyArray<never> } => {
+const errorBody = (
+  status: number,
+  request: HttpServerRequest.HttpServerRequest
+): { readonly _tag: string; readonly message: string; readonly issues?: ReadonlyArray<never>; readonly resource?: string; readonly id?: string } => {
   switch (status) {
     case 400:
       // The shape of the API's own 400s (HttpApiDecodeError), so that every 400 reads the same.
       return { _tag: "HttpApiDecodeError", message: "the request could not be read: expected a JSON body matching the endpoint's schema", issues: [] }
-    case 404:
-      return { _tag: "NotFound", message: "no such endpoint" }
+    case 404: {
+      // The shape of the API's own 404s (NotFound), so that a client reads it as one, not as a body it cannot decode.
+      const endpoint = `${request.method} ${request.url.split("?")[0]!.slice(0, 200)}`
+      return { _tag: "NotFound", message: `no such endpoint: ${endpoint} (see /openapi.json)`, resource: "endpoint", id: endpoint }
+    }
     case 500:
       return { _tag: "InternalError", message: "internal error; it has been logged" }
     default:
@@ -86,10 +92,10 @@ const errorBody = (status: number): { readonly _tag: string; readonly message: s
  * fiber the layers' builder forks afterwards, such as the bundled simulator's server, whose empty
  * answers are deliberate.)
  */
-const jsonErrorBody: HttpApp.PreResponseHandler = (_request, response) =>
+const jsonErrorBody: HttpApp.PreResponseHandler = (request, response) =>
   Effect.succeed(
     response.status >= 400 && response.body._tag === "Empty"
-      ? HttpServerResponse.unsafeJson(errorBody(response.status), { status: response.status, headers: response.headers })
+      ? HttpServerResponse.unsafeJson(errorBody(response.status, request), { status: response.status, headers: response.headers })
       : response
   )
 

@@ -7,23 +7,24 @@ import { PageLimit } from "../common/PageLimit.js"
 
 const Limit = PageLimit(500)
 
+/** `name` with its article: "an application name", "a stack name". */
 const Filter = (name: string) =>
   Schema.optional(
     Schema.String.pipe(
-      Schema.maxLength(100, { message: () => `expected a ${name} of at most 100 characters` }),
+      Schema.maxLength(100, { message: () => `expected ${name} of at most 100 characters` }),
       // PostgreSQL text cannot hold NUL: refuse control characters here rather than fail in the query.
-      Schema.pattern(/^[^\p{Cc}]*$/u, { message: () => `expected a ${name} without control characters` })
+      Schema.pattern(/^[^\p{Cc}]*$/u, { message: () => `expected ${name} without control characters` })
     )
   )
 
 export const ListVmsParams = Schema.Struct({
-  application: Filter("application name"),
-  environment: Filter("environment name"),
-  stack: Filter("stack name"),
-  osVersion: Filter("OS version"),
+  application: Filter("an application name"),
+  environment: Filter("an environment name"),
+  stack: Filter("a stack name"),
+  osVersion: Filter("an OS version"),
   state: Schema.optional(VmState),
   limit: Schema.optional(Limit),
-  cursor: Schema.optional(Schema.String.pipe(Schema.maxLength(200)))
+  cursor: Schema.optional(Schema.String.pipe(Schema.maxLength(200, { message: () => "expected a cursor returned by a previous page" })))
 })
 
 export class VmsApi extends HttpApiGroup.make("vms")

@@ -233,5 +233,21 @@ describe("reaching fleet", () => {
       const unknown = randomUUID()
       const nothing = yield* runFleetCli(fleet, ["vms", "get", unknown])
       expect([nothing.code, nothing.stderr]).toEqual([1, `error: no VM and no VM request has the id ${unknown}\n`])
+      // A base URL with a path: fleet is there, its endpoints are not, for any command.
+      const advice = (endpoint: string) =>
+        `error: fleet has no endpoint ${endpoint}: is --url (FLEET_URL) fleet's base URL, such as http://127.0.0.1:8080, without a path?\n`
+      const withPath = yield* runCli(["vms", "list"], { FLEET_URL: `${fleet.baseUrl}/fleet`, FLEET_TOKEN: fleet.token })
+      expect([withPath.code, withPath.stderr]).toEqual([1, advice("GET /fleet/v1/vms")])
+      const getWithPath = yield* runCli(["vms", "get", unknown], { FLEET_URL: `${fleet.baseUrl}/fleet`, FLEET_TOKEN: fleet.token })
+      expect([getWithPath.code, getWithPath.stderr]).toEqual([1, advice(`GET /fleet/v1/vms/${unknown}`)])
+      // Input the client refuses to send is listed as the API lists it.
+      const tooLong = yield* runFleetCli(fleet, ["vms", "list", "--application", "a".repeat(101), "--cursor", "c".repeat(201)])
+      expect([tooLong.code, tooLong.stderr]).toEqual([
+        1, "error: 2 problems\n  - application: expected an application name of at most 100 characters\n  - cursor: expected a cursor returned by a previous page\n"
+      ])
+      const noEquals = yield* runFleetCli(fleet, [...createArgs, "--metadata", "team"])
+      expect(noEquals.stderr).toBe(
+        "error: fleet vms create: --metadata team: expected key=value, such as team=payments\n(fleet vms create --help: its arguments and options)\n"
+      )
     }), 120_000)
 })
