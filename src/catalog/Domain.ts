@@ -5,7 +5,8 @@ const printable = /^[^\p{Cc}]*$/u
 
 const label = (pattern: RegExp, description: string) =>
   Schema.String.pipe(
-    Schema.pattern(pattern, { message: () => `expected ${description}` })
+    // The description too: it is what a record's key that does not match is said to expect.
+    Schema.pattern(pattern, { message: () => `expected ${description}`, description })
   )
 
 export const ApplicationName = label(

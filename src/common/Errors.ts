@@ -119,9 +119,13 @@ export const readableIssues = <I extends FormattedIssue>(issues: ReadonlyArray<I
     const rest = literals.length > 1 ? group.filter((issue) => !literalExpected.test(issue.message)) : group
     return [...merged, ...rest].map((issue) => {
       const unexpected = unexpectedKey.exec(issue.message)
-      const message = unexpected === null
+      const expected = unexpected?.[1]?.split(" | ")
+      const message = expected === undefined
         ? issue.message.replaceAll(" (Encoded side)", "")
-        : `is not a field of this input; expected one of ${literalList(unexpected[1]!.split(" | "))}`
+        : expected.every((key) => /^"(?:[^"\\]|\\.)*"$/s.test(key))
+        ? `is not a field of this input; expected one of ${literalList(expected)}`
+        // A key of a record (metadata) that its key schema refuses.
+        : `is not an allowed key; expected ${expected.join(" or ")}`
       return message === issue.message ? issue : { ...issue, message }
     })
   })
