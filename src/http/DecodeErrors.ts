@@ -1,4 +1,4 @@
-import { HttpApiBuilder, HttpApiError, type HttpApp } from "@effect/platform"
+import { HttpApi, HttpApiBuilder, HttpApiError, type HttpApp, HttpMethod, HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import { Effect } from "effect"
 import { readableIssues, summaryOf } from "../common/Errors.js"
 import { FleetApi } from "./Api.js"
@@ -13,10 +13,45 @@ export const readableDecodeError = (error: HttpApiError.HttpApiDecodeError): Htt
   return new HttpApiError.HttpApiDecodeError({ issues, message: summaryOf(issues) })
 }
 
+/** The endpoints that take a body other than JSON (a recycle plan's YAML): method and path. */
+const takesNonJson: Array<{ readonly method: string; readonly path: RegExp }> = []
+HttpApi.reflect(FleetApi, {
+  onGroup: () => {},
+  onEndpoint: ({ endpoint, payloads }) => {
+    if ([...payloads.values()].some((payload) => payload.encoding.kind !== "Json")) {
+      takesNonJson.push({ method: endpoint.method, path: new RegExp(`^${endpoint.path.replace(/:[^/]+/g, "[^/]+")}$`) })
+    }
+  }
+})
+
+/**
+ * A body in a content type the platform does not read as JSON (`text/plain`, `text/json`, or one
+ * it does not know) is handed to a JSON endpoint's schema as a string or as bytes, which it
+ * refuses, quoting the body back ("Expected CreateVmRequest, actual \"{…}\""). That is the content
+ * type's fault, and said so: 415. (Forms and multipart bodies are refused before, see ./Limits.ts.)
+ */
+const wrongContentType = (request: HttpServerRequest.HttpServerRequest) => {
+  const contentType = (request.headers["content-type"] ?? "").split(";")[0]!.trim().toLowerCase()
+  if (contentType === "" || contentType.includes("application/json") || !HttpMethod.hasBody(request.method)) return undefined
+  const path = request.url.split("?")[0]!
+  if (takesNonJson.some((endpoint) => endpoint.method === request.method && endpoint.path.test(path))) return undefined
+  return HttpServerResponse.unsafeJson(
+    { _tag: "UnsupportedMediaType", message: `Content-Type ${contentType} is not read as JSON: send JSON with Content-Type: application/json` },
+    { status: 415 }
+  )
+}
+
 /**
  * The app's type says it cannot fail, but the endpoints' errors travel through it to be encoded
  * after this middleware: the API's decode errors among them, the only ones it changes.
  */
 export const ReadableDecodeErrors = HttpApiBuilder.middleware(FleetApi, (app) =>
-  Effect.mapError(app as HttpApp.Default<HttpApiError.HttpApiDecodeError>, (error) =>
-    error instanceof HttpApiError.HttpApiDecodeError ? readableDecodeError(error) : error))
+  Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) =>
+    Effect.catchIf(
+      app as HttpApp.Default<HttpApiError.HttpApiDecodeError>,
+      (error) => error instanceof HttpApiError.HttpApiDecodeError,
+      (error) => {
+        const refused = wrongContentType(request)
+        return refused === undefined ? Effect.fail(readableDecodeError(error)) : Effect.succeed(refused)
+      }
+    )))

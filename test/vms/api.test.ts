@@ -178,10 +178,11 @@ describe("bad input", () => {
         ]
       ])
       const badMetadata = yield* post(fleet, "/v1/vm-requests", JSON.stringify({
-        application: "payments-api", environment: "production", stack: "java", osVersion: "ubuntu-22.04", machineType: "n2-standard-4", count: 1, metadata: { team: 5 }, colour: "red"
+        application: "payments-api", environment: "production", stack: "java", osVersion: "ubuntu-22.04", machineType: "n2-standard-4", count: 1, metadata: { team: 5, "1bad": "x" }, colour: "red"
       }))
       expect(readable(badMetadata)[1]).toEqual([
         "colour: is not a field of this input; expected one of application, environment, stack, osVersion, machineType, count, metadata",
+        "metadata.1bad: is not an allowed key; expected a metadata key: a letter, then up to 62 letters, digits, '_', '.', '-'",
         "metadata.team: Expected string, actual 5"
       ])
       // An empty body reads as {}: each field it misses is named.
@@ -190,6 +191,14 @@ describe("bad input", () => {
       // A form (curl -d without a Content-Type) is refused as such, not read as one unknown key.
       const form = yield* post(fleet, "/v1/vm-requests", JSON.stringify({ application: "x" }), "application/x-www-form-urlencoded")
       expect([form.status, form.body["_tag"]]).toEqual([415, "UnsupportedMediaType"])
+      // JSON under a content type the platform reads as text or bytes: the content type is said to be at fault.
+      for (const contentType of ["text/plain", "text/json", "application/x-json"]) {
+        const text = yield* post(fleet, "/v1/vm-requests", JSON.stringify({ application: "x" }), contentType)
+        expect([text.status, text.body]).toEqual([415, {
+          _tag: "UnsupportedMediaType",
+          message: `Content-Type ${contentType} is not read as JSON: send JSON with Content-Type: application/json`
+        }])
+      }
       expect(yield* rowCounts(fleet.databaseUrl)).toEqual({ requests: 0, vms: 0, executions: 0 })
     }))
 
@@ -203,9 +212,12 @@ describe("bad input", () => {
       expect(malformed.status).toBe(400)
       const missingRequest = yield* get(fleet, "/v1/vm-requests/0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b")
       expect(missingRequest.status).toBe(404)
-      const noRoute = yield* get(fleet, "/v1/nothing-here")
+      const noRoute = yield* get(fleet, "/v1/nothing-here?x=1")
       expect(noRoute.status).toBe(404)
-      expect(noRoute.body["_tag"]).toBe("NotFound")
+      // The shape of every other 404, so that a client decodes it as one.
+      expect(noRoute.body).toEqual({
+        _tag: "NotFound", message: "no such endpoint: GET /v1/nothing-here (see /openapi.json)", resource: "endpoint", id: "GET /v1/nothing-here"
+      })
       const badLimit = yield* get(fleet, "/v1/vms?limit=0")
       expect(badLimit.status).toBe(400)
       const badCursor = yield* get(fleet, "/v1/vms?cursor=abc")
