@@ -5,6 +5,7 @@ import { SqlError } from "@effect/sql"
 import { ConfigError, Console, Effect, Layer, Option } from "effect"
 import { settingProblems } from "../config/Settings.js"
 import { DatabaseLive } from "../db/Database.js"
+import { EmbeddedDatabaseBusy } from "../db/Embedded.js"
 import { migrate } from "../db/Migrations.js"
 import { ControllerLive } from "../main.js"
 import { proctorSimCommand } from "../proctor/SimulatorCli.js"
@@ -30,6 +31,8 @@ const startProblems = (error: unknown): ReadonlyArray<string> | undefined =>
     ? [`fleet could not start its HTTP server: ${causeMessage(error.cause)} (PORT, FLEET_HOST)`]
     : error instanceof SqlError.SqlError
     ? [`fleet could not use its database: ${error.message}: ${causeMessage(error.cause)}`]
+    : error instanceof EmbeddedDatabaseBusy
+    ? [`fleet could not start: ${error.message}`]
     : undefined
 
 /**

@@ -59,7 +59,7 @@ export const ensureEmbeddedDatabaseFree = (directory: string): Effect.Effect<voi
     return Effect.fail(new EmbeddedDatabaseBusy({
       message:
         `the embedded database in ${directory} is open in another process: ${who}. It can only be used by one process at a time. ` +
-        "Stop that process (a `fleet serve`, most likely) and run this again; or use the running server's HTTP API; " +
+        "Stop that process (a `fleet serve`, most likely), run this, then start it again (what is in the database stays); " +
         "or put both on PostgreSQL with DATABASE_URL; or give this process its own FLEET_DATA_DIR."
     }))
   })

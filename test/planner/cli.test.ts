@@ -107,6 +107,10 @@ describe("the fleet CLI on a database of its own", () => {
       expect(ran.code).toBe(1)
       expect(ran.stderr).toContain(`error: the embedded database in ${pglite} is open in another process: pid ${holder.pid}`)
       expect(ran.stderr).toContain("DATABASE_URL")
+      // A second `fleet serve` says so in one line too, without a stack.
+      const served = yield* fleet(["serve"], { FLEET_DATA_DIR: dataDir, PORT: "0" })
+      expect(served.code).toBe(1)
+      expect(served.stderr).toMatch(new RegExp(`^error: fleet could not start: the embedded database in ${pglite} is open in another process: pid ${holder.pid}[^\n]*\n$`))
     }), 60_000)
 })
 
