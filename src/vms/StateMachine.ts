@@ -40,10 +40,20 @@ export const vmStateFor = (kind: ExecutionKind, state: ExecutionState): VmState 
   }
 }
 
-/** A request's overall state from its VMs' states. */
+/** The states of a VM that is still being created. */
+const creatingVmStates: ReadonlyArray<VmState> = ["pending", "submitting", "provisioning"]
+
+/** The states of a VM that was created (became ready), whatever happened to it since. */
+const createdVmStates: ReadonlyArray<VmState> = ["ready", "decommissioning", "decommissioned"]
+
+/**
+ * A request's overall state from its VMs' states: how their creation went. A VM decommissioned
+ * since it became ready counts as created, so that removing a VM later does not make its request
+ * look in progress again, or failed.
+ */
 export const requestState = (states: ReadonlyArray<VmState>): RequestState => {
-  if (states.some((state) => !terminalVmStates.includes(state))) return "in_progress"
-  const ready = states.filter((state) => state === "ready" || state === "decommissioned").length
+  if (states.some((state) => creatingVmStates.includes(state))) return "in_progress"
+  const ready = states.filter((state) => createdVmStates.includes(state)).length
   if (ready === states.length) return "ready"
   if (ready === 0) return "failed"
   return "partially_ready"
