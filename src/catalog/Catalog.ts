@@ -17,6 +17,10 @@ import {
 } from "./Domain.js"
 
 /** What a VM is asked to be, before it is checked against the catalog. */
+/** A name the catalog does not know, said with what was given and what it knows: `unknown stack "rust"; expected one of go, java`. */
+export const unknownName = (what: string, given: string, known: Iterable<string>): string =>
+  `unknown ${what} ${JSON.stringify(given)}; expected one of ${[...known].join(", ")}`
+
 export interface VmShape {
   readonly application: string
   readonly environment: string
@@ -96,16 +100,16 @@ export const makeCatalog = (spec: CatalogSpec, source: string): Effect.Effect<Ca
       found.push(Issue.at("application", `unknown application ${shape.application}`))
     }
     if (!environments.has(shape.environment)) {
-      found.push(Issue.at("environment", `unknown environment; expected one of ${[...environments.keys()].join(", ")}`))
+      found.push(Issue.at("environment", unknownName("environment", shape.environment, environments.keys())))
     }
     if (!stacks.has(shape.stack)) {
-      found.push(Issue.at("stack", `unknown stack; expected one of ${spec.stacks.join(", ")}`))
+      found.push(Issue.at("stack", unknownName("stack", shape.stack, spec.stacks)))
     }
     if (!oses.has(shape.osVersion)) {
-      found.push(Issue.at("osVersion", `unknown OS version; expected one of ${[...oses.keys()].join(", ")}`))
+      found.push(Issue.at("osVersion", unknownName("OS version", shape.osVersion, oses.keys())))
     }
     if (!machineTypes.has(shape.machineType)) {
-      found.push(Issue.at("machineType", `unknown machine type; expected one of ${spec.machineTypes.join(", ")}`))
+      found.push(Issue.at("machineType", unknownName("machine type", shape.machineType, spec.machineTypes)))
     }
     if (stacks.has(shape.stack) && oses.has(shape.osVersion) && !createProcs.has(`${shape.stack}/${shape.osVersion}`)) {
       found.push(Issue.at("osVersion", `no proc creates ${shape.stack} VMs on ${shape.osVersion}`))

@@ -1,7 +1,7 @@
 import { SqlClient } from "@effect/sql"
 import { Clock, Effect, Schema } from "effect"
 import type { Actor } from "../auth/Actor.js"
-import { Catalog } from "../catalog/Catalog.js"
+import { Catalog, unknownName } from "../catalog/Catalog.js"
 import { ApplicationName } from "../catalog/Domain.js"
 import { Conflict, InvalidInput, Issue } from "../common/Errors.js"
 import { InventoryRepo } from "../inventory/Repo.js"
@@ -47,10 +47,10 @@ export class Replacements extends Effect.Service<Replacements>()("fleet/Replacem
         const issues: Array<Issue> = []
         if (!Schema.is(ApplicationName)(application)) issues.push(Issue.at("application", "expected an application name: 2-40 characters, lowercase letters, digits and '-'"))
         if (!environments.includes(request.environment)) {
-          issues.push(Issue.at("environment", `unknown environment; expected one of ${environments.join(", ")}`))
+          issues.push(Issue.at("environment", unknownName("environment", request.environment, environments)))
         }
         if (request.targetOs !== undefined && !osVersions.includes(request.targetOs)) {
-          issues.push(Issue.at("targetOs", `unknown OS version; expected one of ${osVersions.join(", ")}`))
+          issues.push(Issue.at("targetOs", unknownName("OS version", request.targetOs, osVersions)))
         } else if (request.targetOs !== undefined) {
           // A recycle plan with such a target is reviewed (its report warns); this one would start at once.
           const target = standingOf(yield* deprecations.current, catalog, new Date(yield* Clock.currentTimeMillis), request.targetOs)

@@ -46,7 +46,7 @@ describe("VM requests on deprecated OS versions", () => {
       const withOthers = yield* createVms(fleet, { osVersion: "ubuntu-16.04", environment: "prod", count: 0 })
       expect(withOthers.status).toBe(400)
       expect(issuesOf(withOthers)).toEqual([
-        ["environment", "unknown environment; expected one of integration, staging, production"],
+        ["environment", "unknown environment \"prod\"; expected one of integration, staging, production"],
         ["osVersion", endOfLife1604],
         ["count", "expected an integer of at least 1"]
       ])
