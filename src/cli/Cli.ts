@@ -6,6 +6,7 @@ import { ConfigError, Console, Effect, Layer, Option } from "effect"
 import { settingProblems } from "../config/Settings.js"
 import { DatabaseLive } from "../db/Database.js"
 import { EmbeddedDatabaseBusy } from "../db/Embedded.js"
+import { version } from "../common/Version.js"
 import { migrate } from "../db/Migrations.js"
 import { ControllerLive } from "../main.js"
 import { proctorSimCommand } from "../proctor/SimulatorCli.js"
@@ -81,7 +82,7 @@ const commands = [
 
 export const fleetCommand = commandGroup("fleet", "Keeps VM fleets off deprecated operating systems", commands)
 
-export const version = "0.1.0"
+export { version }
 
 /** Every command's help, each group's commands in the order they are declared. */
 export const fleetHelp = topicOf(fleetCommand.descriptor)

@@ -5,6 +5,7 @@ import { MetricsApi } from "../metrics/Api.js"
 import { DeprecationsApi, PlansApi } from "../planner/Api.js"
 import { VmsApi } from "../vms/Api.js"
 import { RunsApi } from "../executor/Api.js"
+import { version } from "../common/Version.js"
 import { HealthApi } from "./Health.js"
 import { documentHttpLayer } from "./OpenApiDoc.js"
 
@@ -20,6 +21,7 @@ export class FleetApi extends HttpApi.make("fleet")
   .add(MetricsApi)
   .annotateContext(OpenApi.annotations({
     title: "fleet",
+    version,
     description: "Keeps VM fleets off deprecated operating systems: VM creation over proctor, inventory, plans and runs.",
     transform: documentHttpLayer
   }))

@@ -124,8 +124,8 @@ export const idempotency = <E, R>(app: HttpApp.Default<E, R>): HttpApp.Default<E
     if (!keyPattern.test(key)) {
       return HttpServerResponse.unsafeJson({
         _tag: "HttpApiDecodeError",
-        message: "Idempotency-Key: expected 1-255 printable ASCII characters",
-        issues: [{ _tag: "Type", path: ["headers", idempotencyHeader], message: "expected 1-255 printable ASCII characters" }]
+        message: "Idempotency-Key: expected 1-255 printable ASCII characters, without spaces",
+        issues: [{ _tag: "Type", path: ["headers", idempotencyHeader], message: "expected 1-255 printable ASCII characters, without spaces" }]
       }, { status: 400 })
     }
     const secret = bearerToken(request.headers["authorization"])

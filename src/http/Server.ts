@@ -93,11 +93,15 @@ const errorBody = (
  * answers are deliberate.)
  */
 const jsonErrorBody: HttpApp.PreResponseHandler = (request, response) =>
-  Effect.succeed(
+  Effect.succeed(bearerChallenge(
     response.status >= 400 && response.body._tag === "Empty"
       ? HttpServerResponse.unsafeJson(errorBody(response.status, request), { status: response.status, headers: response.headers })
       : response
-  )
+  ))
+
+/** A 401 says which scheme it wants (RFC 6750), as HTTP clients and proxies expect of it. */
+const bearerChallenge = (response: HttpServerResponse.HttpServerResponse): HttpServerResponse.HttpServerResponse =>
+  response.status === 401 ? HttpServerResponse.setHeader(response, "www-authenticate", 'Bearer realm="fleet"') : response
 
 /**
  * The request log and the HTTP metrics, once the answer is sent: one line per request, at info,

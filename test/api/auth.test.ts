@@ -37,6 +37,7 @@ describe("authentication", () => {
           const answer = yield* request(fleet, method, path, { token: null, headers, body })
           expect(answer.status, `${method} ${path} with ${JSON.stringify(headers)}`).toBe(401)
           expect(answer.headers.get("content-type")).toContain("application/json")
+          expect(answer.headers.get("www-authenticate")).toBe('Bearer realm="fleet"')
           bodies.add(answer.text)
         }
       }

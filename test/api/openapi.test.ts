@@ -3,9 +3,12 @@ import { describe, expect, it } from "@effect/vitest"
 import { Ajv2020 } from "ajv/dist/2020.js"
 import addFormats from "ajv-formats"
 import { Effect } from "effect"
+import { readFileSync } from "node:fs"
+import { join } from "node:path"
 import { waitForRequest } from "../../src/client/Client.js"
 import { RequestId } from "../../src/vms/Domain.js"
 import { startFleet, type TestFleet } from "../support/Fleet.js"
+import { repoRoot } from "../support/Paths.js"
 import { type Answer, field, request, type RequestOptions, vmRequestBody } from "./support.js"
 
 interface Operation {
@@ -14,6 +17,7 @@ interface Operation {
 }
 type Spec = {
   readonly openapi: string
+  readonly info: { readonly version: string }
   readonly paths: Record<string, Record<string, Operation>>
   readonly components: Record<string, unknown>
 }
@@ -48,6 +52,9 @@ describe("OpenAPI", () => {
       expect(validation.errors ?? []).toEqual([])
       expect(validation.valid).toBe(true)
       expect(spec.openapi).toMatch(/^3\.1\./)
+      // fleet's version, the package's.
+      const pkg = JSON.parse(readFileSync(join(repoRoot, "package.json"), "utf8")) as { version: string }
+      expect(spec.info.version).toBe(pkg.version)
 
       // Everything the API has is in it, with what the HTTP layer adds.
       expect(Object.keys(spec.paths)).toEqual(expect.arrayContaining([
