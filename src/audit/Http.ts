@@ -31,6 +31,10 @@ export const AuditHttp = HttpApiBuilder.group(FleetApi, "audit", (handlers) =>
         if (cursor !== undefined && Option.isNone(before)) {
           return yield* Effect.fail(InvalidInput.one("cursor", "expected a cursor returned by a previous page"))
         }
+        // A range that ends before it starts is a mistake, not a question whose answer is "nothing".
+        if (filter.since !== undefined && filter.until !== undefined && filter.until < filter.since) {
+          return yield* Effect.fail(InvalidInput.one("until", `expected a time at or after since (${filter.since.toISOString()})`))
+        }
         const rows = yield* repo.list(
           { ...filter, applicationGlobs: applicationGlobs(caller), withoutAdminEvents: !grants(caller.scopes, "admin") },
           before,

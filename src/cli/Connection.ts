@@ -4,7 +4,7 @@ import { Config, Effect, Option, ParseResult, Redacted } from "effect"
 import { Unauthorized } from "../auth/Errors.js"
 import { FleetClient } from "../client/Client.js"
 import { describeIssue, InvalidInput, invalidInputFromParseError, NotFound } from "../common/Errors.js"
-import { pageLimitExpected } from "../common/PageLimit.js"
+import { pageLimitExpected } from "../common/QueryParams.js"
 
 /** `--url` / FLEET_URL and `--token` / FLEET_TOKEN: how CLI commands reach a running fleet. */
 export const connectionOptions = {

@@ -156,6 +156,8 @@ const definitionLine = ([term, paragraphs]: readonly [string, ReadonlyArray<stri
   const own = described.length > 1 ? described[1]! : described[0] ?? ""
   // A flag without a value (`--json`, `--wait`) is optional by nature.
   const takesValue = / [^-]/.test(term.replace(/^(-\w, )/, ""))
+  // A repeated option (`--token text...`) may be given any number of times, none included.
+  if (term.endsWith("...")) return `${own} (optional, repeatable)`
   return takesValue && paragraphs.includes(optional) ? `${own} (optional)` : own
 }
 

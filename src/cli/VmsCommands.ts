@@ -66,7 +66,7 @@ const create = Command.make(
             : Effect.fail(ValidationError.invalidValue(HelpDoc.p(`--metadata ${entry}: expected key=value, such as team=payments`)))
         })
       ),
-      Options.withDescription("key=value, repeatable (--metadata team=payments --metadata tier=web)")
+      Options.withDescription("a key=value pair of the VMs' metadata (--metadata team=payments --metadata tier=web)")
     ),
     wait: Options.boolean("wait").pipe(
       Options.withDescription(

@@ -1,11 +1,52 @@
+/** The schemas of the query strings of the API's lists: page sizes, text filters, cursors, times. */
 import { Schema } from "effect"
 
 /** What a page size must be: an integer from 1 to `max`. */
 export const pageLimitExpected = (max: number) => `expected an integer from 1 to ${max}`
 
-/** A page size in a query string (`?limit=`): an integer from 1 to `max`. */
+/**
+ * A page size in a query string (`?limit=`): an integer from 1 to `max`, written in decimal digits
+ * (`1e2` and `0x10` are numbers to JavaScript, not to a person reading the URL).
+ */
 export const PageLimit = (max: number) =>
-  Schema.NumberFromString.pipe(
+  Schema.compose(
+    Schema.String.pipe(Schema.pattern(/^[0-9]{1,9}$/, { message: () => pageLimitExpected(max) })),
+    Schema.NumberFromString
+  ).pipe(
     Schema.int({ message: () => "expected an integer" }),
     Schema.between(1, max, { message: () => pageLimitExpected(max) })
   )
+
+/**
+ * A text filter in a query string (`?application=payments-api`): `what` (with its article) of at
+ * most `max` characters, not empty (an empty filter would match nothing, silently), without
+ * control characters (PostgreSQL text cannot hold NUL: refused here rather than in the query).
+ */
+export const QueryText = (what: string, max: number) =>
+  Schema.optional(
+    Schema.String.pipe(
+      Schema.minLength(1, { message: () => `expected ${what}, not an empty string` }),
+      Schema.maxLength(max, { message: () => `expected ${what} of at most ${max} characters` }),
+      Schema.pattern(/^[^\p{Cc}]*$/u, { message: () => `expected ${what} without control characters` })
+    )
+  )
+
+/** The cursor a page ended with, given back for the next page (its content is checked by the endpoint). */
+export const QueryCursor = Schema.optional(
+  Schema.String.pipe(Schema.maxLength(200, { message: () => "expected a cursor returned by a previous page" }))
+)
+
+const timeExpected = "expected a date-time such as 2025-05-31T12:00:00Z (or a day, 2025-05-31)"
+
+/**
+ * A time in a query string: an ISO 8601 day, or a date-time with its offset (`Z`, `+02:00`). A
+ * time without one would be read in the server's zone, and `1` would be the year 2001.
+ */
+export const QueryTime = Schema.optional(
+  Schema.compose(
+    Schema.String.pipe(
+      Schema.pattern(/^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2}))?$/, { message: () => timeExpected })
+    ),
+    Schema.Date.annotations({ message: () => timeExpected })
+  ).annotations({ jsonSchema: { type: "string", format: "date-time" } })
+)

@@ -7,7 +7,7 @@ import { CountOrPercent, Duration, Plan, PositiveInt } from "../planner/Domain.j
 import { PlanId, StalePlan } from "../planner/Records.js"
 import { Conflict, InvalidInput, NotFound, strictInput } from "../common/Errors.js"
 import { RunId, RunList, RunStarted, RunView, StepPage, StepState } from "./Domain.js"
-import { PageLimit } from "../common/PageLimit.js"
+import { PageLimit } from "../common/QueryParams.js"
 
 export class StartRun extends Schema.Class<StartRun>("StartRun")({
   /** On an abort (the failure budget's `abort` action), decommission the replacements of steps not yet swapped in. */

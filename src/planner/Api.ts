@@ -15,7 +15,7 @@ import {
   UnsupportedMediaType
 } from "./Records.js"
 import { ReportFormat } from "./Report.js"
-import { PageLimit } from "../common/PageLimit.js"
+import { PageLimit } from "../common/QueryParams.js"
 
 /** The content types a recycle plan may be posted as. YAML is a superset of JSON, so both are read by one parser. */
 export const planContentTypes = ["application/yaml", "text/yaml", "application/x-yaml", "text/x-yaml", "application/json"] as const

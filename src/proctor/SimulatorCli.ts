@@ -48,7 +48,7 @@ export const proctorSimCommand = Command.make(
     ),
     token: Options.text("token").pipe(
       Options.repeated,
-      Options.withDescription("email=token; any turns proctor's auth on (repeatable)")
+      Options.withDescription("email=token; any turns proctor's auth on")
     ),
     minClientVersion: Options.text("min-client-version").pipe(
       Options.optional,

@@ -3,28 +3,18 @@ import { Schema } from "effect"
 import { Authentication } from "../auth/Middleware.js"
 import { Conflict, InvalidInput, NotFound, strictInput } from "../common/Errors.js"
 import { CreateVmRequest, RequestId, VmDetail, VmId, VmPage, VmRequest, VmRequestAccepted, VmState } from "./Domain.js"
-import { PageLimit } from "../common/PageLimit.js"
+import { PageLimit, QueryCursor, QueryText } from "../common/QueryParams.js"
 
 const Limit = PageLimit(500)
 
-/** `name` with its article: "an application name", "a stack name". */
-const Filter = (name: string) =>
-  Schema.optional(
-    Schema.String.pipe(
-      Schema.maxLength(100, { message: () => `expected ${name} of at most 100 characters` }),
-      // PostgreSQL text cannot hold NUL: refuse control characters here rather than fail in the query.
-      Schema.pattern(/^[^\p{Cc}]*$/u, { message: () => `expected ${name} without control characters` })
-    )
-  )
-
 export const ListVmsParams = Schema.Struct({
-  application: Filter("an application name"),
-  environment: Filter("an environment name"),
-  stack: Filter("a stack name"),
-  osVersion: Filter("an OS version"),
+  application: QueryText("an application name", 100),
+  environment: QueryText("an environment name", 100),
+  stack: QueryText("a stack name", 100),
+  osVersion: QueryText("an OS version", 100),
   state: Schema.optional(VmState),
   limit: Schema.optional(Limit),
-  cursor: Schema.optional(Schema.String.pipe(Schema.maxLength(200, { message: () => "expected a cursor returned by a previous page" })))
+  cursor: QueryCursor
 })
 
 export class VmsApi extends HttpApiGroup.make("vms")

@@ -75,6 +75,17 @@ describe("GET /v1/events", () => {
         const refused = yield* request(fleet, "GET", `/v1/events?${query}`)
         expect(refused.status, query).toBe(400)
       }
+      // What JavaScript would read as something, a person would not have meant.
+      const refusedAt = (query: string) =>
+        Effect.map(request(fleet, "GET", `/v1/events?${query}`), (answer) => [answer.status, (answer.json as { message: string }).message])
+      const time = "expected a date-time such as 2025-05-31T12:00:00Z (or a day, 2025-05-31)"
+      expect(yield* refusedAt("since=1")).toEqual([400, `since: ${time}`])
+      expect(yield* refusedAt("since=2025-05-31T12:00:00")).toEqual([400, `since: ${time}`])
+      expect(yield* refusedAt("limit=1e2")).toEqual([400, "limit: expected an integer from 1 to 500"])
+      expect(yield* refusedAt("limit=0x10")).toEqual([400, "limit: expected an integer from 1 to 500"])
+      expect(yield* refusedAt("application=")).toEqual([400, "application: expected an application name, not an empty string"])
+      expect(yield* refusedAt("since=2025-06-01&until=2025-05-31")).toEqual([400, "until: expected a time at or after since (2025-06-01T00:00:00.000Z)"])
+      expect((yield* request(fleet, "GET", "/v1/events?since=2025-05-31&until=2025-06-01T00:00:00%2B02:00&limit=100")).status).toBe(200)
     }))
 
   it.scopedLive("orders events by their number, not their text, past the ninth, and pages through all of them", () =>

@@ -59,8 +59,11 @@ describe("fleet's help", () => {
     expect(ask("--log-level", "debug", "vms", "craete")?._tag).toBe("UnknownCommand")
   })
 
-  it("marks an option optional only when it takes a value", () => {
+  it("marks an option optional only when it takes a value, and a repeated one repeatable", () => {
     const text = helpText("vms", "create", "--help")
+    expect(text.replace(/\s+/g, " ")).toContain(
+      " --metadata text... a key=value pair of the VMs' metadata (--metadata team=payments --metadata tier=web) (optional, repeatable) --wait "
+    )
     expect(text).toMatch(/^ {2}--url text {15}fleet's base URL \(env FLEET_URL\) \(optional\)$/m)
     expect(text).toMatch(/^ {2}--json {19}print the answer as JSON instead of text for people$/m)
   })
