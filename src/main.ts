@@ -159,7 +159,9 @@ export const StopNotice = Layer.scopedDiscard(
  * proc check and the demo token. Spans are off: fleet exports no traces, and every SQL statement
  * and proctor call would otherwise build one (with a captured stack) only to drop it.
  */
-export const ControllerLive = Layer.mergeAll(HttpServerLive, ReconcilerLoop, ExecutorLoop, SchedulerLoop, ProcCheck, DemoAdminToken, StopNotice).pipe(
+export const ControllerLive = Layer.mergeAll(HttpServerLive, ReconcilerLoop, ExecutorLoop, SchedulerLoop, ProcCheck, DemoAdminToken).pipe(
+  // Once everything has started: a start that fails (a port taken) is said as such, not as a stop.
+  Layer.flatMap((started) => Layer.merge(Layer.succeedContext(started), StopNotice)),
   Layer.provide(AuthLive),
   Layer.provide(ServicesLive),
   Layer.provide(InfrastructureLive),

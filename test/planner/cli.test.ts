@@ -187,6 +187,8 @@ describe("the fleet CLI's own messages", () => {
       const portTaken = yield* fleet(["serve"], { DATABASE_URL: url, PROCTOR_URL: "http://127.0.0.1:9", PORT: String(port) })
       expect(portTaken.code).toBe(1)
       expect(portTaken.stderr).toContain(`error: fleet could not start its HTTP server: listen EADDRINUSE: address already in use 127.0.0.1:${port} (PORT, FLEET_HOST)\n`)
+      // It never started, so it does not say it is stopping.
+      expect(portTaken.stdout + portTaken.stderr).not.toContain("Stopping")
     }), 60_000)
 
   it.live("help and a mistyped option or command read as plain text when piped, and the mistake is explained once, with exit status 1", () =>
