@@ -1,7 +1,8 @@
-import { HttpApi, HttpApiBuilder, HttpApiError, type HttpApp, HttpMethod, HttpServerRequest, HttpServerResponse } from "@effect/platform"
+import { HttpApiBuilder, HttpApiError, type HttpApp, HttpMethod, HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import { Effect } from "effect"
 import { readableIssues, summaryOf } from "../common/Errors.js"
 import { FleetApi } from "./Api.js"
+import { routeOf } from "./Routes.js"
 
 /**
  * The API's own 400s (a path, query or body its schema refuses), made readable before they are
@@ -13,17 +14,6 @@ export const readableDecodeError = (error: HttpApiError.HttpApiDecodeError): Htt
   return new HttpApiError.HttpApiDecodeError({ issues, message: summaryOf(issues) })
 }
 
-/** The endpoints that take a body other than JSON (a recycle plan's YAML): method and path. */
-const takesNonJson: Array<{ readonly method: string; readonly path: RegExp }> = []
-HttpApi.reflect(FleetApi, {
-  onGroup: () => {},
-  onEndpoint: ({ endpoint, payloads }) => {
-    if ([...payloads.values()].some((payload) => payload.encoding.kind !== "Json")) {
-      takesNonJson.push({ method: endpoint.method, path: new RegExp(`^${endpoint.path.replace(/:[^/]+/g, "[^/]+")}$`) })
-    }
-  }
-})
-
 /**
  * A body in a content type the platform does not read as JSON (`text/plain`, `text/json`, or one
  * it does not know) is handed to a JSON endpoint's schema as a string or as bytes, which it
@@ -33,8 +23,7 @@ HttpApi.reflect(FleetApi, {
 const wrongContentType = (request: HttpServerRequest.HttpServerRequest) => {
   const contentType = (request.headers["content-type"] ?? "").split(";")[0]!.trim().toLowerCase()
   if (contentType === "" || contentType.includes("application/json") || !HttpMethod.hasBody(request.method)) return undefined
-  const path = request.url.split("?")[0]!
-  if (takesNonJson.some((endpoint) => endpoint.method === request.method && endpoint.path.test(path))) return undefined
+  if (routeOf(request.method, request.url)?.takesNonJson === true) return undefined
   return HttpServerResponse.unsafeJson(
     { _tag: "UnsupportedMediaType", message: `Content-Type ${contentType} is not read as JSON: send JSON with Content-Type: application/json` },
     { status: 415 }

@@ -11,7 +11,7 @@ import {
 } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
 import { SqlClient } from "@effect/sql"
-import { Config, Context, Effect, Exit, Layer, Option } from "effect"
+import { Config, Context, Effect, Exit, FiberRef, Layer, Option } from "effect"
 import { createServer, type Server } from "node:http"
 import type { Duplex } from "node:stream"
 import { AuditHttp } from "../audit/Http.js"
@@ -28,6 +28,7 @@ import { NotReady } from "./Health.js"
 import { idempotency, IdempotencyStore } from "./Idempotency.js"
 import { ReadableDecodeErrors } from "./DecodeErrors.js"
 import { bodyLimit, BodyLimitConfig } from "./Limits.js"
+import { routesAt } from "./Routes.js"
 
 export const HttpConfig = Config.all({
   // 0 asks the system for a free port (logged as "Listening on …").
@@ -93,11 +94,38 @@ const errorBody = (
  * answers are deliberate.)
  */
 const jsonErrorBody: HttpApp.PreResponseHandler = (request, response) =>
-  Effect.succeed(bearerChallenge(
-    response.status >= 400 && response.body._tag === "Empty"
-      ? HttpServerResponse.unsafeJson(errorBody(response.status, request), { status: response.status, headers: response.headers })
-      : response
-  ))
+  Effect.map(FiberRef.get(sentStatus), (sentAs) => {
+    const sent = bearerChallenge(
+      response.status >= 400 && response.body._tag === "Empty"
+        ? methodNotAllowed(request, response) ??
+          HttpServerResponse.unsafeJson(errorBody(response.status, request), { status: response.status, headers: response.headers })
+        : response
+    )
+    if (sentAs !== undefined) sentAs.status = sent.status
+    return sent
+  })
+
+/**
+ * Where the status a request was answered with is kept, as sent, for the request log and the
+ * metrics: not the status the app's failure would give (a route not found fails the app; its
+ * answer, a 404 or a 405, is made here).
+ */
+const sentStatus = FiberRef.unsafeMake<{ status?: number } | undefined>(undefined)
+
+/** The router's 404 for a path fleet serves, asked with another method: a 405 that says which methods it takes (Allow). */
+const methodNotAllowed = (
+  request: HttpServerRequest.HttpServerRequest,
+  response: HttpServerResponse.HttpServerResponse
+): HttpServerResponse.HttpServerResponse | undefined => {
+  if (response.status !== 404) return undefined
+  const methods = [...new Set(routesAt(request.url).map((route) => route.method))]
+  if (methods.length === 0 || methods.includes(request.method)) return undefined
+  const path = request.url.split("?")[0]!.slice(0, 200)
+  return HttpServerResponse.unsafeJson(
+    { _tag: "MethodNotAllowed", message: `${request.method} is not served at ${path}: it takes ${methods.join(", ")}` },
+    { status: 405, headers: { ...response.headers, allow: methods.join(", ") } }
+  )
+}
 
 /** A 401 says which scheme it wants (RFC 6750), as HTTP clients and proxies expect of it. */
 const bearerChallenge = (response: HttpServerResponse.HttpServerResponse): HttpServerResponse.HttpServerResponse =>
@@ -115,14 +143,16 @@ const observeRequests = (): HttpMiddleware.HttpMiddleware => {
     Effect.withFiberRuntime((fiber) => {
       const request = Context.unsafeGet(fiber.currentContext, HttpServerRequest.HttpServerRequest)
       const started = performance.now()
-      return Effect.onExit(app, (exit) => {
+      const sentAs: { status?: number } = {}
+      return Effect.onExit(Effect.locally(app, sentStatus, sentAs), (exit) => {
         const [response, cause] = Exit.isSuccess(exit) ? [exit.value, Option.none()] : HttpServerError.causeResponseStripped(exit.cause)
         const ms = performance.now() - started
-        record(request.method, request.url, response.status, ms / 1000)
+        const status = sentAs.status ?? response.status
+        record(request.method, request.url, status, ms / 1000)
         const fields = {
           "http.method": request.method,
           "http.url": request.url,
-          "http.status": response.status,
+          "http.status": status,
           "http.ms": Math.round(ms * 10) / 10
         }
         return Option.isSome(cause) ? Effect.logInfo("Sent HTTP response", fields, cause.value) : Effect.logInfo("Sent HTTP response", fields)

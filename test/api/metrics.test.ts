@@ -21,6 +21,12 @@ describe("/metrics", () => {
         timeout: "20 seconds", initialDelay: "20 millis", maxDelay: "200 millis"
       })
       for (let index = 0; index < 3; index++) expect((yield* request(fleet, "GET", "/v1/vms/not-a-uuid")).status).toBe(400)
+      // A path served with another method is a 405 that says which methods it takes; an unknown one a 404.
+      const wrongMethod = yield* request(fleet, "DELETE", "/v1/vms")
+      expect([wrongMethod.status, wrongMethod.headers.get("allow"), wrongMethod.json]).toEqual([
+        405, "GET", { _tag: "MethodNotAllowed", message: "DELETE is not served at /v1/vms: it takes GET" }
+      ])
+      expect((yield* request(fleet, "GET", "/v1/nothing-here")).status).toBe(404)
 
       const scraped = yield* request(fleet, "GET", "/metrics")
       expect(scraped.status).toBe(200)
@@ -36,6 +42,10 @@ describe("/metrics", () => {
       expect(sample(text, 'fleet_http_requests_total{method="GET",route="/v1/vms/:id",status="400"}')).toBeGreaterThanOrEqual(3)
       expect(sample(text, 'fleet_http_requests_total{method="POST",route="/v1/vm-requests",status="202"}')).toBeGreaterThanOrEqual(1)
       expect(text).not.toContain("not-a-uuid")
+      // Counted as answered, not as the router's failure would be.
+      expect(sample(text, 'fleet_http_requests_total{method="DELETE",route="/v1/vms",status="405"}')).toBeGreaterThanOrEqual(1)
+      expect(sample(text, 'fleet_http_requests_total{method="GET",route="unmatched",status="404"}')).toBeGreaterThanOrEqual(1)
+      expect(text).not.toContain('route="unmatched",status="500"')
       expect(sample(text, 'fleet_http_request_duration_seconds_bucket{method="GET",route="/v1/vms/:id",status="400",le="+Inf"}'))
         .toBe(sample(text, 'fleet_http_request_duration_seconds_count{method="GET",route="/v1/vms/:id",status="400"}'))
       expect(sample(text, 'fleet_proctor_calls_total{operation="submit",outcome="ok"}')).toBeGreaterThanOrEqual(3)
