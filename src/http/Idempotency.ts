@@ -5,7 +5,6 @@ import { createHash } from "node:crypto"
 import { durationSetting } from "../config/Settings.js"
 import { bearerToken } from "../auth/Authentication.js"
 import { hashSecret } from "../auth/Tokens.js"
-import { canonicalJson } from "../planner/Hash.js"
 
 /** `FLEET_IDEMPOTENCY_TTL`: how long a key and its answer are kept (24 hours unless set). */
 export const IdempotencyConfig = durationSetting("FLEET_IDEMPOTENCY_TTL").pipe(Config.withDefault(Duration.hours(24)))
@@ -111,7 +110,7 @@ const bodyText = (response: HttpServerResponse.HttpServerResponse): string | und
  * - the first request claims the key (a row; a concurrent duplicate gets 409 while it runs),
  *   runs uninterruptibly, and keeps its answer if it is a 2xx (otherwise the key is released,
  *   so a failed request can be retried with the same key);
- * - the same key again with the same method, URL and body (for JSON: the same value) gets that answer back (status and
+ * - the same key again with the same method, URL and body gets that answer back (status and
  *   body, and its Location header if it had one, with `Idempotent-Replayed: true`) and nothing
  *   runs; with anything else, 422.
  * Requests with a token that is not an active one are passed through (authentication answers 401).
@@ -134,23 +133,11 @@ export const idempotency = <E, R>(app: HttpApp.Default<E, R>): HttpApp.Default<E
     return yield* Effect.uninterruptible(withKey(app, request, key, secret))
   })
 
-/**
- * What makes two bodies the same request: a JSON body's value (its keys in any order, spaced any
- * way, as a client that builds it again may write it), another body's text.
- */
-const sameBodyAs = (body: string): string => {
-  try {
-    return canonicalJson(JSON.parse(body))
-  } catch {
-    return body
-  }
-}
-
 /** Claim, run (or replay, or refuse), keep: not interruptible, so that no claim is left behind by a client that went away. */
 const withKey = <E, R>(app: HttpApp.Default<E, R>, request: HttpServerRequest.HttpServerRequest, key: string, secret: string) =>
   Effect.gen(function* () {
     const body = yield* Effect.orElseSucceed(request.text, () => "")
-    const requestHash = createHash("sha256").update(`${request.method} ${request.url}\n`).update(sameBodyAs(body)).digest("hex")
+    const requestHash = createHash("sha256").update(`${request.method} ${request.url}\n`).update(body).digest("hex")
     const store = yield* IdempotencyStore
     const claim = yield* store.claim(hashSecret(secret), key, requestHash, request.method, request.url)
     switch (claim._tag) {
