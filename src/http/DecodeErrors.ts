@@ -23,7 +23,9 @@ export const readableDecodeError = (error: HttpApiError.HttpApiDecodeError): Htt
 const wrongContentType = (request: HttpServerRequest.HttpServerRequest) => {
   const contentType = (request.headers["content-type"] ?? "").split(";")[0]!.trim().toLowerCase()
   if (contentType === "" || contentType.includes("application/json") || !HttpMethod.hasBody(request.method)) return undefined
-  if (routeOf(request.method, request.url)?.takesNonJson === true) return undefined
+  // Only a body that was to be JSON: an endpoint without one is told what is wrong with its path or query.
+  const route = routeOf(request.method, request.url)
+  if (route === undefined || !route.hasPayload || route.takesNonJson) return undefined
   return HttpServerResponse.unsafeJson(
     { _tag: "UnsupportedMediaType", message: `Content-Type ${contentType} is not read as JSON: send JSON with Content-Type: application/json` },
     { status: 415 }

@@ -11,6 +11,8 @@ export interface Route {
   /** The template, as FleetApi has it: `/v1/vms/:id`. */
   readonly path: string
   readonly pattern: RegExp
+  /** Whether it takes a body at all. */
+  readonly hasPayload: boolean
   /** Whether its body may be other than JSON (a recycle plan's YAML). */
   readonly takesNonJson: boolean
 }
@@ -19,14 +21,19 @@ export interface Route {
 const patternOf = (path: string): RegExp =>
   new RegExp(`^${path.split("/").map((part) => part.startsWith(":") ? "[^/]+" : part.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")).join("/")}/?$`)
 
-const route = (method: string, path: string, takesNonJson = false): Route => ({ method, path, pattern: patternOf(path), takesNonJson })
+const route = (method: string, path: string, encodings: ReadonlyArray<string> = []): Route => ({
+  method,
+  path,
+  pattern: patternOf(path),
+  hasPayload: encodings.length > 0,
+  takesNonJson: encodings.some((kind) => kind !== "Json")
+})
 
 export const routes: ReadonlyArray<Route> = (() => {
   const found: Array<Route> = [route("GET", "/openapi.json"), route("GET", "/docs")]
   HttpApi.reflect(FleetApi, {
     onGroup: () => {},
-    onEndpoint: ({ endpoint, payloads }) =>
-      found.push(route(endpoint.method, endpoint.path, [...payloads.values()].some((payload) => payload.encoding.kind !== "Json")))
+    onEndpoint: ({ endpoint, payloads }) => found.push(route(endpoint.method, endpoint.path, [...payloads.values()].map((payload) => payload.encoding.kind)))
   })
   return found
 })()

@@ -199,6 +199,9 @@ describe("bad input", () => {
           message: `Content-Type ${contentType} is not read as JSON: send JSON with Content-Type: application/json`
         }])
       }
+      // An endpoint that takes no body is told what is wrong with its path, whatever content type a client sets.
+      const badId = yield* post(fleet, "/v1/vms/not-a-uuid/retry", "", "text/plain")
+      expect([badId.status, badId.body["_tag"]]).toEqual([400, "HttpApiDecodeError"])
       expect(yield* rowCounts(fleet.databaseUrl)).toEqual({ requests: 0, vms: 0, executions: 0 })
     }))
 
