@@ -66,10 +66,13 @@ const connectionAdvice = (error: unknown): string | undefined => {
   if (error instanceof NotFound && error.resource === "endpoint") return noEndpoint(error.id)
   // An answer the typed client cannot read: not fleet's API at that URL (a path prefix, a proxy's page).
   if (error instanceof HttpClientError.ResponseError) {
-    return error.response.status === 404
-      ? noEndpoint(`${error.request.method} ${new URL(error.request.url).pathname}`)
-      : `${error.request.method} ${error.request.url} answered ${error.response.status} with something that is not fleet's API: ` +
-        "is --url (FLEET_URL) fleet's base URL?"
+    const endpoint = `${error.request.method} ${new URL(error.request.url).pathname}`
+    const { status } = error.response
+    return status === 404
+      ? noEndpoint(endpoint)
+      : status >= 500
+      ? `fleet answered ${endpoint} with ${status}: a fault on its side, which its log explains; try again, or tell whoever runs it`
+      : `${endpoint} was answered ${status} with something the CLI cannot read: is --url (FLEET_URL) fleet's base URL?`
   }
   if (error instanceof Unauthorized) {
     return "fleet refused the API token: set FLEET_TOKEN (or --token) to a token that is valid " +

@@ -1,6 +1,8 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Schema } from "effect"
 import { randomUUID } from "node:crypto"
+import { type AddressInfo } from "node:net"
+import { createServer, type Server } from "node:http"
 import { waitForRequest } from "../../src/client/Client.js"
 import { RunId, RunView } from "../../src/executor/Domain.js"
 import { PlanService } from "../../src/planner/PlanService.js"
@@ -240,6 +242,18 @@ describe("reaching fleet", () => {
       expect([withPath.code, withPath.stderr]).toEqual([1, advice("GET /fleet/v1/vms")])
       const getWithPath = yield* runCli(["vms", "get", unknown], { FLEET_URL: `${fleet.baseUrl}/fleet`, FLEET_TOKEN: fleet.token })
       expect([getWithPath.code, getWithPath.stderr]).toEqual([1, advice(`GET /fleet/v1/vms/${unknown}`)])
+      // A proxy in front of fleet, failing: a fault on that side, not a wrong URL.
+      const proxy = yield* Effect.acquireRelease(
+        Effect.async<Server>((resume) => {
+          const server = createServer((_request, response) => response.writeHead(502, { "content-type": "text/html" }).end("<h1>Bad Gateway</h1>"))
+          server.listen(0, "127.0.0.1", () => resume(Effect.succeed(server)))
+        }),
+        (server) => Effect.sync(() => server.close())
+      )
+      const failing = yield* runCli(["vms", "list"], { FLEET_URL: `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`, FLEET_TOKEN: fleet.token })
+      expect([failing.code, failing.stderr]).toEqual([
+        1, "error: fleet answered GET /v1/vms with 502: a fault on its side, which its log explains; try again, or tell whoever runs it\n"
+      ])
       // Input the client refuses to send is listed as the API lists it.
       const tooLong = yield* runFleetCli(fleet, ["vms", "list", "--application", "a".repeat(101), "--cursor", "c".repeat(201)])
       expect([tooLong.code, tooLong.stderr]).toEqual([
