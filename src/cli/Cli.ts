@@ -87,12 +87,25 @@ export { version }
 /** Every command's help, each group's commands in the order they are declared. */
 export const fleetHelp = topicOf(fleetCommand.descriptor)
 
+/** The command line without `--log-level <level>` (or `--log-level=<level>`) before `--`. */
+const withoutLogLevel = (args: ReadonlyArray<string>): ReadonlyArray<string> => {
+  const kept: Array<string> = []
+  for (let at = 0; at < args.length; at += 1) {
+    const arg = args[at]!
+    if (arg === "--") return [...kept, ...args.slice(at)]
+    if (arg === "--log-level") at += 1
+    else if (!arg.startsWith("--log-level=")) kept.push(arg)
+  }
+  return kept
+}
+
 /**
  * What is wrong with a command line @effect/cli cannot parse, explained fleet's way (./Help.ts):
  * which command, which option, what it expects, where the help is. None for one it can.
  */
 export const parseMistake = (args: ReadonlyArray<string>) =>
-  CommandDescriptor.parse(fleetCommand.descriptor, ["fleet", ...args], CliConfig.defaultConfig).pipe(
+  // Without --log-level, as @effect/cli parses the command line again once it has taken it.
+  CommandDescriptor.parse(fleetCommand.descriptor, ["fleet", ...withoutLogLevel(args)], CliConfig.defaultConfig).pipe(
     Effect.flatMap((directive) =>
       directive._tag === "UserDefined" && directive.leftover.length > 0
         ? Effect.fail(ValidationError.invalidValue(HelpDoc.p(`Received unknown argument: '${directive.leftover[0]}'`)))

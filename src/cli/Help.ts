@@ -201,9 +201,13 @@ export type HelpAnswer =
 
 const isHelpFlag = (arg: string) => arg === "--help" || arg === "-h"
 
-/** Where a command line leads: the command (or group) it names, and whether it asks for help. */
+/**
+ * Where a command line leads: the command (or group) it names, and whether it asks for help; or,
+ * `GroupOption`, to an option given to a group (--version, --completions …, or a mistake), which
+ * is @effect/cli's to answer.
+ */
 interface Resolved {
-  readonly _tag: "Resolved"
+  readonly _tag: "Resolved" | "GroupOption"
   readonly path: ReadonlyArray<string>
   readonly topic: HelpTopic
   readonly wantsHelp: boolean
@@ -212,9 +216,9 @@ interface Resolved {
 /**
  * Walks `args` (the command line after the program) down the command tree, past --help, -h,
  * `help` and --log-level wherever they are, up to `--`. A group's command that does not exist is an
- * UnknownCommand; a group's other option (--version, --completions …) is @effect/cli's (undefined).
+ * UnknownCommand.
  */
-const resolve = (root: HelpTopic, args: ReadonlyArray<string>): Resolved | Extract<HelpAnswer, { _tag: "UnknownCommand" }> | undefined => {
+const resolve = (root: HelpTopic, args: ReadonlyArray<string>): Resolved | Extract<HelpAnswer, { _tag: "UnknownCommand" }> => {
   const path = [root.name]
   let topic = root
   let wantsHelp = false
@@ -233,7 +237,7 @@ const resolve = (root: HelpTopic, args: ReadonlyArray<string>): Resolved | Extra
     }
     if (arg.startsWith("--log-level=")) continue
     if (topic.subcommands.length === 0) continue
-    if (arg.startsWith("-")) return undefined
+    if (arg.startsWith("-")) return { _tag: "GroupOption", path, topic, wantsHelp }
     // `fleet help [group]`, as many tools have it.
     if (arg === "help" && !topic.subcommands.some((sub) => sub.name === "help")) {
       wantsHelp = true
@@ -271,7 +275,8 @@ export const helpFor = (
   options: { readonly width: number; readonly version: string }
 ): HelpAnswer | undefined => {
   const resolved = resolve(root, args)
-  if (resolved?._tag !== "Resolved") return resolved
+  if (resolved._tag === "UnknownCommand") return resolved
+  if (resolved._tag === "GroupOption") return undefined
   const { path, topic, wantsHelp } = resolved
   // A group named without a command of it: its help, asked for or not.
   if (topic.subcommands.length > 0) return { _tag: "Help", text: groupHelp(path, topic, options.width, options.version) }
@@ -310,9 +315,20 @@ const explainProblem = (problem: string, args: ReadonlyArray<string>, topic: Hel
   const unknown = /^Received unknown argument: '(.*)'$/.exec(problem)
   if (unknown !== null) {
     const given = unknown[1]!
-    if (!given.startsWith("-")) return `unexpected argument '${given}'`
+    const end = args.indexOf("--")
+    if (!given.startsWith("-") || (end >= 0 && args.indexOf(given, end) > end)) return `unexpected argument '${given}'`
     const name = given.split("=")[0]!
+    const own = options.find((option) => option.names.includes(name))
+    if (own !== undefined) {
+      // One of the command's own options, left over: given twice, or without its value.
+      const times = (end >= 0 ? args.slice(0, end) : args).filter((arg) => own.names.includes(arg.split("=")[0]!)).length
+      return times > 1 ? `${name} is given ${times} times; it takes one value` : `${name} needs a value (${own.value})`
+    }
     return `unknown option ${name}${didYouMean(name, options.flatMap((option) => option.names.filter((each) => each.startsWith("--"))))}`
+  }
+  if (/^Invalid subcommand for /.test(problem) && topic.subcommands.length > 0) {
+    const given = args.find((arg) => arg.startsWith("-") && arg !== "--") ?? ""
+    return `unknown option ${given.split("=")[0]}; expected one of its commands: ${topic.subcommands.map((sub) => sub.name).join(", ")}`
   }
   const corrected = /^The flag '(.*)' is not recognized\. Did you mean '(.*)'\?$/.exec(problem)
   if (corrected !== null) return `unknown option ${corrected[1]}; did you mean '${corrected[2]}'?`
@@ -343,7 +359,7 @@ const explainProblem = (problem: string, args: ReadonlyArray<string>, topic: Hel
  */
 export const explainParseError = (root: HelpTopic, args: ReadonlyArray<string>, error: HelpDoc.HelpDoc): string => {
   const resolved = resolve(root, args)
-  const { path, topic } = resolved?._tag === "Resolved" ? resolved : { path: [root.name], topic: root }
+  const { path, topic } = resolved._tag === "UnknownCommand" ? { path: [root.name], topic: root } : resolved
   const problems = paragraphs(blocks(error)).filter((text) => text.length > 0).map((text) => explainProblem(text, args, topic))
   const command = path.join(" ")
   return [

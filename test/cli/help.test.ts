@@ -136,6 +136,18 @@ describe("a command line fleet cannot parse", () => {
     expect(await mistake("runs", "watch")).toMatch(/^error: fleet runs watch: missing argument <run-id>\n/)
   })
 
+  it("tells an option given twice or without its value from an unknown one, and a word after -- from an option", async () => {
+    expect(await mistake("vms", "list", "--application", "a", "--application=b")).toMatch(/^error: fleet vms list: --application is given 2 times; it takes one value\n/)
+    expect(await mistake("vms", "list", "--state")).toMatch(/^error: fleet vms list: --state needs a value \(pending \| submitting \| .*\)\n/)
+    expect(await mistake("vms", "list", "--", "--json")).toMatch(/^error: fleet vms list: unexpected argument '--json'\n/)
+    expect(await mistake("vms", "--bogus")).toBe(
+      "error: fleet vms: unknown option --bogus; expected one of its commands: create, get, list, retry, decommission\n(fleet vms --help: its arguments and options)"
+    )
+    // --log-level, which every command takes, anywhere: the mistake is still found, once.
+    expect(await mistake("--log-level", "debug", "vms", "list", "--limit", "x")).toMatch(/^error: fleet vms list: --limit x: expected a whole number\n/)
+    expect(await mistake("vms", "list", "--limit", "x", "--log-level=debug")).toBe(await mistake("vms", "list", "--limit", "x"))
+  })
+
   it("has nothing to say of a command line that parses", async () => {
     expect(await mistake("vms", "list", "--state", "ready", "--limit", "5")).toBeUndefined()
     expect(await mistake("--version")).toBeUndefined()
