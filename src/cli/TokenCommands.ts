@@ -112,7 +112,7 @@ const revoke = Command.make(
         )
       }).pipe(Effect.provide(TokensLive))
     )
-).pipe(Command.withDescription("Revoke an API token at once"))
+).pipe(Command.withDescription("Revoke an API token: every controller answers it 401 within FLEET_TOKEN_CACHE_TTL (5 seconds)"))
 
 export const tokensCommand = commandGroup(
   "tokens",

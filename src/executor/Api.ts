@@ -7,7 +7,7 @@ import { CountOrPercent, Duration, Plan, PositiveInt } from "../planner/Domain.j
 import { PlanId, StalePlan } from "../planner/Records.js"
 import { Conflict, InvalidInput, NotFound, strictInput } from "../common/Errors.js"
 import { RunId, RunList, RunStarted, RunView, StepPage, StepState } from "./Domain.js"
-import { PageLimit } from "../common/QueryParams.js"
+import { PageLimit, QueryIndexCursor } from "../common/QueryParams.js"
 
 export class StartRun extends Schema.Class<StartRun>("StartRun")({
   /** On an abort (the failure budget's `abort` action), decommission the replacements of steps not yet swapped in. */
@@ -30,7 +30,6 @@ export class ReplacementRequest extends Schema.Class<ReplacementRequest>("Replac
   rollbackOnAbort: Schema.optional(Schema.Boolean)
 }) {}
 
-const IndexCursor = Schema.NumberFromString.pipe(Schema.int(), Schema.greaterThanOrEqualTo(-1))
 const Limit = PageLimit(1000)
 
 const runPath = Schema.Struct({ id: RunId })
@@ -91,7 +90,7 @@ export class RunsApi extends HttpApiGroup.make("runs")
       .setPath(runPath)
       .setUrlParams(strictInput(Schema.Struct({
         state: Schema.optional(StepState),
-        cursor: Schema.optional(IndexCursor),
+        cursor: Schema.optional(QueryIndexCursor),
         limit: Schema.optional(Limit)
       })))
       .addSuccess(StepPage)

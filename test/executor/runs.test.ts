@@ -4,7 +4,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Deferred, Effect, Either, Fiber } from "effect"
 import { randomUUID } from "node:crypto"
 import { FleetClient, waitForRequest, waitUntil } from "../../src/client/Client.js"
-import type { RunView } from "../../src/executor/Domain.js"
+import type { RunView, StepPage } from "../../src/executor/Domain.js"
 import { insertVms } from "../../src/demo/Seed.js"
 import { Scheduler } from "../../src/executor/Scheduler.js"
 import type { InventoryVm } from "../../src/planner/Domain.js"
@@ -83,6 +83,15 @@ describe("runs", () => {
 
       const steps = (yield* fleet.client.runs.listSteps({ path: { id: started.id }, urlParams: {} })).items
       expect(steps).toHaveLength(7)
+      // A page at a time, by the cursor each page ends with: the same steps, once each, in order.
+      const paged: Array<string> = []
+      let cursor: number | null = null
+      do {
+        const page: StepPage = yield* fleet.client.runs.listSteps({ path: { id: started.id }, urlParams: { limit: 3, ...(cursor === null ? {} : { cursor }) } })
+        paged.push(...page.items.map((step) => step.id))
+        cursor = page.nextCursor
+      } while (cursor !== null)
+      expect(paged).toEqual(steps.map((step) => step.id))
       const ledger = yield* fleet.simulator.ledger
       const byName = new Map(ledger.vms.map((vm) => [vm.name, vm]))
       for (const step of steps) {
