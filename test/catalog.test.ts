@@ -56,8 +56,8 @@ describe("catalog", () => {
       const error = yield* Effect.flip(makeCatalog(spec, "test.yaml"))
       expect(error.issues.map((issue) => issue.message)).toEqual([
         "java on ubuntu-22.04 already has a proc (a)",
-        "unknown OS version ubuntu-99.04",
-        "unknown stack go"
+        "unknown OS version \"ubuntu-99.04\"; expected one of ubuntu-22.04",
+        "unknown stack \"go\"; expected one of java"
       ])
     }))
 

@@ -13,14 +13,11 @@ import {
   type OsVersion,
   type ProcName,
   type SingleProc,
-  type StackName
+  type StackName,
+  unknownName
 } from "./Domain.js"
 
 /** What a VM is asked to be, before it is checked against the catalog. */
-/** A name the catalog does not know, said with what was given and what it knows: `unknown stack "rust"; expected one of go, java`. */
-export const unknownName = (what: string, given: string, known: Iterable<string>): string =>
-  `unknown ${what} ${JSON.stringify(given)}; expected one of ${[...known].join(", ")}`
-
 export interface VmShape {
   readonly application: string
   readonly environment: string
@@ -77,9 +74,9 @@ export const makeCatalog = (spec: CatalogSpec, source: string): Effect.Effect<Ca
   const createProcs = new Map<string, CreateProc>()
   spec.procs.create.forEach((entry, index) => {
     const path = ["procs", "create", index]
-    if (!stacks.has(entry.stack)) issues.push(Issue.at([...path, "stack"], `unknown stack ${entry.stack}`))
+    if (!stacks.has(entry.stack)) issues.push(Issue.at([...path, "stack"], unknownName("stack", entry.stack, stacks)))
     for (const os of entry.os) {
-      if (!oses.has(os)) issues.push(Issue.at([...path, "os"], `unknown OS version ${os}`))
+      if (!oses.has(os)) issues.push(Issue.at([...path, "os"], unknownName("OS version", os, oses.keys())))
       const key = `${entry.stack}/${os}`
       if (createProcs.has(key)) {
         issues.push(new Issue({ path, message: `${entry.stack} on ${os} already has a proc (${createProcs.get(key)!.proc})` }))
@@ -97,7 +94,7 @@ export const makeCatalog = (spec: CatalogSpec, source: string): Effect.Effect<Ca
     if (!isApplicationName(shape.application)) {
       found.push(Issue.at("application", "expected an application name: 2-40 characters, lowercase letters, digits and '-', starting with a letter"))
     } else if (!isAllowedApplication(shape.application)) {
-      found.push(Issue.at("application", `unknown application ${shape.application}`))
+      found.push(Issue.at("application", `unknown application ${JSON.stringify(shape.application)}: the catalog allows ${spec.applications.join(", ")}`))
     }
     if (!environments.has(shape.environment)) {
       found.push(Issue.at("environment", unknownName("environment", shape.environment, environments.keys())))

@@ -108,3 +108,7 @@ export const Metadata = Schema.Record({
   Schema.filter((record) => Object.keys(record).length <= 32 || "expected at most 32 metadata entries")
 )
 export type Metadata = typeof Metadata.Type
+
+/** A name the catalog does not know, said with what was given and what it knows: `unknown stack "rust"; expected one of go, java`. */
+export const unknownName = (what: string, given: string, known: Iterable<string>): string =>
+  `unknown ${what} ${JSON.stringify(given)}; expected one of ${[...known].join(", ")}`

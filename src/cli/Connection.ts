@@ -1,12 +1,21 @@
 import { HelpDoc, Options, ValidationError } from "@effect/cli"
 import { HttpClientError } from "@effect/platform"
-import { Config, Effect, Option, ParseResult, Redacted } from "effect"
+import { Config, Effect, Option, ParseResult, Redacted, Schema } from "effect"
 import { Unauthorized } from "../auth/Errors.js"
 import { FleetClient } from "../client/Client.js"
 import { describeIssue, InvalidInput, invalidInputFromParseError, NotFound } from "../common/Errors.js"
 import { pageLimitExpected } from "../common/QueryParams.js"
 
 /** `--url` / FLEET_URL and `--token` / FLEET_TOKEN: how CLI commands reach a running fleet. */
+/**
+ * An id given on the command line, as `schema` reads it; otherwise refused, naming it, with where
+ * to find one and what was given: `plan id: expected a plan id (a UUID, as fleet plans list shows), not x`.
+ */
+export const decodeId = <A>(schema: Schema.Schema<A, string>, value: string, what: string, shownBy: string) =>
+  Schema.decodeUnknown(schema)(value).pipe(
+    Effect.mapError(() => InvalidInput.one(what, `expected a ${what} (a UUID, as ${shownBy} shows), not ${value}`))
+  )
+
 export const connectionOptions = {
   url: Options.text("url").pipe(
     Options.withDescription("fleet's base URL (env FLEET_URL)"),

@@ -14,7 +14,7 @@ import { PlanService } from "../planner/PlanService.js"
 import { PlanId, type SavedPlan, SavedPlan as SavedPlanSchema, SavedPlanSummary } from "../planner/Records.js"
 import { renderPlan, reportFormats, type ReportFormat } from "../planner/Report.js"
 import { summaryLine } from "../planner/ReportFormat.js"
-import { explainFailure, jsonOption, limitOption } from "./Connection.js"
+import { decodeId, explainFailure, jsonOption, limitOption } from "./Connection.js"
 import { CliLoggerLive, LocalDatabaseLive } from "./LocalDatabase.js"
 import { printJson, table } from "./Output.js"
 import { commandGroup } from "./Help.js"
@@ -72,8 +72,6 @@ const parseAsOf = (text: string) => {
     : Effect.succeed(date)
 }
 
-const decodePlanId = (text: string) =>
-  Schema.decodeUnknown(PlanId)(text).pipe(Effect.mapError(() => InvalidInput.one(["id"], `expected a plan id (a UUID, as \`fleet plans list\` shows), not ${text}`)))
 
 const savedLines = (saved: SavedPlan): string =>
   [
@@ -185,7 +183,7 @@ const show = Command.make(
   (options) =>
     explainFailure(
       Effect.gen(function* () {
-        const id = yield* decodePlanId(options.id)
+        const id = yield* decodeId(PlanId, options.id, "plan id", "fleet plans list")
         const saved = yield* (yield* PlanService).get(id)
         if (options.format === "json") {
           return yield* emit(`${JSON.stringify(Schema.encodeSync(SavedPlanSchema)(saved), null, 2)}\n`, options.out)
@@ -202,7 +200,7 @@ const verify = Command.make(
   (options) =>
     explainFailure(
       Effect.gen(function* () {
-        const id = yield* decodePlanId(options.id)
+        const id = yield* decodeId(PlanId, options.id, "plan id", "fleet plans list")
         const fresh = yield* (yield* PlanService).verify(id)
         yield* Console.log(`plan ${id} is current: the inventory (digest ${fresh.inventoryDigest.slice(0, 12)}) and the policies still give it`)
       }).pipe(Effect.provide(PlannerLocalLive))

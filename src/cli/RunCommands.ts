@@ -1,20 +1,16 @@
 import { Args, Command, HelpDoc, Options, ValidationError } from "@effect/cli"
 import { Console, Duration, Effect, Option, Schema } from "effect"
-import { InvalidInput } from "../common/Errors.js"
 import { numbered } from "../common/Numbering.js"
 import { RunId, type RunView, StepState } from "../executor/Domain.js"
 import { Plan } from "../planner/Domain.js"
 import { PlanId } from "../planner/Records.js"
 import { renderPlan } from "../planner/Report.js"
-import { type Client, connect, connectionOptions, explainFailure, jsonOption, limitOption } from "./Connection.js"
+import { type Client, connect, connectionOptions, decodeId, explainFailure, jsonOption, limitOption } from "./Connection.js"
 import { exitWithFailureStatus, printJson, table } from "./Output.js"
 import { emit, formatOption, outOption } from "./PlanCommands.js"
 import { commandGroup } from "./Help.js"
 
 const uuidArg = (name: string, description: string) => Args.text({ name }).pipe(Args.withDescription(description))
-
-const decodeId = <A>(schema: Schema.Schema<A, string>, value: string, what: string) =>
-  Schema.decodeUnknown(schema)(value).pipe(Effect.mapError(() => InvalidInput.one(what, `expected a ${what} (a UUID)`)))
 
 /** A run's progress on one line: the bar, how the finished steps ended, what is under way, the wave, the ETA. */
 export const progressLine = (run: Pick<RunView, "state" | "pauseReason" | "percent" | "counts" | "steps" | "eta" | "currentWave" | "waves">): string => {
@@ -119,7 +115,7 @@ const withRun = (verb: string, act: (client: Client, id: RunId) => Effect.Effect
     explainFailure(
       Effect.gen(function* () {
         const client = yield* connect(options)
-        const run = yield* act(client, yield* decodeId(RunId, options.id, "run id"))
+        const run = yield* act(client, yield* decodeId(RunId, options.id, "run id", "fleet runs list"))
         yield* options.json ? printJson(run) : Console.log(describeRun(run))
       })
     ))
@@ -131,7 +127,7 @@ const watch = Command.make(
     explainFailure(
       Effect.gen(function* () {
         const client = yield* connect(options)
-        yield* follow(client, yield* decodeId(RunId, options.id, "run id"), options.interval, options.json ? "json" : "text")
+        yield* follow(client, yield* decodeId(RunId, options.id, "run id", "fleet runs list"), options.interval, options.json ? "json" : "text")
       })
     )
 ).pipe(Command.withDescription(
@@ -166,7 +162,7 @@ const steps = Command.make(
     explainFailure(
       Effect.gen(function* () {
         const client = yield* connect(options)
-        const id = yield* decodeId(RunId, options.id, "run id")
+        const id = yield* decodeId(RunId, options.id, "run id", "fleet runs list")
         const page = yield* client.runs.listSteps({ path: { id }, urlParams: { state: Option.getOrUndefined(options.state), limit: 1000 } })
         if (options.json) return yield* printJson(page)
         yield* Console.log(table(
@@ -184,7 +180,7 @@ const plan = Command.make(
     explainFailure(
       Effect.gen(function* () {
         const client = yield* connect(options)
-        const id = yield* decodeId(RunId, options.id, "run id")
+        const id = yield* decodeId(RunId, options.id, "run id", "fleet runs list")
         const executed = yield* client.runs.getRunPlan({ path: { id }, urlParams: { format: "json" } })
         const text = options.format === "json"
           ? `${JSON.stringify(Schema.encodeSync(Plan)(executed), null, 2)}\n`
@@ -226,7 +222,7 @@ export const applyCommand = Command.make(
     explainFailure(
       Effect.gen(function* () {
         const client = yield* connect(options)
-        const planId = yield* decodeId(PlanId, options.plan, "plan id")
+        const planId = yield* decodeId(PlanId, options.plan, "plan id", "fleet plans list")
         const started = yield* client.runs.startRun({ path: { id: planId }, payload: { rollbackOnAbort: options.rollbackOnAbort } })
         if (options.json && !options.watch) return yield* printJson(started)
         const startedLine = `started run ${started.id}: ${started.steps} step(s) in ${started.fleets} fleet(s) — ${started.uri}`

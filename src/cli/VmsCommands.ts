@@ -1,10 +1,9 @@
 import { Args, Command, HelpDoc, Options, ValidationError } from "@effect/cli"
 import { Console, Effect, Option, Schema } from "effect"
 import { waitUntil } from "../client/Client.js"
-import { InvalidInput } from "../common/Errors.js"
 import { CreateVmRequest, RequestId, type Vm, type VmDetail, type VmRequest, type VmRequestAccepted, VmId, VmState } from "../vms/Domain.js"
 import { terminalVmStates } from "../vms/StateMachine.js"
-import { type Client, connect, connectionOptions, explainFailure, jsonOption, limitOption } from "./Connection.js"
+import { type Client, connect, connectionOptions, decodeId, explainFailure, jsonOption, limitOption } from "./Connection.js"
 import { exitWithFailureStatus, printJson, table } from "./Output.js"
 import { commandGroup } from "./Help.js"
 
@@ -17,24 +16,38 @@ const vmRows = (vms: ReadonlyArray<Vm>) =>
 const stateAndReason = (vm: Vm): string => (vm.reason === null ? vm.state : `${vm.state} (${vm.reason})`)
 
 /**
- * Polls a request until every VM of it is settled, with a line on stderr each time one of its VMs
- * changes state: a wait of minutes otherwise shows nothing at all.
+ * Polls until `done`, with a line on stderr each time one of the VMs `vmsOf` finds in what it
+ * polled changes state from the one it was known in: a wait of minutes otherwise shows nothing at all.
  */
-const waitShowingProgress = (client: Client, accepted: VmRequestAccepted) =>
-  Effect.gen(function* () {
-    // Every VM of a new request starts pending (see VmState): only its moves from there are news.
-    const lastStates = new Map<string, VmState>(accepted.vms.map((vm) => [vm.id, "pending"]))
-    const poll = client.vms.getRequest({ path: { id: accepted.id } }).pipe(
-      Effect.tap((request) =>
-        Effect.forEach(request.vms, (vm) => {
-          if (lastStates.get(vm.id) === vm.state) return Effect.void
-          lastStates.set(vm.id, vm.state)
-          return Console.error(`  ${vm.name}: ${stateAndReason(vm)}`)
-        }, { discard: true })
-      )
+const waitShowingChanges = <A, E>(
+  poll: Effect.Effect<A, E>,
+  vmsOf: (polled: A) => ReadonlyArray<Vm>,
+  known: ReadonlyArray<readonly [string, VmState]>,
+  done: (polled: A) => boolean,
+  what: string
+) => {
+  const lastStates = new Map<string, VmState>(known)
+  const showingChanges = poll.pipe(
+    Effect.tap((polled) =>
+      Effect.forEach(vmsOf(polled), (vm) => {
+        if (lastStates.get(vm.id) === vm.state) return Effect.void
+        lastStates.set(vm.id, vm.state)
+        return Console.error(`  ${vm.name}: ${stateAndReason(vm)}`)
+      }, { discard: true })
     )
-    return yield* waitUntil(poll, (request: VmRequest) => request.state !== "in_progress", `VM request ${accepted.id}`)
-  })
+  )
+  return waitUntil(showingChanges, done, what)
+}
+
+/** A request's VMs until every one is settled. Every VM of a new request starts pending (see VmState): only its moves from there are news. */
+const waitShowingProgress = (client: Client, accepted: VmRequestAccepted) =>
+  waitShowingChanges(
+    client.vms.getRequest({ path: { id: accepted.id } }),
+    (request) => request.vms,
+    accepted.vms.map((vm) => [vm.id, "pending"] as const),
+    (request: VmRequest) => request.state !== "in_progress",
+    `VM request ${accepted.id}`
+  )
 
 /** Why a settled request is not `ready`: each VM that did not become ready, with its reason. */
 const notReadyReport = (request: VmRequest): string => {
@@ -121,9 +134,7 @@ const get = Command.make(
     explainFailure(
       Effect.gen(function* () {
         const client = yield* connect(options)
-        const id = yield* Schema.decodeUnknown(Schema.UUID)(options.id).pipe(
-          Effect.mapError(() => InvalidInput.one("id", "expected a VM id or a request id (a UUID)"))
-        )
+        const id = yield* decodeId(Schema.UUID, options.id, "VM id or request id", "fleet vms list")
         const vm = yield* client.vms.getVm({ path: { id: VmId.make(id) } }).pipe(
           Effect.map(Option.some),
           // Not a VM's id: perhaps a request's. (A URL with a path has no such endpoint at all: said as such.)
@@ -187,19 +198,15 @@ const list = Command.make(
     )
 ).pipe(Command.withDescription("List VMs, newest first, filtered; a page at a time (--limit), the next one with --cursor"))
 
-/** Follows one VM until it is settled, with a line on stderr each time its state changes. */
+/** One VM until it is settled, from the state the call that started its execution left it in. */
 const followVm = (client: Client, started: VmDetail) =>
-  Effect.gen(function* () {
-    let lastState = started.state
-    const poll = client.vms.getVm({ path: { id: started.id } }).pipe(
-      Effect.tap((vm) => {
-        if (vm.state === lastState) return Effect.void
-        lastState = vm.state
-        return Console.error(`  ${vm.name}: ${stateAndReason(vm)}`)
-      })
-    )
-    return yield* waitUntil(poll, (vm: Vm) => terminalVmStates.includes(vm.state), `VM ${started.id}`)
-  })
+  waitShowingChanges(
+    client.vms.getVm({ path: { id: started.id } }),
+    (vm) => [vm],
+    [[started.id, started.state]],
+    (vm: Vm) => terminalVmStates.includes(vm.state),
+    `VM ${started.id}`
+  )
 
 /**
  * A command that starts a proctor execution on one VM: prints the VM as the call left it, or with
@@ -225,7 +232,7 @@ const vmAction = (
       explainFailure(
         Effect.gen(function* () {
           const client = yield* connect(options)
-          const id = yield* Schema.decodeUnknown(VmId)(options.id).pipe(Effect.mapError(() => InvalidInput.one("vm-id", "expected a VM id (a UUID)")))
+          const id = yield* decodeId(VmId, options.id, "VM id", "fleet vms list")
           const started = yield* call(client, id)
           if (!options.wait) return yield* options.json ? printJson(started) : Console.log(vmRows([started]))
           yield* Console.error(`${started.name}: ${stateAndReason(started)}; waiting (Ctrl-C stops only the waiting: fleet vms get ${id} shows the VM)`)

@@ -15,6 +15,7 @@ import { Config, Duration, Effect } from "effect"
 import { relative } from "node:path"
 import type { Actor } from "../auth/Actor.js"
 import { Catalog, type CatalogData } from "../catalog/Catalog.js"
+import { unknownName } from "../catalog/Domain.js"
 import type { OsVersion } from "../catalog/Domain.js"
 import { InvalidInput, Issue } from "../common/Errors.js"
 import { durationSetting } from "../config/Settings.js"
@@ -167,14 +168,14 @@ export class Deprecations extends Effect.Service<Deprecations>()("fleet/Deprecat
         const known = catalog.spec.osVersions.map((entry) => entry.name)
         const issues: Array<Issue> = []
         if (!catalog.isKnownOsVersion(os)) {
-          issues.push(Issue.at(["os"], `unknown OS version ${os}; expected one of ${known.join(", ")}`))
+          issues.push(Issue.at(["os"], unknownName("OS version", os, known)))
         }
         if (input.osVersion !== undefined && input.osVersion !== os) {
           issues.push(Issue.at(["osVersion"], `the body says ${input.osVersion} but the path says ${os}; leave osVersion out or make them agree`))
         }
         if (input.replacement !== undefined) {
           if (!catalog.isKnownOsVersion(input.replacement)) {
-            issues.push(Issue.at(["replacement"], `unknown OS version ${input.replacement}; expected one of ${known.join(", ")}`))
+            issues.push(Issue.at(["replacement"], unknownName("OS version", input.replacement, known)))
           } else if (input.replacement === os) {
             issues.push(Issue.at(["replacement"], `${os} cannot replace itself`))
           }

@@ -13,7 +13,8 @@ import {
   MachineType,
   NameGlob,
   OsVersion,
-  StackName
+  StackName,
+  unknownName
 } from "../catalog/Domain.js"
 import { globToRegExp } from "../common/Glob.js"
 import { VmState } from "../vms/Domain.js"
@@ -205,13 +206,13 @@ const checked = <A, I>(schema: Schema.Schema<A, I>, check: ((value: A) => string
 const knownName = (what: string, names: ReadonlyArray<string> | undefined) =>
   names === undefined
     ? undefined
-    : (name: string) => names.includes(name) || `unknown ${what} ${name}; expected one of ${names.join(", ")}`
+    : (name: string) => names.includes(name) || unknownName(what, name, names)
 
 const knownGlob = (what: string, names: ReadonlyArray<string> | undefined) =>
   names === undefined
     ? undefined
     : (glob: string) => {
-      if (!hasWildcard(glob)) return names.includes(glob) || `unknown ${what} ${glob}; expected one of ${names.join(", ")}`
+      if (!hasWildcard(glob)) return names.includes(glob) || unknownName(what, glob, names)
       const pattern = globToRegExp(glob)
       return names.some((name) => pattern.test(name)) || `${glob} matches no ${what} (${names.join(", ")})`
     }

@@ -7,6 +7,7 @@ import { fromRoot } from "../common/Paths.js"
 import { Effect, Either, Option, Schema } from "effect"
 import * as YAML from "yaml"
 import type { CatalogData } from "../catalog/Catalog.js"
+import { unknownName } from "../catalog/Domain.js"
 import { decodeInput, InvalidInput, Issue } from "../common/Errors.js"
 import { matchesAny } from "../common/Glob.js"
 import { parseYaml } from "../common/Yaml.js"
@@ -183,7 +184,7 @@ const checkPolicies = (raw: unknown, known: KnownNames, locate: Locator): Readon
     const replacement = at(policy, "replacement")
     if (typeof os === "string") {
       if (!known.osVersions.includes(os)) {
-        issues.push(issueAt(locate, ["policies", index, "osVersion"], `unknown OS version ${os}; expected one of ${known.osVersions.join(", ")}`))
+        issues.push(issueAt(locate, ["policies", index, "osVersion"], unknownName("OS version", os, known.osVersions)))
       }
       const first = seen.get(os)
       if (first !== undefined) {
@@ -194,7 +195,7 @@ const checkPolicies = (raw: unknown, known: KnownNames, locate: Locator): Readon
     }
     if (typeof replacement === "string") {
       if (!known.osVersions.includes(replacement)) {
-        issues.push(issueAt(locate, ["policies", index, "replacement"], `unknown OS version ${replacement}; expected one of ${known.osVersions.join(", ")}`))
+        issues.push(issueAt(locate, ["policies", index, "replacement"], unknownName("OS version", replacement, known.osVersions)))
       } else if (replacement === os) {
         issues.push(issueAt(locate, ["policies", index, "replacement"], `${os} cannot replace itself`))
       }

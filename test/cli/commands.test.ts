@@ -205,7 +205,7 @@ describe("fleet vms retry and decommission", () => {
       expect(twice.stderr).toBe(`error: VM ${vm.name} is decommissioned; expected ready\n`)
 
       const notAnId = yield* runFleetCli(fleet, ["vms", "decommission", "payments-1"])
-      expect([notAnId.code, notAnId.stderr]).toEqual([1, "error: vm-id: expected a VM id (a UUID)\n"])
+      expect([notAnId.code, notAnId.stderr]).toEqual([1, "error: VM id: expected a VM id (a UUID, as fleet vms list shows), not payments-1\n"])
     }), 120_000)
 })
 

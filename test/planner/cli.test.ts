@@ -74,7 +74,7 @@ describe("the fleet CLI on a database of its own", () => {
       expect(ran.code).toBe(1)
       expect(ran.stdout).toBe("")
       expect(ran.stderr).toContain(`error: ${file}: 2 problems`)
-      expect(ran.stderr).toMatch(/select\.osVersions\[0\]: unknown OS version ubuntu-99\.04.*\(line 3, column 16\)/)
+      expect(ran.stderr).toMatch(/select\.osVersions\[0\]: unknown OS version "ubuntu-99\.04".*\(line 3, column 16\)/)
       expect(ran.stderr).toMatch(/strategy\.bakeTime: expected a duration .*\(line 5, column 3\)/)
     }), 60_000)
 

@@ -84,8 +84,8 @@ describe("recycle plan specs", () => {
       ].join("\n")))
       const found = problems(error)
       const expectations: ReadonlyArray<readonly [string, RegExp]> = [
-        ["select.osVersions[1]", /unknown OS version ubuntu-99\.04.*\(line 3, column/],
-        ["select.environments.include[0]", /unknown environment prod/],
+        ["select.osVersions[1]", /unknown OS version "ubuntu-99\.04".*\(line 3, column/],
+        ["select.environments.include[0]", /unknown environment "prod"/],
         ["select.flavour", /is not a field of this input; expected one of .*\(line 5, column 3\)/],
         ["strategy.maxInFlight", /expected a whole number ≥ 1/],
         ["strategy.canary.fleets", /expected a whole number ≥ 1/],
@@ -207,7 +207,7 @@ describe("deprecation policies", () => {
       const found = problems(error).join("\n")
       expect(found).toMatch(/policies\[2\]\.osVersion: ubuntu-18\.04 already has a policy \(policies\[0\]\)/)
       expect(found).toMatch(/policies\[2\]\.endOfLife: end of life 2020-01-01 is before deprecatedFrom 2023-05-31/)
-      expect(found).toMatch(/policies\[3\]\.osVersion: unknown OS version windows-11\.0/)
+      expect(found).toMatch(/policies\[3\]\.osVersion: unknown OS version "windows-11\.0"/)
       expect(found).toMatch(/policies\[3\]\.deprecatedFrom: 2023-02-30 is not a calendar date/)
       expect(found).toMatch(/policies\[3\]\.colour: is not a field of this input; expected one of /)
       expect(found).toMatch(/replacements go round in a circle: ubuntu-18\.04 → ubuntu-20\.04 → ubuntu-18\.04/)
