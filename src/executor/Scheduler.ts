@@ -21,7 +21,8 @@ export const latestFire = (cron: string, timeZone: string, now: Date): Date | un
 /**
  * Runs plans that have a schedule, on their cron, inside their window. The newest saved plan of
  * each name is the scheduled one. For each, only the latest fire time counts: after downtime a
- * missed fire runs once, not once per missed tick, and only while its window is open. A fire
+ * missed fire runs once, not once per missed tick, and only while its window is open; a fire from
+ * before the plan was saved does not count. A fire
  * starts a run (the plan recomputed against the current inventory, its report stored with the
  * run) unless one exists for that plan and fire time — the unique key that makes each fire run
  * once across controllers — or resumes the plan's run that the end of a window paused.
@@ -46,7 +47,9 @@ export class Scheduler extends Effect.Service<Scheduler>()("fleet/Scheduler", {
         const schedule = saved.spec.schedule
         if (schedule === undefined) return
         const at = latestFire(schedule.cron, schedule.timeZone, now)
-        if (at === undefined) return
+        // A fire from before the plan was saved is not its fire: a plan saved inside an open window
+        // waits for the next one, as its report and `fleet plan` said ("next at …").
+        if (at === undefined || at.getTime() < saved.createdAt.getTime()) return
         const windowEndsAt = new Date(at.getTime() + schedule.window * 1000)
         if (now.getTime() >= windowEndsAt.getTime()) return
         const [handled] = yield* sql<{ count: number }>`select count(*)::int as count from runs where plan_id = ${planId} and fire_at = ${at}`

@@ -38,6 +38,10 @@ const fleetOf = (
 const savePlan = (fleet: TestFleet, yaml: string) =>
   fleet.use(Effect.flatMap(PlanService, (plans) => plans.save(yaml, "test", { email: "planner@example.com" })))
 
+/** The saved plans made two minutes older, as if saved before the latest fire of an every-minute cron. */
+const savedEarlier = (fleet: TestFleet) =>
+  fleet.use(Effect.flatMap(SqlClient.SqlClient, (sql) => sql`update plans set created_at = created_at - interval '2 minutes'`)).pipe(Effect.orDie)
+
 const waitForRun = (fleet: TestFleet, id: RunView["id"], done: (run: RunView) => boolean) =>
   waitUntil(fleet.client.runs.getRun({ path: { id } }), done, `run ${id}`, fast)
 
@@ -508,8 +512,33 @@ schedule:
   window: 1h
 `)
       yield* savePlan(fleet, nightly)
+      yield* savedEarlier(fleet)
       yield* fleet.use(Effect.flatMap(Scheduler, (scheduler) => scheduler.tick))
       expect((yield* fleet.client.runs.listRuns({ urlParams: {} })).items).toEqual([])
+    }))
+
+  it.scopedLive("does not run a fire from before the plan was saved: a plan saved inside an open window waits for the next", () =>
+    Effect.gen(function* () {
+      const fleet = yield* startFleet({ simulator: { durationMs: { create: 50, destroy: 20, check: 10 } } })
+      yield* fleetOf(fleet, "payments-api", "production", "java", 1)
+      yield* savePlan(fleet, `
+name: nightly
+select:
+  osVersions: [ubuntu-20.04]
+target: ubuntu-24.04
+schedule:
+  cron: "* * * * *"
+  timeZone: Europe/Amsterdam
+  window: 1h
+`)
+      const tick = fleet.use(Effect.flatMap(Scheduler, (scheduler) => scheduler.tick))
+      // Saved after this minute's fire, inside its window: nothing yet.
+      yield* tick
+      expect((yield* fleet.client.runs.listRuns({ urlParams: {} })).items).toEqual([])
+      // The same plan, had it been saved before that fire: it runs.
+      yield* savedEarlier(fleet)
+      yield* tick
+      expect((yield* fleet.client.runs.listRuns({ urlParams: {} })).items.map((run) => run.trigger)).toEqual(["schedule"])
     }))
 
   it.scopedLive("runs a scheduled plan once per fire, with its report stored", () =>
@@ -526,6 +555,7 @@ schedule:
   timeZone: Europe/Amsterdam
   window: 1h
 `)
+      yield* savedEarlier(fleet)
       yield* fleet.use(Effect.flatMap(Scheduler, (scheduler) => scheduler.tick))
       yield* fleet.use(Effect.flatMap(Scheduler, (scheduler) => scheduler.tick))
       const runs = (yield* fleet.client.runs.listRuns({ urlParams: {} })).items.filter((run) => run.planId === (saved.id as PlanId))
@@ -578,6 +608,7 @@ schedule:
       const sql = (query: (sql: SqlClient.SqlClient) => Effect.Effect<unknown, unknown>) =>
         fleet.use(Effect.flatMap(SqlClient.SqlClient, query)).pipe(Effect.orDie)
       const tick = fleet.use(Effect.flatMap(Scheduler, (scheduler) => scheduler.tick))
+      yield* savedEarlier(fleet)
       yield* tick
       const [run] = (yield* fleet.client.runs.listRuns({ urlParams: {} })).items
       // The window closes (its end moved to the past, as time would).
