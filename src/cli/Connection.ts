@@ -3,7 +3,7 @@ import { HttpClientError } from "@effect/platform"
 import { Config, Effect, Option, ParseResult, Redacted, Schema } from "effect"
 import { Unauthorized } from "../auth/Errors.js"
 import { FleetClient } from "../client/Client.js"
-import { describeIssue, InvalidInput, invalidInputFromParseError, NotFound } from "../common/Errors.js"
+import { describeIssue, InvalidInput, invalidInputFromParseError, NotFound, summaryOf } from "../common/Errors.js"
 import { pageLimitExpected } from "../common/QueryParams.js"
 
 /** `--url` / FLEET_URL and `--token` / FLEET_TOKEN: how CLI commands reach a running fleet. */
@@ -93,10 +93,10 @@ const connectionAdvice = (error: unknown): string | undefined => {
 /**
  * Exits non-zero with the problem on stderr: how to reach fleet or fix the token, when that is
  * it; every issue of an InvalidInput (with its line and column where it has one), on a line of
- * its own when there are several; otherwise the error's message. `context` names the input the
- * issues are in (a file).
+ * its own when there are several, after the input they are in (a file) when it says one
+ * (`InvalidInput.in`); otherwise the error's message.
  */
-export const explainFailure = <A, R>(effect: Effect.Effect<A, unknown, R>, context?: string) =>
+export const explainFailure = <A, R>(effect: Effect.Effect<A, unknown, R>) =>
   effect.pipe(
     Effect.catchAll((failure) =>
       Effect.sync(() => {
@@ -104,7 +104,11 @@ export const explainFailure = <A, R>(effect: Effect.Effect<A, unknown, R>, conte
         const error = ParseResult.isParseError(failure) ? invalidInputFromParseError(failure) : failure
         const message = typeof error === "object" && error !== null && "message" in error ? String(error.message) : String(error)
         const issues = error instanceof InvalidInput ? error.issues : []
-        const where = context === undefined ? "" : `${context}: `
+        // `in(source)` put the input in front of the issues' summary: said again before them.
+        const summary = summaryOf(issues)
+        const where = issues.length > 0 && message.length > summary.length && message.endsWith(`: ${summary}`)
+          ? message.slice(0, message.length - summary.length)
+          : ""
         const lines = issues.length === 0
           ? [connectionAdvice(error) ?? message]
           : issues.length === 1

@@ -7,7 +7,8 @@ import { Args, Command, Options } from "@effect/cli"
 import { FileSystem } from "@effect/platform"
 import { Clock, Config, Console, Effect, Layer, Option, Schema } from "effect"
 import { hostname, userInfo } from "node:os"
-import { InvalidInput } from "../common/Errors.js"
+import { InvalidInput, invalidInputFromParseError } from "../common/Errors.js"
+import { IsoTime } from "../common/QueryParams.js"
 import type { Plan, PlanSchedule } from "../planner/Domain.js"
 import { formatDuration } from "../planner/Domain.js"
 import { PlanService } from "../planner/PlanService.js"
@@ -65,12 +66,13 @@ export const emit = (text: string, out: Option.Option<string>) =>
       })
   })
 
-const parseAsOf = (text: string) => {
-  const date = new Date(/^\d{4}-\d{2}-\d{2}$/.test(text) ? `${text}T00:00:00Z` : text)
-  return Number.isNaN(date.getTime())
-    ? Effect.fail(InvalidInput.one(["as-of"], `expected a date or an instant such as 2025-09-01 or 2025-09-01T12:00:00Z, not ${text}`))
-    : Effect.succeed(date)
-}
+const parseAsOf = (text: string) =>
+  Schema.decodeUnknown(IsoTime)(text).pipe(
+    Effect.mapError((error) => {
+      const expected = invalidInputFromParseError(error).issues[0]?.message ?? "expected a time"
+      return InvalidInput.one(["as-of"], expected.includes(text) ? expected : `${expected}, not ${text}`)
+    })
+  )
 
 
 const savedLines = (saved: SavedPlan): string =>
@@ -130,8 +132,7 @@ export const planCommand = Command.make(
         yield* warningsOf(saved.plan)
         if (options.format === "json" && Option.isNone(options.out)) return yield* printJson(Schema.encodeSync(SavedPlanSummary)(saved.summary))
         yield* Console.log(savedLines(saved))
-      }).pipe(Effect.provide(PlannerLocalLive)),
-      options.file
+      }).pipe(Effect.provide(PlannerLocalLive))
     )
 ).pipe(
   Command.withDescription(

@@ -39,23 +39,24 @@ export const QueryCursor = Schema.optional(
 const timeExpected = "expected a date-time such as 2025-05-31T12:00:00Z (or a day, 2025-05-31)"
 
 /**
- * A time in a query string: an ISO 8601 day, or a date-time with its offset (`Z`, `+02:00`). A
- * time without one would be read in the server's zone, and `1` would be the year 2001.
+ * A time as a person writes one: an ISO 8601 day (midnight UTC), or a date-time with its offset
+ * (`Z`, `+02:00`). A time without one would be read in the machine's zone, `1` would be the year
+ * 2001, and 2025-02-30 would be 2 March: each is refused.
  */
-export const QueryTime = Schema.optional(
-  Schema.compose(
-    Schema.String.pipe(
-      Schema.pattern(/^\d{4}-\d{2}-\d{2}(T([01]\d|2[0-3]):[0-5]\d(:[0-5]\d(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2}))?$/, { message: () => timeExpected }),
-      // A day the calendar has: JavaScript would read 2025-02-30 as 2 March.
-      Schema.filter((text) => {
-        const [year, month, day] = text.slice(0, 10).split("-").map(Number) as [number, number, number]
-        const date = new Date(Date.UTC(year, month - 1, day))
-        return (date.getUTCMonth() === month - 1 && date.getUTCDate() === day) || `expected a day the calendar has, not ${text.slice(0, 10)}`
-      })
-    ),
-    Schema.Date.annotations({ message: () => timeExpected })
-  ).annotations({ jsonSchema: { type: "string", format: "date-time" } })
-)
+export const IsoTime = Schema.compose(
+  Schema.String.pipe(
+    Schema.pattern(/^\d{4}-\d{2}-\d{2}(T([01]\d|2[0-3]):[0-5]\d(:[0-5]\d(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2}))?$/, { message: () => timeExpected }),
+    Schema.filter((text) => {
+      const [year, month, day] = text.slice(0, 10).split("-").map(Number) as [number, number, number]
+      const date = new Date(Date.UTC(year, month - 1, day))
+      return (date.getUTCMonth() === month - 1 && date.getUTCDate() === day) || `expected a day the calendar has, not ${text.slice(0, 10)}`
+    })
+  ),
+  Schema.Date.annotations({ message: () => timeExpected })
+).annotations({ jsonSchema: { type: "string", format: "date-time" } })
+
+/** A time in a query string (`?since=`). */
+export const QueryTime = Schema.optional(IsoTime)
 
 /** A cursor that is a position in a list, as a previous page gave it (-1: before the first). */
 export const QueryIndexCursor = Schema.compose(

@@ -76,6 +76,20 @@ describe("the fleet CLI on a database of its own", () => {
       expect(ran.stderr).toContain(`error: ${file}: 2 problems`)
       expect(ran.stderr).toMatch(/select\.osVersions\[0\]: unknown OS version "ubuntu-99\.04".*\(line 3, column 16\)/)
       expect(ran.stderr).toMatch(/strategy\.bakeTime: expected a duration .*\(line 5, column 3\)/)
+
+      // Problems that are not the recycle plan's are not said to be in it.
+      const good = join(directory, "good.yaml")
+      writeFileSync(good, "name: good\nselect:\n  osVersions: deprecated\n")
+      const badDate = yield* fleet(["plan", good, "--dry-run", "--as-of", "2025-02-30"], { DATABASE_URL: url })
+      expect([badDate.code, badDate.stderr]).toEqual([1, "error: as-of: expected a day the calendar has, not 2025-02-30\n"])
+      const noZone = yield* fleet(["plan", good, "--dry-run", "--as-of", "2025-09-01T12:00"], { DATABASE_URL: url })
+      expect(noZone.stderr).toBe("error: as-of: expected a date-time such as 2025-05-31T12:00:00Z (or a day, 2025-05-31), not 2025-09-01T12:00\n")
+      const policies = join(directory, "deprecations.yaml")
+      writeFileSync(policies, "policies:\n  - osVersion: ubuntu-16.04\n    deprecatedFrom: someday\n")
+      const badPolicies = yield* fleet(["plan", good, "--dry-run"], { DATABASE_URL: url, FLEET_DEPRECATIONS: policies })
+      expect(badPolicies.code).toBe(1)
+      expect(badPolicies.stderr).toContain(`error: ${policies}: 2 problems\n  - policies[0].deprecatedFrom: expected a date such as 2027-04-30`)
+      expect(badPolicies.stderr).not.toContain(good)
     }), 60_000)
 
   it.scopedLive("refuses to open the embedded database while another process has it open", () =>
