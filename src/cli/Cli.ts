@@ -2,7 +2,7 @@ import { CliConfig, Command, CommandDescriptor, HelpDoc, ValidationError } from 
 import { NodeContext } from "@effect/platform-node"
 import { ServeError } from "@effect/platform/HttpServerError"
 import { SqlError } from "@effect/sql"
-import { ConfigError, Console, Effect, Layer, Option } from "effect"
+import { ConfigError, ConfigProvider, Console, Effect, Layer, Option } from "effect"
 import { settingProblems } from "../config/Settings.js"
 import { DatabaseLive } from "../db/Database.js"
 import { EmbeddedDatabaseBusy } from "../db/Embedded.js"
@@ -87,16 +87,32 @@ export { version }
 /** Every command's help, each group's commands in the order they are declared. */
 export const fleetHelp = topicOf(fleetCommand.descriptor)
 
-/** The command line without `--log-level <level>` (or `--log-level=<level>`) before `--`. */
-const withoutLogLevel = (args: ReadonlyArray<string>): ReadonlyArray<string> => {
-  const kept: Array<string> = []
+/** The level `--log-level <level>` (or `--log-level=<level>`) gives before `--`, and the command line without it. */
+const splitLogLevel = (args: ReadonlyArray<string>): { readonly level: string | undefined; readonly rest: ReadonlyArray<string> } => {
+  const rest: Array<string> = []
+  let level: string | undefined
   for (let at = 0; at < args.length; at += 1) {
     const arg = args[at]!
-    if (arg === "--") return [...kept, ...args.slice(at)]
-    if (arg === "--log-level") at += 1
-    else if (!arg.startsWith("--log-level=")) kept.push(arg)
+    if (arg === "--") return { level, rest: [...rest, ...args.slice(at)] }
+    if (arg === "--log-level") level = args[(at += 1)]
+    else if (arg.startsWith("--log-level=")) level = arg.slice("--log-level=".length)
+    else rest.push(arg)
   }
-  return kept
+  return { level, rest }
+}
+
+/** @effect/cli's names of the levels, as LOG_LEVEL (Effect's labels) spells them. */
+const logLevelNames: Readonly<Record<string, string>> = { warning: "WARN", none: "OFF" }
+
+/**
+ * --log-level as LOG_LEVEL, which the loggers read: @effect/cli sets the level around the command,
+ * and each logger's own minimum (from LOG_LEVEL, or its default) would otherwise override it.
+ */
+const withLogLevelOption = (args: ReadonlyArray<string>) => <A, E, R>(effect: Effect.Effect<A, E, R>) => {
+  const { level } = splitLogLevel(args)
+  if (level === undefined) return effect
+  const given = ConfigProvider.fromMap(new Map([["LOG_LEVEL", logLevelNames[level.toLowerCase()] ?? level.toUpperCase()]]))
+  return Effect.withConfigProvider(effect, ConfigProvider.orElse(given, () => ConfigProvider.fromEnv()))
 }
 
 /**
@@ -105,7 +121,7 @@ const withoutLogLevel = (args: ReadonlyArray<string>): ReadonlyArray<string> => 
  */
 export const parseMistake = (args: ReadonlyArray<string>) =>
   // Without --log-level, as @effect/cli parses the command line again once it has taken it.
-  CommandDescriptor.parse(fleetCommand.descriptor, ["fleet", ...withoutLogLevel(args)], CliConfig.defaultConfig).pipe(
+  CommandDescriptor.parse(fleetCommand.descriptor, ["fleet", ...splitLogLevel(args).rest], CliConfig.defaultConfig).pipe(
     Effect.flatMap((directive) =>
       directive._tag === "UserDefined" && directive.leftover.length > 0
         ? Effect.fail(ValidationError.invalidValue(HelpDoc.p(`Received unknown argument: '${directive.leftover[0]}'`)))
@@ -139,5 +155,5 @@ export const runCli = (argv: ReadonlyArray<string>) =>
       ? Console.log(help.text)
       // Failed as @effect/cli fails a command line it cannot parse: explained here, not logged again.
       : Effect.zipRight(Console.error(`error: ${help.message}`), Effect.fail(ValidationError.commandMismatch(HelpDoc.p(help.message))))
-    return run.pipe(Console.withConsole(colourWhereWanted(console)))
+    return run.pipe(withLogLevelOption(args), Console.withConsole(colourWhereWanted(console)))
   }).pipe(Effect.provide(NodeContext.layer))

@@ -146,7 +146,7 @@ describe("the fleet CLI's own messages", () => {
       expect([tooMany.code, tooMany.stderr.split("\n")[0]]).toEqual([1, "error: fleet runs list: --limit 1001: expected an integer from 1 to 1000"])
     }), 60_000)
 
-  it.scopedLive("fleet migrate says what it applied on stdout, and logs only on stderr, as plain lines", () =>
+  it.scopedLive("fleet migrate says what it applied on stdout, and logs only on stderr, as plain lines, at the level --log-level gives", () =>
     Effect.gen(function* () {
       const directory = mkdtempSync(join(tmpdir(), "fleet-migrate-"))
       yield* Effect.addFinalizer(() => Effect.sync(() => rmSync(directory, { recursive: true, force: true })))
@@ -157,6 +157,11 @@ describe("the fleet CLI's own messages", () => {
       expect(migrated.stderr).not.toContain("service")
       const again = yield* fleet(["migrate"], { FLEET_DATA_DIR: directory })
       expect(again.stdout).toBe("The database is up to date.\n")
+      // --log-level sets the level, wherever it is, over LOG_LEVEL and the CLI's default (warnings).
+      const quiet = yield* fleet(["migrate", "--log-level", "error"], { FLEET_DATA_DIR: directory, LOG_LEVEL: "info" })
+      expect([quiet.code, quiet.stderr]).toEqual([0, ""])
+      const chatty = yield* fleet(["--log-level=debug", "plans", "list"], { FLEET_DATA_DIR: directory })
+      expect(chatty.stderr).toMatch(/ DEBUG: /)
     }), 60_000)
 
   it.scopedLive("fleet serve that cannot start says why in a line per problem, exits 1, and with bad settings creates nothing", () =>
