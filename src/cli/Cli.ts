@@ -1,15 +1,12 @@
 import { CliConfig, Command, CommandDescriptor, HelpDoc, ValidationError } from "@effect/cli"
 import { NodeContext } from "@effect/platform-node"
-import { ServeError } from "@effect/platform/HttpServerError"
-import { SqlError } from "@effect/sql"
-import { ConfigError, ConfigProvider, Console, Effect, Layer, Option } from "effect"
-import { settingProblems } from "../config/Settings.js"
+import { ConfigProvider, Console, Effect, Layer, Option } from "effect"
 import { DatabaseLive } from "../db/Database.js"
-import { EmbeddedDatabaseBusy } from "../db/Embedded.js"
 import { version } from "../common/Version.js"
 import { migrate } from "../db/Migrations.js"
 import { ControllerLive } from "../main.js"
 import { proctorSimCommand } from "../proctor/SimulatorCli.js"
+import { explainStart } from "./Connection.js"
 import { demoCommand } from "./DemoCommands.js"
 import { commandGroup, explainParseError, helpFor, topicOf } from "./Help.js"
 import { CliLoggerLive } from "./LocalDatabase.js"
@@ -19,40 +16,6 @@ import { tokensCommand } from "./TokenCommands.js"
 import { vmsCommand } from "./VmsCommands.js"
 import { applyCommand, runsCommand } from "./RunCommands.js"
 
-const causeMessage = (cause: unknown): string => (cause instanceof Error ? cause.message : String(cause))
-
-/**
- * Why `fleet serve` could not start, a line per problem: every bad or missing setting, a port
- * already taken, a database that does not answer. Nothing for any other failure.
- */
-const startProblems = (error: unknown): ReadonlyArray<string> | undefined =>
-  ConfigError.isConfigError(error)
-    ? ["fleet could not start: its settings (environment variables) have problems", ...settingProblems(error).map((problem) => `  - ${problem}`)]
-    : error instanceof ServeError
-    ? [`fleet could not start its HTTP server: ${causeMessage(error.cause)} (PORT, FLEET_HOST)`]
-    : error instanceof SqlError.SqlError
-    ? [`fleet could not use its database: ${error.message}: ${causeMessage(error.cause)}`]
-    : error instanceof EmbeddedDatabaseBusy
-    ? [`fleet could not start: ${error.message}`]
-    : undefined
-
-/**
- * Those problems on stderr, and exit status 1: their stacks are of no use to whoever starts it.
- * Any other failure fails as before, with its cause logged.
- */
-const explainStart = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
-  effect.pipe(
-    Effect.catchAll((error) => {
-      const lines = startProblems(error)
-      return lines === undefined
-        ? Effect.fail(error)
-        : Effect.sync(() => {
-          process.stderr.write(`error: ${lines.join("\n")}\n`)
-          process.exitCode = 1
-        })
-    })
-  )
-
 const serve = Command.make("serve", {}, () => explainStart(Layer.launch(ControllerLive))).pipe(
   Command.withDescription(
     "Run the controller: the HTTP API and the reconciler. Uses DATABASE_URL and PROCTOR_URL; without them " +
@@ -61,16 +24,18 @@ const serve = Command.make("serve", {}, () => explainStart(Layer.launch(Controll
 )
 
 const migrateCommand = Command.make("migrate", {}, () =>
-  Effect.gen(function* () {
-    const applied = yield* migrate
-    yield* Console.log(applied.length === 0 ? "The database is up to date." : `Applied ${applied.map(([id, name]) => `${id}_${name}`).join(", ")}`)
-  }).pipe(Effect.provide(DatabaseLive.pipe(Layer.provideMerge(CliLoggerLive))))
+  explainStart(
+    Effect.gen(function* () {
+      const applied = yield* migrate
+      yield* Console.log(applied.length === 0 ? "The database is up to date." : `Applied ${applied.map(([id, name]) => `${id}_${name}`).join(", ")}`)
+    }).pipe(Effect.provide(DatabaseLive.pipe(Layer.provideMerge(CliLoggerLive))))
+  )
 ).pipe(Command.withDescription("Apply the SQL migrations in migrations/ to DATABASE_URL (or the embedded database)"))
 
 const commands = [
   serve,
   migrateCommand,
-  proctorSimCommand,
+  proctorSimCommand.pipe(Command.transformHandler(explainStart)),
   vmsCommand,
   tokensCommand,
   planCommand,

@@ -1,10 +1,14 @@
 import { HelpDoc, Options, ValidationError } from "@effect/cli"
 import { HttpClientError } from "@effect/platform"
-import { Config, Effect, Option, ParseResult, Redacted, Schema } from "effect"
+import { ServeError } from "@effect/platform/HttpServerError"
+import { SqlError } from "@effect/sql"
+import { Config, ConfigError, Effect, Option, ParseResult, Redacted, Schema } from "effect"
 import { Unauthorized } from "../auth/Errors.js"
 import { FleetClient } from "../client/Client.js"
 import { describeIssue, InvalidInput, invalidInputFromParseError, NotFound, summaryOf } from "../common/Errors.js"
 import { pageLimitExpected } from "../common/QueryParams.js"
+import { settingProblems } from "../config/Settings.js"
+import { EmbeddedDatabaseBusy } from "../db/Embedded.js"
 
 /** `--url` / FLEET_URL and `--token` / FLEET_TOKEN: how CLI commands reach a running fleet. */
 /**
@@ -90,32 +94,59 @@ const connectionAdvice = (error: unknown): string | undefined => {
   return undefined
 }
 
+const causeMessage = (cause: unknown): string => (cause instanceof Error ? cause.message : String(cause))
+
 /**
- * Exits non-zero with the problem on stderr: how to reach fleet or fix the token, when that is
- * it; every issue of an InvalidInput (with its line and column where it has one), on a line of
- * its own when there are several, after the input they are in (a file) when it says one
- * (`InvalidInput.in`); otherwise the error's message.
+ * A failure said for a person, a line per problem, where fleet knows what it means: every issue of
+ * an InvalidInput (with its line and column where it has one; after the input they are in, a file,
+ * when `InvalidInput.in` said one), every bad or missing setting, a port taken, a database that
+ * does not answer or is busy, fleet not reachable or refusing the token. Undefined for any other.
  */
+export const failureLines = (failure: unknown): ReadonlyArray<string> | undefined => {
+  // Input the typed client refused to send (a filter too long, say): its problems, as the API would list them.
+  const error = ParseResult.isParseError(failure) ? invalidInputFromParseError(failure) : failure
+  if (error instanceof InvalidInput && error.issues.length > 0) {
+    const { issues, message } = error
+    // `in(source)` put the input in front of the issues' summary: said again before them.
+    const summary = summaryOf(issues)
+    const where = message.length > summary.length && message.endsWith(`: ${summary}`) ? message.slice(0, message.length - summary.length) : ""
+    return issues.length === 1
+      ? [`${where}${describeIssue(issues[0]!)}`]
+      : [`${where}${issues.length} problems`, ...issues.map((issue) => `  - ${describeIssue(issue)}`)]
+  }
+  if (ConfigError.isConfigError(error)) {
+    return ["fleet's settings (environment variables) have problems", ...settingProblems(error).map((problem) => `  - ${problem}`)]
+  }
+  if (error instanceof ServeError) return [`fleet could not start its HTTP server: ${causeMessage(error.cause)} (PORT, FLEET_HOST)`]
+  if (error instanceof SqlError.SqlError) return [`fleet could not use its database: ${error.message}: ${causeMessage(error.cause)}`]
+  if (error instanceof EmbeddedDatabaseBusy) return [error.message]
+  const advice = connectionAdvice(error)
+  return advice === undefined ? undefined : [advice]
+}
+
+const printFailure = (lines: ReadonlyArray<string>) =>
+  Effect.sync(() => {
+    process.stderr.write(`error: ${lines.join("\n")}\n`)
+    process.exitCode = 1
+  })
+
+/** Exits non-zero with the problem on stderr: its lines (`failureLines`), or else the error's message. */
 export const explainFailure = <A, R>(effect: Effect.Effect<A, unknown, R>) =>
   effect.pipe(
     Effect.catchAll((failure) =>
-      Effect.sync(() => {
-        // Input the typed client refused to send (a filter too long, say): its problems, as the API would list them.
-        const error = ParseResult.isParseError(failure) ? invalidInputFromParseError(failure) : failure
-        const message = typeof error === "object" && error !== null && "message" in error ? String(error.message) : String(error)
-        const issues = error instanceof InvalidInput ? error.issues : []
-        // `in(source)` put the input in front of the issues' summary: said again before them.
-        const summary = summaryOf(issues)
-        const where = issues.length > 0 && message.length > summary.length && message.endsWith(`: ${summary}`)
-          ? message.slice(0, message.length - summary.length)
-          : ""
-        const lines = issues.length === 0
-          ? [connectionAdvice(error) ?? message]
-          : issues.length === 1
-          ? [`${where}${describeIssue(issues[0]!)}`]
-          : [`${where}${issues.length} problems`, ...issues.map((issue) => `  - ${describeIssue(issue)}`)]
-        process.stderr.write(`error: ${lines.join("\n")}\n`)
-        process.exitCode = 1
-      })
+      printFailure(failureLines(failure) ?? [typeof failure === "object" && failure !== null && "message" in failure ? String(failure.message) : String(failure)])
     )
+  )
+
+/**
+ * For the long-running commands (`serve`, `proctor-sim`, `migrate`): a failure fleet can explain is
+ * said in lines on stderr, with exit status 1 (its stack is of no use to whoever starts it); any
+ * other fails as before, with its cause logged.
+ */
+export const explainStart = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+  effect.pipe(
+    Effect.catchAll((error) => {
+      const lines = failureLines(error)
+      return lines === undefined ? Effect.fail(error) : printFailure(lines)
+    })
   )

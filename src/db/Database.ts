@@ -112,7 +112,7 @@ export const DatabaseLive: Layer.Layer<PgClient.PgClient | SqlClient.SqlClient, 
     if (Option.isSome(config.url)) return layerFromUrl(config.url.value, config.poolSize, config.prepare)
     if (config.mode === "production") {
       return yield* Effect.fail(
-        ConfigError.MissingData(["DATABASE_URL"], "DATABASE_URL is required when FLEET_MODE=production")
+        ConfigError.MissingData(["DATABASE_URL"], "required when FLEET_MODE=production")
       )
     }
     return layerEmbedded(config.dataDir)

@@ -1,4 +1,4 @@
-import { Command, Options } from "@effect/cli"
+import { Command, HelpDoc, Options, ValidationError } from "@effect/cli"
 import { Console, Effect } from "effect"
 import { defaultCatalogPath, loadCatalog } from "../catalog/Catalog.js"
 import { InvalidInput } from "../common/Errors.js"
@@ -19,19 +19,29 @@ export const parseTokens = (pairs: ReadonlyArray<string>): Effect.Effect<Readonl
 }
 
 const rate = (name: string, description: string) =>
-  Options.float(name).pipe(Options.withDefault(0), Options.withDescription(`${description} (0 to 1)`))
+  Options.float(name).pipe(Options.withDefault(0), Options.withDescription(`${description} (0 to 1; default 0)`))
 
 const millis = (name: string, fallback: number, description: string) =>
-  Options.integer(name).pipe(Options.withDefault(fallback), Options.withDescription(`${description}, in milliseconds`))
+  Options.integer(name).pipe(Options.withDefault(fallback), Options.withDescription(`${description}, in milliseconds (default ${fallback})`))
+
+const defaultPort = 7171
 
 /** `fleet proctor-sim`: runs the proctor simulator (a development tool) until interrupted. */
 export const proctorSimCommand = Command.make(
   "proctor-sim",
   {
-    port: Options.integer("port").pipe(Options.withDefault(7171), Options.withDescription("Port to listen on")),
+    port: Options.integer("port").pipe(
+      Options.withDefault(defaultPort),
+      Options.mapEffect((port) =>
+        port >= 0 && port <= 65535
+          ? Effect.succeed(port)
+          : Effect.fail(ValidationError.invalidValue(HelpDoc.p(`--port ${port}: expected a port from 0 to 65535 (0: any free one)`)))
+      ),
+      Options.withDescription(`Port to listen on (default ${defaultPort}; 0: any free one)`)
+    ),
     host: Options.text("host").pipe(
       Options.withDefault("127.0.0.1"),
-      Options.withDescription("Address to listen on (0.0.0.0 inside a container)")
+      Options.withDescription("Address to listen on (default 127.0.0.1; 0.0.0.0 inside a container)")
     ),
     latency: millis("latency", defaultKnobs.responseLatencyMs, "Delay before every answer"),
     createMs: millis("create-ms", defaultKnobs.durationMs.create, "Time a create execution takes"),
@@ -41,7 +51,7 @@ export const proctorSimCommand = Command.make(
     stuckRate: rate("stuck-rate", "Share of executions stuck in CREATED forever"),
     lostResponseRate: rate("lost-response-rate", "Share of POSTs whose execution is created but whose answer is lost"),
     executionFailureRate: rate("execution-failure-rate", "Share of executions ending in a failure state"),
-    seed: Options.integer("seed").pipe(Options.withDefault(defaultKnobs.seed), Options.withDescription("Seed of the random source")),
+    seed: Options.integer("seed").pipe(Options.withDefault(defaultKnobs.seed), Options.withDescription(`Seed of the random source (default ${defaultKnobs.seed})`)),
     catalog: Options.text("catalog").pipe(
       Options.withDefault(defaultCatalogPath),
       Options.withDescription("Catalog whose procs the simulator knows (default: the shipped one)")
@@ -73,7 +83,11 @@ export const proctorSimCommand = Command.make(
         lostResponseRate: options.lostResponseRate,
         executionFailureRate: options.executionFailureRate,
         seed: options.seed
-      })
+      }).pipe(
+        // Said with the options that choose where it listens, not as a stack.
+        Effect.catchTag("ServeError", (error) =>
+          Effect.fail(InvalidInput.one("port", `cannot listen on ${options.host}:${options.port}: ${error.cause instanceof Error ? error.cause.message : String(error.cause)} (--host, --port)`)))
+      )
       const knobs = yield* simulator.knobs
       yield* Console.log(
         `PROCTOR SIMULATOR (a development tool, not proctor: nothing real is created) listening on ${simulator.url}\n` +

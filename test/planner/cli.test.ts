@@ -124,7 +124,7 @@ describe("the fleet CLI on a database of its own", () => {
       // A second `fleet serve` says so in one line too, without a stack.
       const served = yield* fleet(["serve"], { FLEET_DATA_DIR: dataDir, PORT: "0" })
       expect(served.code).toBe(1)
-      expect(served.stderr).toMatch(new RegExp(`^error: fleet could not start: the embedded database in ${pglite} is open in another process: pid ${holder.pid}[^\n]*\n$`))
+      expect(served.stderr).toMatch(new RegExp(`^error: the embedded database in ${pglite} is open in another process: pid ${holder.pid}[^\n]*\n$`))
     }), 60_000)
 })
 
@@ -173,7 +173,7 @@ describe("the fleet CLI's own messages", () => {
       const badSettings = yield* fleet(["serve"], { PORT: "abc", FLEET_LEASE: "0s", FLEET_RECONCILER_CONCURRENCY: "-3", PROCTOR_TIMEOUT: "soon", FLEET_DATA_DIR: dataDir })
       expect(badSettings.code).toBe(1)
       expect(badSettings.stderr).toBe([
-        "error: fleet could not start: its settings (environment variables) have problems",
+        "error: fleet's settings (environment variables) have problems",
         "  - PORT: Expected an integer value but received \"abc\"",
         "  - FLEET_RECONCILER_CONCURRENCY: expected 0 (follow nothing: the API alone) or more executions at once",
         "  - FLEET_LEASE: expected a duration such as \"500 millis\", \"30 seconds\" or \"5 minutes\", not \"0s\"",
@@ -184,7 +184,7 @@ describe("the fleet CLI's own messages", () => {
 
       const production = yield* fleet(["serve"], { FLEET_MODE: "production" })
       expect([production.code, production.stderr]).toEqual([1, [
-        "error: fleet could not start: its settings (environment variables) have problems",
+        "error: fleet's settings (environment variables) have problems",
         "  - DATABASE_URL: required when FLEET_MODE=production",
         "  - PROCTOR_URL: required when FLEET_MODE=production",
         ""
@@ -194,6 +194,17 @@ describe("the fleet CLI's own messages", () => {
       const missingDatabase = yield* fleet(["serve"], { DATABASE_URL: `${url}_missing`, PROCTOR_URL: "http://127.0.0.1:9" })
       expect(missingDatabase.code).toBe(1)
       expect(missingDatabase.stderr).toMatch(/^error: fleet could not use its database: PgClient: Failed to connect: database "\S+_missing" does not exist\n$/m)
+      // The same line, with its cause, from the commands that work on the database, and nothing else.
+      for (const command of [["migrate"], ["plans", "list"], ["tokens", "list"]]) {
+        const ran = yield* fleet(command, { DATABASE_URL: `${url}_missing` })
+        expect([ran.code, ran.stderr], command.join(" ")).toEqual([1, expect.stringMatching(/^error: fleet could not use its database: PgClient: Failed to connect: database "\S+_missing" does not exist\n$/)])
+      }
+      const migrateInProduction = yield* fleet(["migrate"], { FLEET_MODE: "production" })
+      expect([migrateInProduction.code, migrateInProduction.stderr]).toEqual([1, [
+        "error: fleet's settings (environment variables) have problems",
+        "  - DATABASE_URL: required when FLEET_MODE=production",
+        ""
+      ].join("\n")])
 
       const taken = yield* Effect.acquireRelease(
         Effect.async<Server>((resume) => {
@@ -208,6 +219,13 @@ describe("the fleet CLI's own messages", () => {
       expect(portTaken.stderr).toContain(`error: fleet could not start its HTTP server: listen EADDRINUSE: address already in use 127.0.0.1:${port} (PORT, FLEET_HOST)\n`)
       // It never started, so it does not say it is stopping.
       expect(portTaken.stdout + portTaken.stderr).not.toContain("Stopping")
+      // The simulator's mistakes, in a line too.
+      const simulatorTaken = yield* fleet(["proctor-sim", "--port", String(port)], {})
+      expect([simulatorTaken.code, simulatorTaken.stderr]).toEqual([
+        1, `error: port: cannot listen on 127.0.0.1:${port}: listen EADDRINUSE: address already in use 127.0.0.1:${port} (--host, --port)\n`
+      ])
+      const badRate = yield* fleet(["proctor-sim", "--failure-rate", "2"], {})
+      expect([badRate.code, badRate.stderr]).toEqual([1, "error: failureRate: expected a rate between 0 and 1\n"])
     }), 60_000)
 
   it.live("help and a mistyped option or command read as plain text when piped, and the mistake is explained once, with exit status 1", () =>
