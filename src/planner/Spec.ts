@@ -215,7 +215,8 @@ const checkPolicies = (raw: unknown, known: KnownNames, locate: Locator): Readon
       path.push(next)
       next = replacements.get(next)
     }
-    if (next === start) {
+    // A version that replaces itself is a circle of one, said already ("cannot replace itself").
+    if (next === start && path.length > 1) {
       issues.push(issueAt(locate, ["policies", seen.get(start) ?? 0, "replacement"], `replacements go round in a circle: ${[...path, start].join(" → ")}`))
     }
   }

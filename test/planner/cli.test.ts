@@ -199,6 +199,12 @@ describe("the fleet CLI's own messages", () => {
         const ran = yield* fleet(command, { DATABASE_URL: `${url}_missing` })
         expect([ran.code, ran.stderr], command.join(" ")).toEqual([1, expect.stringMatching(/^error: fleet could not use its database: PgClient: Failed to connect: database "\S+_missing" does not exist\n$/)])
       }
+      // Deprecation policies that cannot be read: where, and every problem, before anything serves.
+      const policies = join(directory, "deprecations.yaml")
+      writeFileSync(policies, "policies:\n  - osVersion: ubuntu-16.04\n    deprecatedFrom: someday\n")
+      const badPolicies = yield* fleet(["serve"], { DATABASE_URL: url, PROCTOR_URL: "http://127.0.0.1:9", FLEET_DEPRECATIONS: policies, PORT: "0" })
+      expect(badPolicies.code).toBe(1)
+      expect(badPolicies.stderr).toMatch(new RegExp(`^error: ${policies}: 2 problems\n {2}- policies\\[0\\]\\.deprecatedFrom: [^\n]*\n {2}- policies\\[0\\]\\.endOfLife: is missing[^\n]*\n$`))
       const migrateInProduction = yield* fleet(["migrate"], { FLEET_MODE: "production" })
       expect([migrateInProduction.code, migrateInProduction.stderr]).toEqual([1, [
         "error: fleet's settings (environment variables) have problems",

@@ -212,4 +212,14 @@ describe("deprecation policies", () => {
       expect(found).toMatch(/policies\[3\]\.colour: is not a field of this input; expected one of /)
       expect(found).toMatch(/replacements go round in a circle: ubuntu-18\.04 → ubuntu-20\.04 → ubuntu-18\.04/)
     }))
+
+  it.effect("says a version that replaces itself once, not again as a circle", () =>
+    Effect.gen(function* () {
+      const error = yield* Effect.flip(decodePolicies(
+        "policies:\n  - { osVersion: ubuntu-16.04, deprecatedFrom: 2021-04-30, endOfLife: 2026-04-30, replacement: ubuntu-16.04 }\n",
+        "deprecations.yaml",
+        catalog
+      ))
+      expect(problems(error)).toEqual([expect.stringMatching(/^policies\[0\]\.replacement: ubuntu-16\.04 cannot replace itself/)])
+    }))
 })
