@@ -12,7 +12,7 @@ import { BodyLimitConfig } from "./http/Limits.js"
 import { RateLimitConfig } from "./http/RateLimit.js"
 import { TokenCacheConfig } from "./auth/Tokens.js"
 import { LogConfig, LoggerLive } from "./logging/Logger.js"
-import { ProctorClient, ProctorConfig } from "./proctor/ProctorClient.js"
+import { ProctorClient, ProctorConfig, ProctorUrlConfig } from "./proctor/ProctorClient.js"
 import { ProctorSimulator } from "./proctor/Simulator.js"
 import { Reconciler, ReconcilerConfig, ReconcilerLoop } from "./vms/Reconciler.js"
 import { VmRepo } from "./vms/Repo.js"
@@ -39,7 +39,7 @@ export const SettingsChecked = Layer.effectDiscard(
     const [mode, database, proctorUrl] = yield* Config.all([
       ModeConfig,
       DatabaseConfig,
-      Config.option(Config.string("PROCTOR_URL")),
+      Config.option(ProctorUrlConfig),
       LogConfig,
       HttpConfig,
       BodyLimitConfig,

@@ -15,12 +15,12 @@ export const durationSetting = (name: string): Config.Config<Duration.Duration> 
     )
   )
 
-/** Each problem of a configuration error on a line of its own: the variable, then what is wrong with it. */
+/** Each problem of a configuration error on a line of its own, once (a setting read twice fails twice): the variable, then what is wrong with it. */
 export const settingProblems = (error: ConfigError.ConfigError): ReadonlyArray<string> => {
   switch (error._op) {
     case "And":
     case "Or":
-      return [...settingProblems(error.left), ...settingProblems(error.right)]
+      return [...new Set([...settingProblems(error.left), ...settingProblems(error.right)])]
     case "InvalidData":
     case "MissingData":
     case "SourceUnavailable":

@@ -2,7 +2,7 @@ import { PgClient } from "@effect/sql-pg"
 import { SqlError, type SqlClient } from "@effect/sql"
 import { PGlite } from "@electric-sql/pglite"
 import { PGLiteSocketServer } from "@electric-sql/pglite-socket"
-import { Config, ConfigError, Duration, Effect, Layer, Option, Redacted, String } from "effect"
+import { Config, ConfigError, Duration, Effect, Either, Layer, Option, Redacted, String } from "effect"
 import { mkdirSync } from "node:fs"
 import pg from "pg"
 import { resolve } from "node:path"
@@ -95,7 +95,14 @@ export const layerEmbedded = (dataDir: string): Layer.Layer<PgClient.PgClient | 
   )
 
 export const DatabaseConfig = Config.all({
-  url: Config.option(Config.redacted("DATABASE_URL")),
+  // Checked without being quoted: it may hold a password.
+  url: Config.option(Config.string("DATABASE_URL").pipe(
+    Config.mapOrFail((url) =>
+      /^postgres(ql)?:\/\/\S+$/.test(url)
+        ? Either.right(Redacted.make(url))
+        : Either.left(ConfigError.InvalidData([], "expected a PostgreSQL URL such as postgres://user@host:5432/fleet"))
+    )
+  )),
   poolSize: Config.integer("DATABASE_POOL_SIZE").pipe(
     Config.validate({ message: "expected at least 1 connection", validation: (size) => size >= 1 }),
     Config.withDefault(10)

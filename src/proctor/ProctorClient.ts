@@ -48,11 +48,14 @@ export const ProctorSettings = {
   })
 }
 
+/** `PROCTOR_URL`: where proctor is, an http(s) URL. */
+export const ProctorUrlConfig = Config.string("PROCTOR_URL").pipe(
+  Config.validate({ message: "expected an http(s) URL such as http://proctor.internal:8080", validation: (url) => /^https?:\/\/[^\s]+$/.test(url) })
+)
+
 /** `PROCTOR_URL`, `PROCTOR_EMAIL`, `PROCTOR_ACCESS_TOKEN` (secret), `PROCTOR_CLIENT_VERSION`, `PROCTOR_TIMEOUT`. */
 export const ProctorConfig: Config.Config<ProctorSettings> = Config.all({
-  url: Config.string("PROCTOR_URL").pipe(
-    Config.validate({ message: "expected an http(s) URL", validation: (url) => /^https?:\/\/[^\s]+$/.test(url) })
-  ),
+  url: ProctorUrlConfig,
   email: Config.string("PROCTOR_EMAIL").pipe(Config.withDefault(defaultEmail)),
   accessToken: Config.option(Config.redacted("PROCTOR_ACCESS_TOKEN")),
   clientVersion: Config.option(Config.string("PROCTOR_CLIENT_VERSION")),

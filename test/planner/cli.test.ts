@@ -181,6 +181,16 @@ describe("the fleet CLI's own messages", () => {
       ].join("\n"))
       // Read before anything started: the embedded database was not even created.
       expect(existsSync(dataDir)).toBe(false)
+      // URLs are checked with the rest, and a database URL is not quoted back (it may hold a password).
+      const badUrls = yield* fleet(["serve"], { PORT: "abc", PROCTOR_URL: "nope", DATABASE_URL: "mysql://fleet:s3cret@db/fleet", FLEET_MODE: "prod" })
+      expect(badUrls.stderr).toBe([
+        "error: fleet's settings (environment variables) have problems",
+        "  - FLEET_MODE: Expected one of (development, production) but received \"prod\"",
+        "  - DATABASE_URL: expected a PostgreSQL URL such as postgres://user@host:5432/fleet",
+        "  - PROCTOR_URL: expected an http(s) URL such as http://proctor.internal:8080",
+        "  - PORT: Expected an integer value but received \"abc\"",
+        ""
+      ].join("\n"))
 
       const production = yield* fleet(["serve"], { FLEET_MODE: "production" })
       expect([production.code, production.stderr]).toEqual([1, [
