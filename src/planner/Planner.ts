@@ -235,7 +235,11 @@ const assess = (
   const unhealthy = fleet.vms.filter((vm) => unhealthyStates.includes(vm.state))
   if (unhealthy.length > 0) {
     const names = unhealthy.slice(0, 3).map((vm) => vm.name).join(", ")
-    reason("unhealthy-vms", `${plural(unhealthy.length, "VM")} ${describeStates(unhealthy)} (${names}${unhealthy.length > 3 ? ", …" : ""}); repair or decommission ${unhealthy.length === 1 ? "it" : "them"} first`)
+    reason(
+      "unhealthy-vms",
+      `${plural(unhealthy.length, "VM")} failed or timed out (${describeStates(unhealthy)}: ${names}${unhealthy.length > 3 ? ", …" : ""}); ` +
+        `retry or decommission ${unhealthy.length === 1 ? "it" : "them"} first (fleet vms retry|decommission <vm-id>)`
+    )
   }
   const targets = fleet.selected.map((vm) => targetOf(vm.osVersion))
   const orphans = [...new Set(fleet.selected.filter((_, index) => targets[index] === undefined).map((vm) => vm.osVersion))].sort(compareText)

@@ -24,6 +24,8 @@ describe("skip rules", () => {
     expect(built.skipped.find((entry) => entry.id === "ruby-app/production/ruby")?.reasons[0].message).toBe("no proc creates ruby VMs on ubuntu-24.04")
     expect(reasonsOf(built, "busy-app/production/java")).toEqual(["vms-in-flight"])
     expect(reasonsOf(built, "sick-app/production/java")).toEqual(["unhealthy-vms"])
+    const sick = built.skipped.find((entry) => entry.id === "sick-app/production/java")!
+    expect(sick.reasons[0].message).toMatch(/^1 VM failed or timed out \(1 timed_out: sick-app-\S+\); retry or decommission it first \(fleet vms retry\|decommission <vm-id>\)$/)
     expect(built.fleets.map((entry) => entry.id)).toEqual(["fine-app/production/java"])
     expect(built.totals.skippedByReason).toEqual([
       { code: "no-proc", fleets: 1 },
