@@ -2,10 +2,10 @@
  * `fleet demo seed | clear`: a realistic synthetic inventory in the database (DATABASE_URL, or the
  * embedded one), so that the example plans in plans/ have fleets to move. Development only.
  */
-import { Command, Options } from "@effect/cli"
+import { Command, HelpDoc, Options, ValidationError } from "@effect/cli"
 import { Console, Effect } from "effect"
 import { Catalog } from "../catalog/Catalog.js"
-import { Conflict, InvalidInput } from "../common/Errors.js"
+import { Conflict } from "../common/Errors.js"
 import { ModeConfig } from "../config/Mode.js"
 import { clearDemo, seedDemo } from "../demo/Seed.js"
 import { defaultAppCount } from "../demo/Synthetic.js"
@@ -26,6 +26,11 @@ const seed = Command.make(
   {
     apps: Options.integer("apps").pipe(
       Options.withDefault(defaultAppCount),
+      Options.mapEffect((apps) =>
+        apps >= 1 && apps <= 10_000
+          ? Effect.succeed(apps)
+          : Effect.fail(ValidationError.invalidValue(HelpDoc.p(`--apps ${apps}: expected a number of applications from 1 to 10000`)))
+      ),
       Options.withDescription(`how many applications, each in one to three environments with one to twenty VMs per fleet (default ${defaultAppCount})`)
     ),
     seed: Options.text("seed").pipe(
@@ -38,9 +43,6 @@ const seed = Command.make(
     explainFailure(
       Effect.gen(function* () {
         yield* refuseInProduction
-        if (!Number.isInteger(options.apps) || options.apps < 1 || options.apps > 10_000) {
-          return yield* Effect.fail(InvalidInput.one(["apps"], "expected a number of applications from 1 to 10000"))
-        }
         const seedValue = /^\d{1,9}$/.test(options.seed) ? Number(options.seed) : options.seed
         const catalog = yield* Catalog
         const started = performance.now()

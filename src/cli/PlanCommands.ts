@@ -10,11 +10,10 @@ import { hostname, userInfo } from "node:os"
 import { InvalidInput, invalidInputFromParseError } from "../common/Errors.js"
 import { IsoTime } from "../common/QueryParams.js"
 import type { Plan, PlanSchedule } from "../planner/Domain.js"
-import { formatDuration } from "../planner/Domain.js"
 import { PlanService } from "../planner/PlanService.js"
 import { PlanId, type SavedPlan, SavedPlan as SavedPlanSchema, SavedPlanSummary } from "../planner/Records.js"
 import { renderPlan, reportFormats, type ReportFormat } from "../planner/Report.js"
-import { summaryLine } from "../planner/ReportFormat.js"
+import { humanDuration, summaryLine } from "../planner/ReportFormat.js"
 import { decodeId, explainFailure, jsonOption, limitOption } from "./Connection.js"
 import { CliLoggerLive, LocalDatabaseLive } from "./LocalDatabase.js"
 import { printJson, table } from "./Output.js"
@@ -167,7 +166,7 @@ const list = Command.make(
             String(plan.vmsMoving),
             String(plan.waves),
             String(plan.fleetsSkipped),
-            formatDuration(plan.estimatedSeconds)
+            humanDuration(plan.estimatedSeconds)
           ])
         ))
       }).pipe(Effect.provide(PlannerLocalLive))

@@ -55,7 +55,9 @@ export const ensureEmbeddedDatabaseFree = (directory: string): Effect.Effect<voi
   Effect.suspend(() => {
     const holders = processesUsing(directory)
     if (holders.length === 0) return Effect.void
-    const who = holders.map((holder) => `pid ${holder.pid}${holder.command === "" ? "" : ` (${holder.command.slice(0, 120)})`}`).join(", ")
+    // A long command line (node with its loader's options) is cut at its start: its end says what runs (`… src/bin.ts serve`).
+    const shown = (command: string) => (command.length > 120 ? `…${command.slice(-119)}` : command)
+    const who = holders.map((holder) => `pid ${holder.pid}${holder.command === "" ? "" : ` (${shown(holder.command)})`}`).join(", ")
     return Effect.fail(new EmbeddedDatabaseBusy({
       message:
         `the embedded database in ${directory} is open in another process: ${who}. It can only be used by one process at a time. ` +

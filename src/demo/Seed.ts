@@ -160,7 +160,7 @@ export const seedDemo = (catalog: CatalogData, options: SeedOptions) =>
       const existing = yield* countDemoVms
       if (existing > 0 && !options.reset) {
         return yield* Effect.fail(new Conflict({
-          message: `the database already has ${existing} demo VMs; run with --reset to replace them (or \`fleet demo clear\` to remove them)`
+          message: `the database already has ${existing.toLocaleString("en-US")} demo VMs; run with --reset to replace them (or \`fleet demo clear\` to remove them)`
         }))
       }
       if (options.starting !== undefined) yield* options.starting

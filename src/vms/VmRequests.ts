@@ -249,7 +249,9 @@ export class VmRequests extends Effect.Service<VmRequests>()("fleet/VmRequests",
       retry: (id: VmId, actor: Actor) =>
         Effect.gen(function* () {
           const vm = yield* repo.findVm(id)
-          if (Option.isSome(vm) && catalog.isKnownOsVersion(vm.value.osVersion)) {
+          // Only a VM that could be retried is told about its version: a ready one is told it is ready (by startExecution).
+          const retriable = Option.exists(vm, (found) => found.state === "failed" || found.state === "timed_out")
+          if (Option.isSome(vm) && retriable && catalog.isKnownOsVersion(vm.value.osVersion)) {
             const os = vm.value.osVersion
             const standing = yield* standingNow(os)
             if (standing.status === "end-of-life") {

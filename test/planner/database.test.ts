@@ -57,7 +57,7 @@ describe("fleet demo seed", () => {
       for (const vm of live.filter((vm) => vm.state === "ready")) expect(byId.get(vm.id)).toEqual(vm)
 
       const again = yield* Effect.either(seedDemo(catalog, { apps: 300, seed: 42, reset: false }))
-      expect(Either.isLeft(again) && again.left.message).toMatch(/already has \d+ demo VMs; run with --reset/)
+      expect(Either.isLeft(again) && again.left.message).toMatch(/already has [\d,]+ demo VMs; run with --reset/)
       expect(yield* countDemoVms).toBe(generated.length)
 
       const reset = yield* seedDemo(catalog, { apps: 20, seed: "other", reset: true })

@@ -131,6 +131,10 @@ describe("VM requests on deprecated OS versions", () => {
       )
       expect((yield* fleet.client.vms.getVm({ path: { id: vm.id } })).state).toBe("failed")
       expect((yield* fleet.simulator.ledger).executions).toHaveLength(submitted)
+      // A VM that could not be retried anyway is told why that is, not about its version.
+      yield* withSql(fleet, (sql) => sql`update vms set state = 'ready' where id = ${vm.id}`)
+      const ready = yield* Effect.flip(fleet.client.vms.retryVm({ path: { id: vm.id } }))
+      expect(ready.message).toBe(`VM ${vm.name} is ready; expected failed or timed_out`)
     }))
 
   it.scopedLive("fleet vms create prints the warning on stderr, and stdout stays the table", () =>
