@@ -88,6 +88,26 @@ const literalExpected = /^Expected ("(?:[^"\\]|\\.)*"|-?\d+(?:\.\d+)?|true|false
 const undefinedExpected = /^Expected undefined, actual /
 const unexpectedKey = /^is unexpected, expected: (.*)$/s
 
+const typeExpected = /^Expected (.+), actual (.*)$/s
+
+/**
+ * A value of the wrong kind, in words rather than the schema's type: `expected a mapping of fields
+ * (key: value); got "deprecated"` for `Expected { readonly osVersions?: … }, actual "deprecated"`,
+ * `expected a string; got 42`. A type it has no words for is left as the schema says it.
+ */
+const kindExpected = (message: string): string => {
+  const match = typeExpected.exec(message)
+  if (match === null) return message
+  const [, type, actual] = match as unknown as [string, string, string]
+  const kind = type === "string" ? "a string"
+    : type === "number" ? "a number"
+    : type === "boolean" ? "true or false"
+    : /^(readonly \[|ReadonlyArray<)/.test(type) ? "a list"
+    : /^(\{|Struct$)/.test(type) ? "a mapping of fields (key: value)"
+    : undefined
+  return kind === undefined ? message : `expected ${kind}; got ${actual}`
+}
+
 /** `"a" | "b"` or `"a"`, as `a, b`. */
 const literalList = (literals: ReadonlyArray<string>) => literals.map((literal) => literal.replace(/^"(.*)"$/s, "$1")).join(", ")
 
@@ -95,7 +115,8 @@ const literalList = (literals: ReadonlyArray<string>) => literals.map((literal) 
  * The issues of a schema parse error as a person reads them, in the order found, one or more per
  * field: an optional field's "Expected undefined" dropped beside the real problem; a value that
  * is none of a set of literals reported once, with the set; an unknown key said so, with the keys
- * that are known; the "(Encoded side)" of a class's name left out.
+ * that are known; a value of the wrong kind said in words ("expected a list; got 5"); the
+ * "(Encoded side)" of a class's name left out.
  */
 export const readableIssues = <I extends FormattedIssue>(issues: ReadonlyArray<I>): Array<I> => {
   const within = (inner: ReadonlyArray<PropertyKey>, outer: ReadonlyArray<PropertyKey>) =>
@@ -121,7 +142,7 @@ export const readableIssues = <I extends FormattedIssue>(issues: ReadonlyArray<I
       const unexpected = unexpectedKey.exec(issue.message)
       const expected = unexpected?.[1]?.split(" | ")
       const message = expected === undefined
-        ? issue.message.replaceAll(" (Encoded side)", "")
+        ? kindExpected(issue.message.replaceAll(" (Encoded side)", ""))
         : expected.every((key) => /^"(?:[^"\\]|\\.)*"$/s.test(key))
         ? `is not a field of this input; expected one of ${literalList(expected)}`
         // A key of a record (metadata) that its key schema refuses.

@@ -165,6 +165,10 @@ export const decodePlanSpec = (
 ): Effect.Effect<RecyclePlanSpec, InvalidInput> =>
   Effect.gen(function* () {
     const raw = yield* parseYaml(text, source)
+    // Nothing (or only comments) is not a plan missing every field.
+    if (raw === null || raw === undefined) {
+      return yield* Effect.fail(InvalidInput.one([], "it is empty: expected a recycle plan (name, select, target …; see plans/README.md)").in(source))
+    }
     const known = knownNamesOf(catalog)
     const locate = makeLocator(text)
     const decoded = yield* decodeAll(makeRecyclePlanSpecSchema(known), raw, locate)

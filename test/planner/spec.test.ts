@@ -50,6 +50,18 @@ describe("recycle plan specs", () => {
       expect(error.message).toMatch(/plan\.yaml:\d+:\d+/)
     }))
 
+  it.effect("says an empty plan is empty, and a field of the wrong kind what kind it wants", () =>
+    Effect.gen(function* () {
+      for (const empty of ["", "# only a comment\n"]) {
+        expect(problems(yield* Effect.flip(decodeSpec(empty)))).toEqual([": it is empty: expected a recycle plan (name, select, target …; see plans/README.md)"])
+      }
+      const found = problems(yield* Effect.flip(decodeSpec("name: 42\nselect: deprecated\n")))
+      expect(found).toEqual(expect.arrayContaining([
+        expect.stringMatching(/^name: expected a string; got 42 \(line 1, column 1\)$/),
+        expect.stringMatching(/^select: expected a mapping of fields \(key: value\); got "deprecated" \(line 2, column 1\)$/)
+      ]))
+    }))
+
   it.effect("refuses YAML that parses but has no value: an alias to no anchor, an alias bomb", () =>
     Effect.gen(function* () {
       const dangling = yield* Effect.flip(decodeSpec("%YAML 1.1\n---\n*undefined"))

@@ -183,7 +183,7 @@ describe("bad input", () => {
       expect(readable(badMetadata)[1]).toEqual([
         "colour: is not a field of this input; expected one of application, environment, stack, osVersion, machineType, count, metadata",
         "metadata.1bad: is not an allowed key; expected a metadata key: a letter, then up to 62 letters, digits, '_', '.', '-'",
-        "metadata.team: Expected string, actual 5"
+        "metadata.team: expected a string; got 5"
       ])
       // An empty body reads as {}: each field it misses is named.
       const empty = yield* post(fleet, "/v1/vm-requests", "")
