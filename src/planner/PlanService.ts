@@ -24,6 +24,7 @@ import { fleetIdOf, type InventorySnapshot, type InventoryVm, Plan, RecyclePlanS
 import { buildPlan, digestFleetIds, inventoryDigestOf, planHashOf } from "./Planner.js"
 import { PlanId, planUri, SavedPlan, SavedPlanList, SavedPlanSummary, StalePlan } from "./Records.js"
 import { PlanRepo, type PlanSummaryRow } from "./Repo.js"
+import { plural } from "./ReportFormat.js"
 import { Deprecations } from "./Deprecations.js"
 import { decodePlanSpec } from "./Spec.js"
 
@@ -57,24 +58,22 @@ const countDifferences = (before: ReadonlyArray<DigestRow>, after: ReadonlyArray
 }
 
 /** Steps (by VM: target and wave) and skipped fleets that differ between two plans of the same spec. */
-const countPlanDifferences = (stored: Plan, fresh: Plan): number => {
-  const stepKey = (step: Plan["steps"][number]) => `${step.vmId} ${step.to} ${step.wave} ${step.fleet}`
-  const skipKey = (fleet: Plan["skipped"][number]) => `${fleet.id} ${fleet.reasons.map((reason) => reason.code).join(",")}`
-  const symmetric = (a: ReadonlyArray<string>, b: ReadonlyArray<string>) => {
-    const left = new Set(a)
-    const right = new Set(b)
-    let count = 0
-    for (const key of left) if (!right.has(key)) count++
-    for (const key of right) if (!left.has(key)) count++
-    return count
+/**
+ * What would change in a plan made again: its steps (by the VM each replaces), its skipped fleets
+ * (by fleet) and its waves' gates (by wave), each counted once however it changed.
+ */
+const planDifferences = (stored: Plan, fresh: Plan) => {
+  const differing = <T>(before: ReadonlyArray<T>, after: ReadonlyArray<T>, id: (item: T) => string, content: (item: T) => string) => {
+    const was = new Map(before.map((item) => [id(item), content(item)]))
+    const is = new Map(after.map((item) => [id(item), content(item)]))
+    return [...new Set([...was.keys(), ...is.keys()])].filter((key) => was.get(key) !== is.get(key)).length
   }
-  const gates = (plan: Plan) => plan.waves.map((wave) => `${wave.index} ${wave.gate} ${wave.kind}`)
-  return symmetric(stored.steps.map(stepKey), fresh.steps.map(stepKey)) +
-    symmetric(stored.skipped.map(skipKey), fresh.skipped.map(skipKey)) +
-    symmetric(gates(stored), gates(fresh))
+  return {
+    steps: differing(stored.steps, fresh.steps, (step) => step.vmId, (step) => `${step.to} ${step.wave} ${step.fleet}`),
+    skipped: differing(stored.skipped, fresh.skipped, (fleet) => fleet.id, (fleet) => fleet.reasons.map((reason) => reason.code).join(",")),
+    waves: differing(stored.waves, fresh.waves, (wave) => String(wave.index), (wave) => `${wave.gate} ${wave.kind}`)
+  }
 }
-
-const plural = (count: number, one: string, many = `${one}s`) => `${count} ${count === 1 ? one : many}`
 
 const encodeSpec = Schema.encodeSync(RecyclePlanSpec)
 const encodePlan = Schema.encodeSync(Plan)
@@ -256,15 +255,20 @@ export class PlanService extends Effect.Service<PlanService>()("fleet/PlanServic
             currentDigest: fresh.inventoryDigest
           }))
         }
-        const differingSteps = countPlanDifferences(stored, fresh)
-        if (differingSteps > 0) {
+        const differences = planDifferences(stored, fresh)
+        const differ = [
+          differences.steps > 0 ? plural(differences.steps, "step") : "",
+          differences.skipped > 0 ? plural(differences.skipped, "skipped fleet") : "",
+          differences.waves > 0 ? plural(differences.waves, "wave") : ""
+        ].filter((part) => part !== "")
+        if (differ.length > 0) {
           return yield* Effect.fail(new StalePlan({
             message: `the deprecation policies or the catalog changed what this plan would do since it was made ` +
-              `(${plural(differingSteps, "step or skipped fleet")} would differ); make a new plan`,
+              `(${differ.join(", ")} would differ); make a new plan`,
             planId: id,
             reason: "policies-changed",
             differingVms: 0,
-            differingSteps,
+            differingSteps: differences.steps,
             storedDigest: stored.inventoryDigest,
             currentDigest: fresh.inventoryDigest
           }))
