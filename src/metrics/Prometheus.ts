@@ -1,4 +1,4 @@
-import { Effect, Metric, type MetricPair, MetricState, Option } from "effect"
+import { Effect, Metric, MetricKeyType, type MetricPair, MetricState, Option } from "effect"
 
 const escapeLabel = (value: string) => value.replace(/\\/g, "\\\\").replace(/\n/g, "\\n").replace(/"/g, "\\\"")
 const escapeHelp = (value: string) => value.replace(/\\/g, "\\\\").replace(/\n/g, "\\n")
@@ -39,7 +39,9 @@ export const render = (pairs: ReadonlyArray<MetricPair.MetricPair.Untyped>): str
     const tags = pair.metricKey.tags.map((tag) => [tag.key, tag.value] as const)
     const state = pair.metricState
     if (MetricState.isCounterState(state)) {
-      family(name, "counter", help).lines.push(`${name}${labels(tags)} ${formatNumber(state.count)}`)
+      // A counter Effect lets go down (not incremental: effect_fiber_active) is what Prometheus calls a gauge.
+      const counts = MetricKeyType.isCounterKey(pair.metricKey.keyType) && pair.metricKey.keyType.incremental
+      family(name, counts ? "counter" : "gauge", help).lines.push(`${name}${labels(tags)} ${formatNumber(state.count)}`)
     } else if (MetricState.isGaugeState(state)) {
       family(name, "gauge", help).lines.push(`${name}${labels(tags)} ${formatNumber(state.value)}`)
     } else if (MetricState.isHistogramState(state)) {

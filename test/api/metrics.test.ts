@@ -37,6 +37,8 @@ describe("/metrics", () => {
         expect(line).toMatch(/^(# (HELP|TYPE) [a-zA-Z_:][a-zA-Z0-9_:]* .+|[a-zA-Z_:][a-zA-Z0-9_:]*(\{[^}]*\})? (-?[0-9.e+-]+|NaN|\+Inf|-Inf))$/)
       }
       expect(text).toContain("# TYPE fleet_http_requests_total counter")
+      // Effect's count of fibers alive goes down as well as up: a gauge.
+      expect(text).toContain("# TYPE effect_fiber_active gauge")
       expect(text).toContain("# TYPE fleet_http_request_duration_seconds histogram")
       // By route template, not by URL.
       expect(sample(text, 'fleet_http_requests_total{method="GET",route="/v1/vms/:id",status="400"}')).toBeGreaterThanOrEqual(3)
