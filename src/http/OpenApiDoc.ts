@@ -16,8 +16,8 @@ const problem = (tag: string, description: string): OpenApi.OpenApiSpecResponse 
 
 /**
  * What the HTTP layer does around every endpoint, added to the generated document: the
- * `Idempotency-Key` header and its answers on every POST, the body limit on every request with
- * a body, `Retry-After` on every 429. (Endpoints declare the rest themselves.)
+ * `Idempotency-Key` header and its answers on every POST, the body limit on every request that
+ * may have a body, the 415 of every endpoint that takes one, `Retry-After` on every 429. (Endpoints declare the rest themselves.)
  */
 export const documentHttpLayer = (document: Record<string, unknown>): Record<string, unknown> => {
   const spec = document as unknown as OpenApi.OpenAPISpec
@@ -34,8 +34,13 @@ export const documentHttpLayer = (document: Record<string, unknown>): Record<str
           schema: { type: "string", minLength: 1, maxLength: 255, pattern: "^[\\x21-\\x7e]+$" }
         } as OpenApi.OpenAPISpecParameter)
         operation.responses[409] ??= problem("IdempotencyKeyInProgress", "A request with this Idempotency-Key is in progress")
-        operation.responses[413] ??= problem("PayloadTooLarge", "The body is larger than FLEET_MAX_BODY_BYTES")
         operation.responses[422] ??= problem("IdempotencyKeyReused", "This Idempotency-Key was used with a different request")
+      }
+      if (method === "post" || method === "put" || method === "patch") {
+        operation.responses[413] ??= problem("PayloadTooLarge", "The body is larger than FLEET_MAX_BODY_BYTES")
+      }
+      if ((operation as { requestBody?: unknown }).requestBody !== undefined) {
+        operation.responses[415] ??= problem("UnsupportedMediaType", "The body is not in a content type the endpoint reads (a form, multipart, or JSON sent as text/plain)")
       }
       const limited = operation.responses[429]
       if (limited !== undefined) {

@@ -62,7 +62,8 @@ describe("OpenAPI", () => {
       ]))
       const create = spec.paths["/v1/vm-requests"]!["post"]!
       expect(create.parameters.map((parameter) => `${parameter.in}:${parameter.name}`)).toContain("header:Idempotency-Key")
-      expect(Object.keys(create.responses)).toEqual(expect.arrayContaining(["202", "400", "401", "403", "409", "413", "422", "429"]))
+      expect(Object.keys(create.responses)).toEqual(expect.arrayContaining(["202", "400", "401", "403", "409", "413", "415", "422", "429"]))
+      expect(Object.keys(spec.paths["/v1/deprecations/{os}"]!["put"]!.responses)).toEqual(expect.arrayContaining(["413", "415"]))
       expect(create.responses["429"]!.headers).toHaveProperty("Retry-After")
       expect(Object.keys(spec.paths["/healthz"]!["get"]!.responses)).not.toContain("401")
 
