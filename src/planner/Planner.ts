@@ -303,16 +303,6 @@ export const buildPlan = (input: PlanInput): Plan => {
     }
     if (sources.length < requested.length) warnings.push(`${spec.target} is the target, so VMs already on it stay where they are`)
   }
-  if (spec.select.osVersions !== "deprecated") {
-    for (const os of sources) {
-      if (!policies.isDeprecated(os)) warnings.push(`${os} is not deprecated as of ${now.toISOString().slice(0, 10)}; it is moved because the plan lists it`)
-    }
-  }
-  for (const status of policies.statuses) {
-    if (status.status === "end-of-life" && sources.includes(status.osVersion)) {
-      warnings.push(`${status.osVersion} reached its end of life on ${status.endOfLife}`)
-    }
-  }
   const sourceSet = new Set<string>(sources)
   const targetCache = new Map<string, OsVersion | undefined>()
   const targetOf = (os: OsVersion): OsVersion | undefined => {
@@ -343,6 +333,24 @@ export const buildPlan = (input: PlanInput): Plan => {
     // Sorted, so that nothing in the plan depends on the order the inventory was read in.
     const selected = vms.filter((vm) => sourceSet.has(vm.osVersion)).sort(byName)
     if (selected.length > 0) matched.push({ id: id as FleetId, vms: vms.sort(byName), selected })
+  }
+
+  // What the selected VMs run, said of the versions some of them are on only: of a version no
+  // selected VM runs, there is nothing to say.
+  const selectedOn = new Map<string, number>()
+  for (const fleet of matched) for (const vm of fleet.selected) selectedOn.set(vm.osVersion, (selectedOn.get(vm.osVersion) ?? 0) + 1)
+  if (spec.select.osVersions !== "deprecated") {
+    for (const os of sources) {
+      if (selectedOn.has(os) && !policies.isDeprecated(os)) {
+        warnings.push(`${os} is not deprecated as of ${now.toISOString().slice(0, 10)}; it is moved because the plan lists it`)
+      }
+    }
+  }
+  for (const status of policies.statuses) {
+    const running = selectedOn.get(status.osVersion)
+    if (status.status === "end-of-life" && running !== undefined) {
+      warnings.push(`${status.osVersion} reached its end of life on ${status.endOfLife}; ${plural(running, "selected VM")} still run${running === 1 ? "s" : ""} it`)
+    }
   }
 
   const assessed = matched.map((fleet) => assess(fleet, targetOf, policies.endOfLifeOf, strategy, catalog))

@@ -115,6 +115,9 @@ describe("skip rules", () => {
     const listed = plan(vms, { select: { osVersions: ["ubuntu-22.04"] } })
     expect(listed.totals.vmsMoving).toBe(2)
     expect(listed.warnings.join("\n")).toMatch(/ubuntu-22\.04 is not deprecated as of 2025-09-01/)
+    // Listed, but run by no selected VM: nothing to warn of.
+    const nobody = plan(fleet(2, { osVersion: "ubuntu-20.04" }), { select: { osVersions: ["ubuntu-20.04", "ubuntu-22.04"] } })
+    expect(nobody.warnings.join("\n")).not.toMatch(/ubuntu-22\.04 is not deprecated/)
     // In 2028 22.04 is deprecated by its own policy.
     expect(plan(vms, {}, new Date("2028-01-01T00:00:00Z")).totals.vmsMoving).toBe(2)
   })
