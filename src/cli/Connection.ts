@@ -103,8 +103,13 @@ const causeMessage = (cause: unknown): string => (cause instanceof Error ? cause
  * does not answer or is busy, fleet not reachable or refusing the token. Undefined for any other.
  */
 export const failureLines = (failure: unknown): ReadonlyArray<string> | undefined => {
-  // Input the typed client refused to send (a filter too long, say): its problems, as the API would list them.
-  const error = ParseResult.isParseError(failure) ? invalidInputFromParseError(failure) : failure
+  // Input the typed client refused to send (a filter too long, say) has a field to name: its problems,
+  // as the API would list them. An answer it could not read has none (an HTML page where JSON was due).
+  const parsed = ParseResult.isParseError(failure) ? invalidInputFromParseError(failure) : undefined
+  if (parsed !== undefined && parsed.issues.some((issue) => issue.path.length === 0)) {
+    return [`fleet's answer could not be read (${parsed.message}): is --url (FLEET_URL) fleet's base URL, and fleet as new as this CLI?`]
+  }
+  const error = parsed ?? failure
   if (error instanceof InvalidInput && error.issues.length > 0) {
     const { issues, message } = error
     // `in(source)` put the input in front of the issues' summary: said again before them.

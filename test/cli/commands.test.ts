@@ -245,14 +245,23 @@ describe("reaching fleet", () => {
       // A proxy in front of fleet, failing: a fault on that side, not a wrong URL.
       const proxy = yield* Effect.acquireRelease(
         Effect.async<Server>((resume) => {
-          const server = createServer((_request, response) => response.writeHead(502, { "content-type": "text/html" }).end("<h1>Bad Gateway</h1>"))
+          const server = createServer((request, response) =>
+            request.url?.startsWith("/v1/runs/") === true
+              ? response.writeHead(404, { "content-type": "text/html" }).end("<h1>Not Found</h1>")
+              : response.writeHead(502, { "content-type": "text/html" }).end("<h1>Bad Gateway</h1>"))
           server.listen(0, "127.0.0.1", () => resume(Effect.succeed(server)))
         }),
         (server) => Effect.sync(() => server.close())
       )
-      const failing = yield* runCli(["vms", "list"], { FLEET_URL: `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`, FLEET_TOKEN: fleet.token })
+      const proxied = { FLEET_URL: `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`, FLEET_TOKEN: fleet.token }
+      const failing = yield* runCli(["vms", "list"], proxied)
       expect([failing.code, failing.stderr]).toEqual([
         1, "error: fleet answered GET /v1/vms with 502: a fault on its side, which its log explains; try again, or tell whoever runs it\n"
+      ])
+      // An answer where the endpoint's own 404 was due, but not fleet's: not taken for a mistake in the input.
+      const notFleet = yield* runCli(["runs", "show", unknown], proxied)
+      expect([notFleet.code, notFleet.stderr]).toEqual([
+        1, "error: fleet's answer could not be read (Could not parse JSON): is --url (FLEET_URL) fleet's base URL, and fleet as new as this CLI?\n"
       ])
       // Input the client refuses to send is listed as the API lists it.
       const tooLong = yield* runFleetCli(fleet, ["vms", "list", "--application", "a".repeat(101), "--cursor", "c".repeat(201)])
