@@ -177,7 +177,9 @@ const listing = (definitions: ReadonlyArray<readonly [string, ReadonlyArray<stri
 const commandHelp = (path: ReadonlyArray<string>, topic: HelpTopic, width: number): string => {
   const help = CommandDescriptor.getHelp(topic.descriptor, CliConfig.make({ showBuiltIns: false }))
   const group = path.slice(0, -1).join(" ")
+  // A repeated option may be left out: bracketed as the other optional ones are (@effect/cli shows `--token text...` bare).
   const usage = `${group} ${spanText(HelpDoc.getSpan(Usage.getHelp(CommandDescriptor.getUsage(topic.descriptor))))}`
+    .replace(/(^| )(--[\w-]+ \w+\.\.\.)(?= |$)/g, "$1[$2]")
   const section = (header: string, name: string) => {
     const definitions = definitionsUnder(help, header)
     return definitions.length === 0 ? [] : ["", name, ...listing(definitions, width)]

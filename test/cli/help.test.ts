@@ -61,6 +61,7 @@ describe("fleet's help", () => {
 
   it("marks an option optional only when it takes a value, and a repeated one repeatable", () => {
     const text = helpText("vms", "create", "--help")
+    expect(text.replace(/\s+/g, " ")).toContain(" [--metadata text...] [--wait]")
     expect(text.replace(/\s+/g, " ")).toContain(
       " --metadata text... a key=value pair of the VMs' metadata (--metadata team=payments --metadata tier=web) (optional, repeatable) --wait "
     )
