@@ -318,6 +318,16 @@ export const buildPlan = (input: PlanInput): Plan => {
   const applicationSelected = selects(spec.select.applications)
 
   const live = inventory.vms.filter((vm) => vm.state !== "decommissioned")
+  // An application the plan names that the inventory does not have is most likely a typo: the plan
+  // would quietly leave it out. (Environments and stacks are checked against the catalog.)
+  const named = spec.select.applications.include.filter((glob) => glob !== "*")
+  if (named.length > 0) {
+    const applicationNames = [...new Set(live.map((vm) => vm.application as string))]
+    for (const glob of named) {
+      const matches = matchesAny([glob])
+      if (!applicationNames.some(matches)) warnings.push(`select.applications: ${glob} matches no application in the inventory`)
+    }
+  }
   const groups = new Map<string, Array<InventoryVm>>()
   for (const vm of live) {
     if (!environmentRank.has(vm.environment) || !environmentSelected(vm.environment)) continue

@@ -126,6 +126,11 @@ const crossCheckSpec = (raw: unknown, known: KnownNames, locate: Locator): Reado
 
   const target = at(raw, "target")
   const sources = stringList(at(raw, "select", "osVersions"))
+  // A version listed twice is a slip (a version meant, and another typed twice), not a wish to move it twice.
+  sources?.forEach((os, index) => {
+    const first = sources.indexOf(os)
+    if (first < index) issues.push(issueAt(locate, ["select", "osVersions", index], `${os} is listed already (select.osVersions[${first}])`))
+  })
   if (typeof target === "string" && sources?.includes(target)) {
     issues.push(issueAt(locate, ["target"], `${target} is the target and also listed in select.osVersions; a VM cannot move to the version it is on`))
   }

@@ -115,6 +115,10 @@ describe("skip rules", () => {
     const listed = plan(vms, { select: { osVersions: ["ubuntu-22.04"] } })
     expect(listed.totals.vmsMoving).toBe(2)
     expect(listed.warnings.join("\n")).toMatch(/ubuntu-22\.04 is not deprecated as of 2025-09-01/)
+    // An application named that the inventory does not have: most likely a typo, said.
+    const typo = plan(vms, { select: { osVersions: ["ubuntu-22.04"], applications: { include: ["payments-apx", "pay*"] } } })
+    expect(typo.warnings).toContain("select.applications: payments-apx matches no application in the inventory")
+    expect(typo.warnings.join("\n")).not.toContain("pay* matches no application")
     // Listed, but run by no selected VM: nothing to warn of.
     const nobody = plan(fleet(2, { osVersion: "ubuntu-20.04" }), { select: { osVersions: ["ubuntu-20.04", "ubuntu-22.04"] } })
     expect(nobody.warnings.join("\n")).not.toMatch(/ubuntu-22\.04 is not deprecated/)

@@ -50,6 +50,12 @@ describe("recycle plan specs", () => {
       expect(error.message).toMatch(/plan\.yaml:\d+:\d+/)
     }))
 
+  it.effect("refuses a version listed twice, where it is listed again", () =>
+    Effect.gen(function* () {
+      const error = yield* Effect.flip(decodeSpec("name: x\nselect:\n  osVersions: [ubuntu-20.04, ubuntu-18.04, ubuntu-20.04]\n"))
+      expect(problems(error)).toEqual([expect.stringMatching(/^select\.osVersions\[2\]: ubuntu-20\.04 is listed already \(select\.osVersions\[0\]\) \(line 3, column \d+\)$/)])
+    }))
+
   it.effect("says an empty plan is empty, and a field of the wrong kind what kind it wants", () =>
     Effect.gen(function* () {
       for (const empty of ["", "# only a comment\n"]) {
