@@ -15,7 +15,7 @@ import {
   UnsupportedMediaType
 } from "./Records.js"
 import { ReportFormat } from "./Report.js"
-import { PageLimit } from "../common/QueryParams.js"
+import { PageLimit, QueryTime } from "../common/QueryParams.js"
 
 /** The content types a recycle plan may be posted as. YAML is a superset of JSON, so both are read by one parser. */
 export const planContentTypes = ["application/yaml", "text/yaml", "application/x-yaml", "text/x-yaml", "application/json"] as const
@@ -73,7 +73,9 @@ export const FormatParams = Schema.Struct({
 export const CreatePlanParams = Schema.Struct({
   /** `true`: compute and report, save nothing. `false` (the default): save the plan. */
   dryRun: Schema.optional(Schema.BooleanFromString),
-  format: Schema.optional(ReportFormat)
+  format: Schema.optional(ReportFormat),
+  /** With dryRun: plan as of this day or instant instead of now (as `fleet plan --as-of`). */
+  asOf: QueryTime
 })
 
 const Limit = PageLimit(500)

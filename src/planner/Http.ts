@@ -82,10 +82,13 @@ export const PlansHttp = HttpApiBuilder.group(FleetApi, "plans", (handlers) =>
       .handleRaw("createPlan", ({ request, urlParams }) =>
         Effect.gen(function* () {
           const actor = yield* requirePlanner(urlParams.dryRun === true ? "plans:read" : "plans:write")
+          if (urlParams.asOf !== undefined && urlParams.dryRun !== true) {
+            return yield* Effect.fail(InvalidInput.one("asOf", "asOf only goes with dryRun=true: a saved plan is made as of now, as the executor will check it"))
+          }
           const text = yield* specText(request)
           const format = urlParams.format ?? "json"
           if (urlParams.dryRun === true) {
-            const plan = yield* plans.dryRun(text, "body", yield* now)
+            const plan = yield* plans.dryRun(text, "body", urlParams.asOf ?? (yield* now))
             return reportResponse(plan, format) ?? plan
           }
           const saved = yield* plans.save(text, "body", actor)

@@ -40,6 +40,13 @@ describe("plans over HTTP", () => {
       expect(plan.steps.length).toBe(plan.totals.vmsMoving)
       expect(planHashOf(plan)).toBe(plan.planHash)
 
+      // As of another day, as `fleet plan --as-of` plans; only for a dry run, and only a day the calendar has.
+      const asOf = yield* call(fleet, "POST", "/v1/plans?dryRun=true&asOf=2025-09-01", { body: yaml })
+      expect([asOf.status, decodePlan(asOf.json).asOf]).toEqual([200, "2025-09-01T00:00:00.000Z"])
+      const saving = yield* call(fleet, "POST", "/v1/plans?asOf=2025-09-01", { body: yaml })
+      expect([saving.status, saving.json["message"]]).toEqual([400, "asOf: asOf only goes with dryRun=true: a saved plan is made as of now, as the executor will check it"])
+      expect((yield* call(fleet, "POST", "/v1/plans?dryRun=true&asOf=2025-02-30", { body: yaml })).status).toBe(400)
+
       const text = yield* call(fleet, "POST", "/v1/plans?dryRun=true&format=text", { body: yaml, contentType: "text/yaml" })
       expect(text.status).toBe(200)
       expect(text.contentType).toMatch(/^text\/plain/)
