@@ -88,10 +88,11 @@ const errorBody = (
 /**
  * Every error answer has a JSON body: routing and body-parsing failures, and defects, are
  * answered by the framework with an empty body; this gives them one (a defect's says nothing
- * about its cause, which the request log records). It is the first pre-response handler of every
- * request. (Set per request, not as the server's initial value: that value would reach every
- * fiber the layers' builder forks afterwards, such as the bundled simulator's server, whose empty
- * answers are deliberate.)
+ * about its cause, which the request log records), turns the router's 404 for a path served with
+ * another method into a 405, adds a 401's challenge, and keeps the status sent for the request
+ * log. It is the first pre-response handler of every request. (Set per request, not as the
+ * server's initial value: that value would reach every fiber the layers' builder forks
+ * afterwards, such as the bundled simulator's server, whose empty answers are deliberate.)
  */
 const jsonErrorBody: HttpApp.PreResponseHandler = (request, response) =>
   Effect.map(FiberRef.get(sentStatus), (sentAs) => {
