@@ -1,8 +1,8 @@
 import { CliConfig, Command, CommandDescriptor, HelpDoc, ValidationError } from "@effect/cli"
 import { NodeContext } from "@effect/platform-node"
 import { ConfigProvider, Console, Effect, Layer, Option } from "effect"
-import { DatabaseLive } from "../db/Database.js"
 import { version } from "../common/Version.js"
+import { DatabaseLive } from "../db/Database.js"
 import { migrate } from "../db/Migrations.js"
 import { ControllerLive } from "../main.js"
 import { proctorSimCommand } from "../proctor/SimulatorCli.js"
@@ -46,8 +46,6 @@ const commands = [
 ] as const
 
 export const fleetCommand = commandGroup("fleet", "Keeps VM fleets off deprecated operating systems", commands)
-
-export { version }
 
 /** Every command's help, each group's commands in the order they are declared. */
 export const fleetHelp = topicOf(fleetCommand.descriptor)

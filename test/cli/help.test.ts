@@ -1,7 +1,8 @@
 import { NodeContext } from "@effect/platform-node"
 import { Effect, Option } from "effect"
 import { describe, expect, it } from "vitest"
-import { fleetHelp, parseMistake, version } from "../../src/cli/Cli.js"
+import { fleetHelp, parseMistake } from "../../src/cli/Cli.js"
+import { version } from "../../src/common/Version.js"
 import { helpFor } from "../../src/cli/Help.js"
 
 const width = 80

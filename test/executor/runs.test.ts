@@ -42,6 +42,24 @@ const savePlan = (fleet: TestFleet, yaml: string) =>
 const savedEarlier = (fleet: TestFleet) =>
   fleet.use(Effect.flatMap(SqlClient.SqlClient, (sql) => sql`update plans set created_at = created_at - interval '2 minutes'`)).pipe(Effect.orDie)
 
+/** A plan named nightly that moves the 20.04 VMs to 24.04, with `extra` (a strategy, a schedule) after its target. */
+const nightly = (extra = "") => `
+name: nightly
+select:
+  osVersions: [ubuntu-20.04]
+target: ubuntu-24.04
+${extra}`
+
+/** A schedule that fires every minute, its window an hour. */
+const everyMinute = `schedule:
+  cron: "* * * * *"
+  timeZone: Europe/Amsterdam
+  window: 1h
+`
+
+/** One look at the schedules, as a controller's scheduler takes every FLEET_SCHEDULER_INTERVAL. */
+const schedulerTick = (fleet: TestFleet) => fleet.use(Effect.flatMap(Scheduler, (scheduler) => scheduler.tick))
+
 const waitForRun = (fleet: TestFleet, id: RunView["id"], done: (run: RunView) => boolean) =>
   waitUntil(fleet.client.runs.getRun({ path: { id } }), done, `run ${id}`, fast)
 
@@ -500,20 +518,10 @@ describe("runs", () => {
     Effect.gen(function* () {
       const fleet = yield* startFleet({ simulator: { durationMs: { create: 50, destroy: 20, check: 10 } } })
       yield* fleetOf(fleet, "payments-api", "production", "java", 1)
-      const nightly = `
-name: nightly
-select:
-  osVersions: [ubuntu-20.04]
-target: ubuntu-24.04`
-      yield* savePlan(fleet, `${nightly}
-schedule:
-  cron: "* * * * *"
-  timeZone: Europe/Amsterdam
-  window: 1h
-`)
-      yield* savePlan(fleet, nightly)
+      yield* savePlan(fleet, nightly(everyMinute))
+      yield* savePlan(fleet, nightly())
       yield* savedEarlier(fleet)
-      yield* fleet.use(Effect.flatMap(Scheduler, (scheduler) => scheduler.tick))
+      yield* schedulerTick(fleet)
       expect((yield* fleet.client.runs.listRuns({ urlParams: {} })).items).toEqual([])
     }))
 
@@ -521,17 +529,8 @@ schedule:
     Effect.gen(function* () {
       const fleet = yield* startFleet({ simulator: { durationMs: { create: 50, destroy: 20, check: 10 } } })
       yield* fleetOf(fleet, "payments-api", "production", "java", 1)
-      yield* savePlan(fleet, `
-name: nightly
-select:
-  osVersions: [ubuntu-20.04]
-target: ubuntu-24.04
-schedule:
-  cron: "* * * * *"
-  timeZone: Europe/Amsterdam
-  window: 1h
-`)
-      const tick = fleet.use(Effect.flatMap(Scheduler, (scheduler) => scheduler.tick))
+      yield* savePlan(fleet, nightly(everyMinute))
+      const tick = schedulerTick(fleet)
       // Saved after this minute's fire, inside its window: nothing yet.
       yield* tick
       expect((yield* fleet.client.runs.listRuns({ urlParams: {} })).items).toEqual([])
@@ -545,19 +544,10 @@ schedule:
     Effect.gen(function* () {
       const fleet = yield* startFleet({ simulator: { durationMs: { create: 50, destroy: 20, check: 10 } } })
       yield* fleetOf(fleet, "payments-api", "production", "java", 2)
-      const saved = yield* savePlan(fleet, `
-name: nightly
-select:
-  osVersions: [ubuntu-20.04]
-target: ubuntu-24.04
-schedule:
-  cron: "* * * * *"
-  timeZone: Europe/Amsterdam
-  window: 1h
-`)
+      const saved = yield* savePlan(fleet, nightly(everyMinute))
       yield* savedEarlier(fleet)
-      yield* fleet.use(Effect.flatMap(Scheduler, (scheduler) => scheduler.tick))
-      yield* fleet.use(Effect.flatMap(Scheduler, (scheduler) => scheduler.tick))
+      yield* schedulerTick(fleet)
+      yield* schedulerTick(fleet)
       const runs = (yield* fleet.client.runs.listRuns({ urlParams: {} })).items.filter((run) => run.planId === (saved.id as PlanId))
       expect(runs).toHaveLength(1)
       expect(runs[0]!.trigger).toBe("schedule")
@@ -593,21 +583,13 @@ schedule:
     Effect.gen(function* () {
       const fleet = yield* startFleet({ simulator: { durationMs: { create: 300, destroy: 20, check: 10 } } })
       yield* fleetOf(fleet, "payments-api", "production", "java", 4)
-      yield* savePlan(fleet, `
-name: nightly
-select:
-  osVersions: [ubuntu-20.04]
-target: ubuntu-24.04
-strategy:
+      yield* savePlan(fleet, nightly(`strategy:
   maxSurge: 1
   maxInFlight: 1
-schedule:
-  cron: "* * * * *"
-  window: 1h
-`)
+${everyMinute}`))
       const sql = (query: (sql: SqlClient.SqlClient) => Effect.Effect<unknown, unknown>) =>
         fleet.use(Effect.flatMap(SqlClient.SqlClient, query)).pipe(Effect.orDie)
-      const tick = fleet.use(Effect.flatMap(Scheduler, (scheduler) => scheduler.tick))
+      const tick = schedulerTick(fleet)
       yield* savedEarlier(fleet)
       yield* tick
       const [run] = (yield* fleet.client.runs.listRuns({ urlParams: {} })).items
