@@ -199,6 +199,15 @@ export interface KnownNames {
 
 const hasWildcard = (glob: string): boolean => /[*?]/.test(glob)
 
+/** One of a few words, refused with them all and what was given: `expected pause or abort; got "explode"`. */
+const oneOf = <const Words extends readonly [string, ...Array<string>]>(...words: Words) =>
+  Schema.Literal(...words).annotations({
+    message: (issue) => ({
+      message: `expected ${words.slice(0, -1).join(", ")}${words.length > 1 ? " or " : ""}${words[words.length - 1]}; got ${JSON.stringify("actual" in issue ? issue.actual : undefined)}`,
+      override: true
+    })
+  })
+
 /** Adds a check to a schema without changing its type, so the catalog-aware and the plain spec schema have one type. */
 const checked = <A, I>(schema: Schema.Schema<A, I>, check: ((value: A) => string | true) | undefined): Schema.Schema<A, I> =>
   check === undefined ? schema : schema.pipe(Schema.filter((value) => check(value)))
@@ -282,7 +291,7 @@ export const makeRecyclePlanSpecSchema = (known?: KnownNames) => {
 
   const FailureBudget = Schema.Struct({
     max: CountOrPercent,
-    action: Schema.Literal("pause", "abort").annotations({ message: () => ({ message: "expected pause or abort", override: true }) })
+    action: oneOf("pause", "abort")
   })
 
   const Strategy = Schema.Struct({
@@ -295,7 +304,7 @@ export const makeRecyclePlanSpecSchema = (known?: KnownNames) => {
       { exact: true }
     ),
     environmentGate: Schema.optionalWith(
-      Schema.Literal("complete", "approval").annotations({ message: () => ({ message: "expected complete or approval", override: true }) }),
+      oneOf("complete", "approval"),
       { exact: true, default: () => "complete" as const }
     ),
     canary: Schema.optionalWith(Canary, { exact: true }),

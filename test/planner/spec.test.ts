@@ -107,7 +107,7 @@ describe("recycle plan specs", () => {
         ["select.flavour", /is not a field of this input; expected one of .*\(line 5, column 3\)/],
         ["strategy.maxInFlight", /expected a whole number ≥ 1/],
         ["strategy.canary.fleets", /expected a whole number ≥ 1/],
-        ["strategy.failureBudget.action", /expected pause or abort/],
+        ["strategy.failureBudget.action", /expected pause or abort; got "explode"/],
         ["schedule.cron", /invalid cron expression "61 2 \* \* \*"/],
         ["schedule.timeZone", /unknown time zone "Mars\/Olympus"/],
         ["schedule.window", /expected a duration such as 90s/],
