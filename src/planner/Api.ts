@@ -139,8 +139,8 @@ export class DeprecationsApi extends HttpApiGroup.make("deprecations")
       .addError(InvalidInput)
       .annotate(OpenApi.Summary, "Create or replace the deprecation policy of an OS version")
       .annotate(OpenApi.Description,
-        "The OS version and the replacement must be in the catalog, the end of life may not be before the deprecation, " +
-          "and replacements may not go round in a circle. Every problem is listed (400) and nothing is written. " +
+        "The OS version and the replacement must be in the catalog, a version may not replace itself, the end of life may not " +
+          "be before the deprecation, and replacements may not go round in a circle. Every problem is listed (400) and nothing is written. " +
           "Fields left out are cleared (note, link, replacement). The edit survives restarts: plans/deprecations.yaml " +
           "only adds OS versions that have no policy yet.")
   )
