@@ -4,6 +4,7 @@ import { Authentication } from "../auth/Middleware.js"
 import { InvalidInput, strictInput } from "../common/Errors.js"
 import { PageLimit, QueryCursor, QueryText, QueryTime } from "../common/QueryParams.js"
 import { EventPage } from "./Domain.js"
+import { RequiredScope } from "../auth/Scopes.js"
 
 const Id = (what: string) => Schema.optional(Schema.UUID.annotations({ message: () => `expected ${what} id (a UUID)` }))
 
@@ -24,7 +25,7 @@ export const ListEventsParams = Schema.Struct({
 
 export class AuditApi extends HttpApiGroup.make("audit")
   .add(
-    HttpApiEndpoint.get("listEvents", "/v1/events")
+    HttpApiEndpoint.get("listEvents", "/v1/events").annotate(RequiredScope, "vms:read")
       .setUrlParams(strictInput(ListEventsParams))
       .addSuccess(EventPage)
       .addError(InvalidInput)

@@ -1,7 +1,10 @@
-import { HttpApp, HttpServerRequest, HttpServerResponse } from "@effect/platform"
+import { HttpApp, HttpRouter, HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import { Effect, FiberRef, Layer, Option } from "effect"
 import { requestCaller } from "./Actor.js"
 import { RateLimiter } from "../http/RateLimit.js"
+import { scopeOf } from "../http/Routes.js"
+import { lacksScope } from "./Authorization.js"
+import { grants } from "./Scopes.js"
 import { Unauthorized, TooManyRequests } from "./Errors.js"
 import { Authentication } from "./Middleware.js"
 import { Tokens } from "./Tokens.js"
@@ -16,7 +19,8 @@ export const bearerToken = (header: string | undefined): string | undefined => {
 /**
  * The real `Authentication`: the bearer token must be an active API token (401 otherwise, the
  * same answer whatever is wrong with it); its owner becomes the `CurrentActor`, with the token's
- * scopes and applications; then the token's rate limit applies (429 with `Retry-After`).
+ * scopes and applications; then the token's rate limit applies (429 with `Retry-After`); then the
+ * scope the endpoint's definition names (`RequiredScope`: 403), before its input is read.
  */
 export const AuthenticationLive = Layer.effect(
   Authentication,
@@ -37,6 +41,11 @@ export const AuthenticationLive = Layer.effect(
               Effect.succeed(HttpServerResponse.setHeader(response, "retry-after", String(seconds))))
             return yield* Effect.fail(new TooManyRequests({ message: `rate limit exceeded; retry in ${seconds} s`, retryAfterSeconds: seconds }))
           }
+          // The scope the endpoint's definition names, before the request is read: a token without it
+          // learns nothing of what the endpoint would say of its input.
+          const { route } = yield* HttpRouter.RouteContext
+          const required = scopeOf(route.method, route.path)
+          if (required !== undefined && !grants(caller.value.scopes, required)) return yield* Effect.fail(lacksScope(required))
           yield* FiberRef.set(requestCaller, caller.value)
           return caller.value
         })

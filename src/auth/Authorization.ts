@@ -16,12 +16,12 @@ import { grants, type Scope } from "./Scopes.js"
  *   limited token only ever sees its applications.
  */
 
+/** The 403 of a token without `scope`. */
+export const lacksScope = (scope: Scope): Forbidden => new Forbidden({ message: `this token lacks the scope ${scope}`, scope })
+
 /** The caller, if its token holds `scope` (or `admin`); otherwise 403 naming the scope. */
 export const requireScope = (scope: Scope): Effect.Effect<Caller, Forbidden, CurrentActor> =>
-  Effect.flatMap(CurrentActor, (caller) =>
-    grants(caller.scopes, scope)
-      ? Effect.succeed(caller)
-      : Effect.fail(new Forbidden({ message: `this token lacks the scope ${scope}`, scope })))
+  Effect.flatMap(CurrentActor, (caller) => grants(caller.scopes, scope) ? Effect.succeed(caller) : Effect.fail(lacksScope(scope)))
 
 /** Whether the caller's token covers this application (true when it is not limited to some). */
 export const canSee = (caller: Caller, application: string): boolean =>

@@ -8,6 +8,7 @@ import { PlanId, StalePlan } from "../planner/Records.js"
 import { Conflict, InvalidInput, NotFound, strictInput } from "../common/Errors.js"
 import { RunId, RunList, RunStarted, RunView, StepPage, StepState } from "./Domain.js"
 import { PageLimit, QueryIndexCursor } from "../common/QueryParams.js"
+import { RequiredScope } from "../auth/Scopes.js"
 
 export class StartRun extends Schema.Class<StartRun>("StartRun")({
   /** On an abort (the failure budget's `abort` action), decommission the replacements of steps not yet swapped in. */
@@ -36,7 +37,7 @@ const runPath = Schema.Struct({ id: RunId })
 
 export class RunsApi extends HttpApiGroup.make("runs")
   .add(
-    HttpApiEndpoint.post("startRun", "/v1/plans/:id/runs")
+    HttpApiEndpoint.post("startRun", "/v1/plans/:id/runs").annotate(RequiredScope, "runs:write")
       .setPath(Schema.Struct({ id: PlanId }))
       .setPayload(strictInput(StartRun))
       .addSuccess(RunStarted, { status: 202 })
@@ -47,7 +48,7 @@ export class RunsApi extends HttpApiGroup.make("runs")
       .addError(Forbidden)
   )
   .add(
-    HttpApiEndpoint.post("replaceApplication", "/v1/applications/:application/replacements")
+    HttpApiEndpoint.post("replaceApplication", "/v1/applications/:application/replacements").annotate(RequiredScope, "runs:write")
       .setPath(Schema.Struct({ application: Schema.String.pipe(Schema.maxLength(100)) }))
       .setPayload(strictInput(ReplacementRequest))
       .addSuccess(RunStarted, { status: 202 })
@@ -56,21 +57,21 @@ export class RunsApi extends HttpApiGroup.make("runs")
       .addError(Forbidden)
   )
   .add(
-    HttpApiEndpoint.get("listRuns", "/v1/runs")
+    HttpApiEndpoint.get("listRuns", "/v1/runs").annotate(RequiredScope, "plans:read")
       .setUrlParams(strictInput(Schema.Struct({ limit: Schema.optional(Limit) })))
       .addSuccess(RunList)
       .addError(InvalidInput)
       .addError(Forbidden)
   )
   .add(
-    HttpApiEndpoint.get("getRun", "/v1/runs/:id")
+    HttpApiEndpoint.get("getRun", "/v1/runs/:id").annotate(RequiredScope, "plans:read")
       .setPath(runPath)
       .addSuccess(RunView)
       .addError(NotFound)
       .addError(Forbidden)
   )
   .add(
-    HttpApiEndpoint.get("getRunPlan", "/v1/runs/:id/plan")
+    HttpApiEndpoint.get("getRunPlan", "/v1/runs/:id/plan").annotate(RequiredScope, "plans:read")
       .setPath(runPath)
       .setUrlParams(strictInput(FormatParams))
       .addSuccess(Plan)
@@ -86,7 +87,7 @@ export class RunsApi extends HttpApiGroup.make("runs")
       .annotate(OpenApi.Transform, documentFormats([200]))
   )
   .add(
-    HttpApiEndpoint.get("listSteps", "/v1/runs/:id/steps")
+    HttpApiEndpoint.get("listSteps", "/v1/runs/:id/steps").annotate(RequiredScope, "plans:read")
       .setPath(runPath)
       .setUrlParams(strictInput(Schema.Struct({
         state: Schema.optional(StepState),
@@ -98,8 +99,8 @@ export class RunsApi extends HttpApiGroup.make("runs")
       .addError(NotFound)
       .addError(Forbidden)
   )
-  .add(HttpApiEndpoint.post("pauseRun", "/v1/runs/:id/pause").setPath(runPath).addSuccess(RunView).addError(NotFound).addError(Conflict).addError(Forbidden))
-  .add(HttpApiEndpoint.post("resumeRun", "/v1/runs/:id/resume").setPath(runPath).addSuccess(RunView).addError(NotFound).addError(Conflict).addError(Forbidden))
-  .add(HttpApiEndpoint.post("cancelRun", "/v1/runs/:id/cancel").setPath(runPath).addSuccess(RunView).addError(NotFound).addError(Conflict).addError(Forbidden))
+  .add(HttpApiEndpoint.post("pauseRun", "/v1/runs/:id/pause").annotate(RequiredScope, "runs:write").setPath(runPath).addSuccess(RunView).addError(NotFound).addError(Conflict).addError(Forbidden))
+  .add(HttpApiEndpoint.post("resumeRun", "/v1/runs/:id/resume").annotate(RequiredScope, "runs:write").setPath(runPath).addSuccess(RunView).addError(NotFound).addError(Conflict).addError(Forbidden))
+  .add(HttpApiEndpoint.post("cancelRun", "/v1/runs/:id/cancel").annotate(RequiredScope, "runs:write").setPath(runPath).addSuccess(RunView).addError(NotFound).addError(Conflict).addError(Forbidden))
   .middleware(Authentication)
 {}

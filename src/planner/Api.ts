@@ -16,6 +16,7 @@ import {
 } from "./Records.js"
 import { ReportFormat } from "./Report.js"
 import { PageLimit, QueryTime } from "../common/QueryParams.js"
+import { RequiredScope } from "../auth/Scopes.js"
 
 /** The content types a recycle plan may be posted as. YAML is a superset of JSON, so both are read by one parser. */
 export const planContentTypes = ["application/yaml", "text/yaml", "application/x-yaml", "text/x-yaml", "application/json"] as const
@@ -82,7 +83,7 @@ const Limit = PageLimit(500)
 
 export class PlansApi extends HttpApiGroup.make("plans")
   .add(
-    HttpApiEndpoint.post("createPlan", "/v1/plans")
+    HttpApiEndpoint.post("createPlan", "/v1/plans").annotate(RequiredScope, "plans:read")
       .setUrlParams(strictInput(CreatePlanParams))
       .setPayload(PlanSpecBody)
       .addSuccess(Plan)
@@ -99,14 +100,14 @@ export class PlansApi extends HttpApiGroup.make("plans")
       .annotate(OpenApi.Transform, documentFormats([200, 201]))
   )
   .add(
-    HttpApiEndpoint.get("listPlans", "/v1/plans")
+    HttpApiEndpoint.get("listPlans", "/v1/plans").annotate(RequiredScope, "plans:read")
       .setUrlParams(strictInput(Schema.Struct({ limit: Schema.optional(Limit) })))
       .addSuccess(SavedPlanList)
       .addError(InvalidInput)
       .annotate(OpenApi.Summary, "Saved plans, newest first")
   )
   .add(
-    HttpApiEndpoint.get("getPlan", "/v1/plans/:id")
+    HttpApiEndpoint.get("getPlan", "/v1/plans/:id").annotate(RequiredScope, "plans:read")
       .setPath(Schema.Struct({ id: PlanId }))
       .setUrlParams(strictInput(FormatParams))
       .addSuccess(SavedPlan)
@@ -115,7 +116,7 @@ export class PlansApi extends HttpApiGroup.make("plans")
       .annotate(OpenApi.Transform, documentFormats([200]))
   )
   .add(
-    HttpApiEndpoint.get("verifyPlan", "/v1/plans/:id/verify")
+    HttpApiEndpoint.get("verifyPlan", "/v1/plans/:id/verify").annotate(RequiredScope, "plans:read")
       .setPath(Schema.Struct({ id: PlanId }))
       .addSuccess(PlanVerification)
       .addError(NotFound)
@@ -127,12 +128,12 @@ export class PlansApi extends HttpApiGroup.make("plans")
 
 export class DeprecationsApi extends HttpApiGroup.make("deprecations")
   .add(
-    HttpApiEndpoint.get("listDeprecations", "/v1/deprecations")
+    HttpApiEndpoint.get("listDeprecations", "/v1/deprecations").annotate(RequiredScope, "plans:read")
       .addSuccess(DeprecationList)
       .annotate(OpenApi.Summary, "Deprecation policies, with each one's status today")
   )
   .add(
-    HttpApiEndpoint.put("putDeprecation", "/v1/deprecations/:os")
+    HttpApiEndpoint.put("putDeprecation", "/v1/deprecations/:os").annotate(RequiredScope, "plans:write")
       .setPath(Schema.Struct({ os: Schema.String.pipe(Schema.maxLength(40)) }))
       .setPayload(strictInput(PolicyInput))
       .addSuccess(DeprecationView)

@@ -2,6 +2,8 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { waitForRequest } from "../../src/client/Client.js"
 import { RequestId } from "../../src/vms/Domain.js"
+import { allScopes, type Scope } from "../../src/auth/Scopes.js"
+import { routes } from "../../src/http/Routes.js"
 import { startFleet } from "../support/Fleet.js"
 import { field, request, vmRequestBody, withSql } from "./support.js"
 
@@ -152,5 +154,45 @@ describe("authorization", () => {
 
       const read = yield* request(fleet, "GET", `/v1/vms/${ready}`, { token: writer })
       expect([read.status, read.json]).toEqual([403, { _tag: "Forbidden", message: "this token lacks the scope vms:read", scope: "vms:read" }])
+    }))
+
+  it.scopedLive("refuses a token without the endpoint's scope before reading its input: 403, not the 400 the input would get", () =>
+    Effect.gen(function* () {
+      const fleet = yield* startFleet({ reconcile: false })
+      const reader = yield* fleet.createToken({ name: "reader", scopes: ["vms:read"] })
+      const empty = yield* request(fleet, "POST", "/v1/vm-requests", { token: reader, body: "{}" })
+      expect([empty.status, empty.json]).toEqual([403, { _tag: "Forbidden", message: "this token lacks the scope vms:write", scope: "vms:write" }])
+      const garbled = yield* request(fleet, "POST", "/v1/plans?dryRun=maybe", { token: reader, body: "::", headers: { "content-type": "application/yaml" } })
+      expect([garbled.status, garbled.json]).toEqual([403, { _tag: "Forbidden", message: "this token lacks the scope plans:read", scope: "plans:read" }])
+      expect((yield* withSql(fleet, (sql) => sql<{ n: number }>`select count(*)::int as n from vm_requests`))[0]!.n).toBe(0)
+    }))
+
+  it.scopedLive("every endpoint that needs a token names its scope, which a token with that scope alone passes and one without it does not", () =>
+    Effect.gen(function* () {
+      const fleet = yield* startFleet({ reconcile: false })
+      const authenticated = routes.filter((route) => route.authenticated)
+      expect(authenticated.length).toBeGreaterThan(20)
+      expect(authenticated.filter((route) => route.scope === undefined).map((route) => `${route.method} ${route.path}`)).toEqual([])
+      const tokens = new Map<string, string>()
+      const tokenWith = (scopes: ReadonlyArray<Scope>) =>
+        Effect.gen(function* () {
+          const key = scopes.join(",")
+          if (!tokens.has(key)) tokens.set(key, yield* fleet.createToken({ name: `t${tokens.size}`, scopes: [...scopes] }))
+          return tokens.get(key)!
+        })
+      for (const route of authenticated) {
+        const scope = route.scope!
+        // A path of the template, with values of the right shape; a dry run where saving would need more.
+        const path = route.path
+          .replace(/:application/, "payments-api").replace(/:os/, "ubuntu-24.04").replace(/:\w+/g, "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b") +
+          (route.path === "/v1/plans" && route.method === "POST" ? "?dryRun=true" : "")
+        const body = route.hasPayload ? "{}" : undefined
+        const refusedFor = (answer: { status: number; json: unknown }) =>
+          answer.status === 403 ? (answer.json as { scope?: string }).scope : undefined
+        const alone = yield* request(fleet, route.method, path, { token: yield* tokenWith([scope]), body })
+        expect(refusedFor(alone), `${route.method} ${route.path} with ${scope} alone`).toBeUndefined()
+        const others = yield* request(fleet, route.method, path, { token: yield* tokenWith(allScopes.filter((each) => each !== scope && each !== "admin")), body })
+        expect(refusedFor(others), `${route.method} ${route.path} without ${scope}`).toBe(scope)
+      }
     }))
 })
