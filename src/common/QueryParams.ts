@@ -6,16 +6,13 @@ export const pageLimitExpected = (max: number) => `expected an integer from 1 to
 
 /**
  * A page size in a query string (`?limit=`): an integer from 1 to `max`, written in decimal digits
- * (`1e2` and `0x10` are numbers to JavaScript, not to a person reading the URL).
+ * (`1e2` and `0x10` are numbers to JavaScript, not to a person reading the URL; digits are whole).
  */
 export const PageLimit = (max: number) =>
   Schema.compose(
     Schema.String.pipe(Schema.pattern(/^[0-9]{1,9}$/, { message: () => pageLimitExpected(max) })),
     Schema.NumberFromString
-  ).pipe(
-    Schema.int({ message: () => "expected an integer" }),
-    Schema.between(1, max, { message: () => pageLimitExpected(max) })
-  )
+  ).pipe(Schema.between(1, max, { message: () => pageLimitExpected(max) }))
 
 /**
  * A text filter in a query string (`?application=payments-api`): `what` (with its article) of at

@@ -19,7 +19,7 @@ import { auditMutations, RequestRecords } from "../audit/Middleware.js"
 import { AuditRepo } from "../audit/Repo.js"
 import { InventoryHttp } from "../inventory/Http.js"
 import { InventoryRepo } from "../inventory/Repo.js"
-import { makeHttpRequestRecorder, MetricsHttp } from "../metrics/Http.js"
+import { MetricsHttp, recordHttpRequest } from "../metrics/Http.js"
 import { DeprecationsHttp, PlansHttp } from "../planner/Http.js"
 import { VmsHttp } from "../vms/Http.js"
 import { FleetApi } from "./Api.js"
@@ -138,28 +138,25 @@ const bearerChallenge = (response: HttpServerResponse.HttpServerResponse): HttpS
  * counted and timed by method, route and status. (Effect's `HttpMiddleware.logger` made a log span
  * per request, a quarter of the runtime work of a simple read.)
  */
-const observeRequests = (): HttpMiddleware.HttpMiddleware => {
-  const record = makeHttpRequestRecorder()
-  return (app) =>
-    Effect.withFiberRuntime((fiber) => {
-      const request = Context.unsafeGet(fiber.currentContext, HttpServerRequest.HttpServerRequest)
-      const started = performance.now()
-      const sentAs: { status?: number } = {}
-      return Effect.onExit(Effect.locally(app, sentStatus, sentAs), (exit) => {
-        const [response, cause] = Exit.isSuccess(exit) ? [exit.value, Option.none()] : HttpServerError.causeResponseStripped(exit.cause)
-        const ms = performance.now() - started
-        const status = sentAs.status ?? response.status
-        record(request.method, request.url, status, ms / 1000)
-        const fields = {
-          "http.method": request.method,
-          "http.url": request.url,
-          "http.status": status,
-          "http.ms": Math.round(ms * 10) / 10
-        }
-        return Option.isSome(cause) ? Effect.logInfo("Sent HTTP response", fields, cause.value) : Effect.logInfo("Sent HTTP response", fields)
-      })
+const observeRequests: HttpMiddleware.HttpMiddleware = (app) =>
+  Effect.withFiberRuntime((fiber) => {
+    const request = Context.unsafeGet(fiber.currentContext, HttpServerRequest.HttpServerRequest)
+    const started = performance.now()
+    const sentAs: { status?: number } = {}
+    return Effect.onExit(Effect.locally(app, sentStatus, sentAs), (exit) => {
+      const [response, cause] = Exit.isSuccess(exit) ? [exit.value, Option.none()] : HttpServerError.causeResponseStripped(exit.cause)
+      const ms = performance.now() - started
+      const status = sentAs.status ?? response.status
+      recordHttpRequest(request.method, request.url, status, ms / 1000)
+      const fields = {
+        "http.method": request.method,
+        "http.url": request.url,
+        "http.status": status,
+        "http.ms": Math.round(ms * 10) / 10
+      }
+      return Option.isSome(cause) ? Effect.logInfo("Sent HTTP response", fields, cause.value) : Effect.logInfo("Sent HTTP response", fields)
     })
-}
+  })
 
 /** The OpenAPI document generated from FleetApi at /openapi.json, and Swagger UI (bundled, no CDN) at /docs; both public. */
 export const DocsLive = Layer.mergeAll(
@@ -185,7 +182,7 @@ export const httpPipeline = (maxBodyBytes: number) => (httpApp: HttpApp.Default)
     HttpMethod.hasBody(Context.unsafeGet(fiber.currentContext, HttpServerRequest.HttpServerRequest).method) ? withBody : httpApp
   )
   // Appended, not set around the request: the request's fiber ends with it.
-  return Effect.zipRight(HttpApp.appendPreResponseHandler(jsonErrorBody), observeRequests()(byMethod)) as HttpApp.Default
+  return Effect.zipRight(HttpApp.appendPreResponseHandler(jsonErrorBody), observeRequests(byMethod)) as HttpApp.Default
 }
 
 /**

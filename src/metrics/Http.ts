@@ -26,10 +26,8 @@ export const MetricsHttp = HttpApiBuilder.group(FleetApi, "metrics", (handlers) 
 const routeLabel = (method: string, url: string): string => (routeOf(method, url) ?? routesAt(url)[0])?.path ?? "unmatched"
 
 /** Counts and times a request by method, route and status; `seconds` is the time it took. */
-export const makeHttpRequestRecorder = (): ((method: string, url: string, status: number, seconds: number) => void) => {
-  return (method, url, status, seconds) => {
-    const tags = labelSet(["method", method], ["route", routeLabel(method, url)], ["status", String(status)])
-    httpRequests.unsafeUpdate(1, tags)
-    httpDuration.unsafeUpdate(seconds, tags)
-  }
+export const recordHttpRequest = (method: string, url: string, status: number, seconds: number): void => {
+  const tags = labelSet(["method", method], ["route", routeLabel(method, url)], ["status", String(status)])
+  httpRequests.unsafeUpdate(1, tags)
+  httpDuration.unsafeUpdate(seconds, tags)
 }
